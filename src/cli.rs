@@ -1,0 +1,59 @@
+//! The command line, as clap types only; each command's work lives in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::shell::{HookShell, Shell};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "esc-hook",
+    version,
+    about = "Load a project's Pulumi ESC environment into your shell while you work in it",
+    after_help = "Get started:\n  eval \"$(esc-hook init zsh)\"     # in ~/.zshrc (or bash, fish, pwsh)\n  \
+                  cd ~/src/payments              # holds .escrc: environment: acme/payments/dev\n  \
+                  esc-hook allow                 # trust it once; it loads at the next prompt"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the shell hook to evaluate in your shell's startup file
+    #[command(after_help = "Examples:\n  eval \"$(esc-hook init bash)\"            # ~/.bashrc\n  \
+                            eval \"$(esc-hook init zsh)\"             # ~/.zshrc\n  \
+                            esc-hook init fish | source             # ~/.config/fish/config.fish\n  \
+                            Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE")]
+    Init {
+        #[arg(value_enum)]
+        shell: HookShell,
+    },
+    /// Print the changes for the current directory as shell code (what the hook runs)
+    #[command(after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}")]
+    Export {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Trust an .escrc (the nearest one, or the one at PATH) so the hook loads it
+    #[command(after_help = "Examples:\n  esc-hook allow\n  esc-hook allow ~/src/payments")]
+    Allow {
+        /// An .escrc file or a directory holding one
+        path: Option<PathBuf>,
+    },
+    /// Refuse an .escrc (the nearest one, or the one at PATH) until it is allowed again
+    #[command(after_help = "Examples:\n  esc-hook deny\n  esc-hook deny ~/src/payments/.escrc")]
+    Deny {
+        /// An .escrc file or a directory holding one
+        path: Option<PathBuf>,
+    },
+    /// Show what is loaded, from which file, and whether the nearest .escrc is trusted
+    #[command(after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .loaded.variables")]
+    Status {
+        /// Print JSON for editors and prompts
+        #[arg(long)]
+        json: bool,
+    },
+}

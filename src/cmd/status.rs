@@ -1,0 +1,123 @@
+//! `esc-hook status`: what is loaded in this shell and what the nearest `.escrc` would do.
+//! Names only, never values.
+
+use serde_json::{Value as Json, json};
+
+use crate::escrc;
+use crate::state::{Outcome, State};
+use crate::time;
+use crate::trust::{TrustStore, Verdict};
+
+pub fn run(as_json: bool) -> anyhow::Result<()> {
+    let report = report();
+    if as_json {
+        return super::print(&format!("{report:#}\n"));
+    }
+    super::print(&human(&report))
+}
+
+/// The status as JSON; the text form is rendered from it, so the two never disagree.
+fn report() -> Json {
+    let nearest = escrc::current_dir().and_then(|dir| escrc::find_nearest(&dir));
+    let escrc = nearest.map(|stamp| {
+        let path = stamp.path;
+        let (trust, environment, error) = match escrc::read(&path) {
+            Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
+            Ok(content) => {
+                let trust = match TrustStore::open() {
+                    Ok(store) => Json::from(match store.verdict(&path, &content) {
+                        Verdict::Allowed => "allowed",
+                        Verdict::NotAllowed => "not-allowed",
+                        Verdict::Denied => "denied",
+                        Verdict::Unsafe(_) => "unsafe",
+                    }),
+                    Err(_) => Json::Null,
+                };
+                match escrc::parse(&path, &content) {
+                    Ok(parsed) => (
+                        trust,
+                        parsed.environment.map_or(Json::Null, |e| e.to_string().into()),
+                        Json::Null,
+                    ),
+                    Err(e) => (trust, Json::Null, e.to_string().into()),
+                }
+            }
+        };
+        json!({
+            "path": path.display().to_string(),
+            "trust": trust,
+            "environment": environment,
+            "error": error,
+        })
+    });
+    let loaded = match State::from_env() {
+        Ok(Some(state)) => {
+            let outcome = serde_json::to_value(state.outcome).unwrap_or(Json::Null);
+            let (variables, opened_at, expires_at) = match &state.loaded {
+                Some(loaded) => (
+                    loaded.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                    Json::from(time::rfc3339(loaded.opened_at)),
+                    loaded.expires_at.map_or(Json::Null, |t| time::rfc3339(t).into()),
+                ),
+                None => (Vec::new(), Json::Null, Json::Null),
+            };
+            json!({
+                "label": state.label,
+                "escrc": state.escrc.path.display().to_string(),
+                "outcome": outcome,
+                "variables": variables,
+                "opened_at": opened_at,
+                "expires_at": expires_at,
+                "seconds_left": state.loaded.as_ref().and_then(|l| l.expires_at)
+                    .map(|t| t.saturating_sub(time::now())),
+            })
+        }
+        _ => Json::Null,
+    };
+    let hook_active = std::env::var_os(crate::state::VAR).is_some();
+    json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
+}
+
+fn human(report: &Json) -> String {
+    let text = |v: &Json| v.as_str().unwrap_or("").to_string();
+    let mut out = String::new();
+    match report.get("escrc").filter(|e| !e.is_null()) {
+        None => out.push_str(".escrc:      none here or above\n"),
+        Some(e) => {
+            let trust = e["trust"].as_str().unwrap_or("unknown");
+            out.push_str(&format!(".escrc:      {} ({trust})\n", text(&e["path"])));
+            if let Some(env) = e["environment"].as_str() {
+                out.push_str(&format!("environment: {env}\n"));
+            }
+            if let Some(error) = e["error"].as_str() {
+                out.push_str(&format!("error:       {error}\n"));
+            }
+            if trust == "not-allowed" || trust == "denied" {
+                out.push_str("             run `esc-hook allow` to trust it\n");
+            }
+        }
+    }
+    match report.get("state").filter(|s| !s.is_null()) {
+        Some(state) if state["outcome"] == json!(Outcome::Loaded) => {
+            out.push_str(&format!(
+                "loaded:      {} from {}\n",
+                text(&state["label"]),
+                text(&state["escrc"])
+            ));
+            let names: Vec<String> = state["variables"]
+                .as_array()
+                .map(|v| v.iter().map(text).collect())
+                .unwrap_or_default();
+            out.push_str(&format!("variables:   {}\n", names.join(" ")));
+            if let (Some(at), Some(left)) = (state["expires_at"].as_str(), state["seconds_left"].as_u64()) {
+                let left = crate::duration::human(std::time::Duration::from_secs(left));
+                out.push_str(&format!("expires:     {at} ({left} left)\n"));
+            }
+        }
+        _ if report["hook_seen"] == json!(true) => out.push_str("loaded:      nothing\n"),
+        _ => out.push_str(
+            "loaded:      nothing (is the hook installed? see `esc-hook init --help`)\n",
+        ),
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! `esc-hook allow` and `esc-hook deny`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail};
+
+use crate::escrc;
+use crate::log;
+use crate::trust::{self, TrustStore};
+
+pub fn allow(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = target(path)?;
+    let content = escrc::read(&path)?;
+    if let Some(problem) = trust::unsafe_ownership(&path) {
+        bail!("not allowed: {problem}");
+    }
+    let label = match escrc::parse(&path, &content) {
+        Ok(parsed) => parsed.label(),
+        Err(error) => {
+            log::warn(format!("allowed, but it does not load yet: {error}"));
+            path.display().to_string()
+        }
+    };
+    store()?
+        .allow(&path, &content)
+        .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
+    log::info(format!("allowed {} ({label})", path.display()));
+    Ok(())
+}
+
+pub fn deny(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = target(path)?;
+    // A file that cannot be read can still be denied: the deny record only needs the path.
+    let content = escrc::read(&path).unwrap_or_default();
+    store()?
+        .deny(&path, &content)
+        .map_err(|e| anyhow!("could not record the deny: {}", escrc::io_reason(&e)))?;
+    log::info(format!("denied {}", path.display()));
+    Ok(())
+}
+
+fn store() -> anyhow::Result<TrustStore> {
+    TrustStore::open().map_err(|reason| anyhow!(reason))
+}
+
+/// The `.escrc` meant: PATH (a file, or a directory holding one), else the nearest one.
+pub fn target(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let cwd = escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
+    match path {
+        Some(path) => {
+            let path = absolute(&cwd, &path);
+            if path.is_dir() {
+                Ok(path.join(escrc::FILE_NAME))
+            } else {
+                Ok(path)
+            }
+        }
+        None => escrc::find_nearest(&cwd).map(|stamp| stamp.path).ok_or_else(|| {
+            anyhow!(
+                "no {} in {} or any parent directory",
+                escrc::FILE_NAME,
+                cwd.display()
+            )
+        }),
+    }
+}
+
+fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
+}

@@ -1,0 +1,467 @@
+//! The project file: find the nearest `.escrc` walking up from a directory, and parse it.
+//!
+//! Everything here is local and cheap: no network, no token. Parse errors name the file, line
+//! and key, because a user reading them is looking at that file in an editor.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::duration;
+use crate::glob::ExportFilter;
+
+pub const FILE_NAME: &str = ".escrc";
+
+/// Larger files are refused before parsing: a real `.escrc` is a few lines, and a hook must not
+/// spend a prompt reading a huge file.
+pub const MAX_SIZE: u64 = 64 * 1024;
+
+/// An ESC environment reference: `org/project/env` with an optional `@version` (a revision
+/// number or a tag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvRef {
+    pub org: String,
+    pub project: String,
+    pub env: String,
+    pub version: Option<String>,
+}
+
+impl EnvRef {
+    pub fn parse(text: &str) -> Result<EnvRef, String> {
+        let (path, version) = match text.split_once('@') {
+            Some((path, version)) => (path, Some(version)),
+            None => (text, None),
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        let (org, project, env) = match parts.as_slice() {
+            [org, project, env] => (*org, *project, *env),
+            [org, env] => {
+                return Err(format!(
+                    "`{text}` has two parts; environments are named org/project/env \
+                     (environments made before projects live in `default`: try `{org}/default/{env}`)"
+                ));
+            }
+            _ => return Err(format!("`{text}` is not an environment name: use org/project/env")),
+        };
+        for (what, part) in [("organization", org), ("project", project), ("environment", env)] {
+            check_name_part(what, part, text)?;
+        }
+        if let Some(version) = version {
+            check_name_part("version", version, text)?;
+        }
+        Ok(EnvRef {
+            org: org.into(),
+            project: project.into(),
+            env: env.into(),
+            version: version.map(String::from),
+        })
+    }
+}
+
+fn check_name_part(what: &str, part: &str, whole: &str) -> Result<(), String> {
+    let valid_chars = part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if part.is_empty() || part.len() > 100 || !valid_chars {
+        return Err(format!(
+            "`{whole}`: the {what} name must be 1-100 characters of A-Z a-z 0-9 . _ -"
+        ));
+    }
+    Ok(())
+}
+
+impl fmt::Display for EnvRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.org, self.project, self.env)?;
+        if let Some(version) = &self.version {
+            write!(f, "@{version}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed `.escrc`.
+#[derive(Clone, Debug)]
+pub struct Escrc {
+    pub path: PathBuf,
+    pub environment: Option<EnvRef>,
+    /// How long the ESC open session may be read (`duration` on the open request).
+    pub open_duration: Option<Duration>,
+    /// How long the resolved credentials count as valid.
+    pub ttl: Option<Duration>,
+    /// Which of the environment's variables are exported.
+    pub export: ExportFilter,
+    /// Plain variables written in the file itself; they win over the environment's.
+    pub values: BTreeMap<String, String>,
+}
+
+impl Escrc {
+    /// What messages call this project: the environment, or the file when it only has values.
+    pub fn label(&self) -> String {
+        match &self.environment {
+            Some(env) => env.to_string(),
+            None => home_relative(&self.path),
+        }
+    }
+}
+
+/// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
+pub fn home_relative(path: &Path) -> String {
+    match dirs::home_dir().and_then(|home| path.strip_prefix(home).ok().map(Path::to_path_buf)) {
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrcError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem is at a place in the file.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for EscrcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for EscrcError {}
+
+impl EscrcError {
+    fn whole_file(path: &Path, message: impl Into<String>) -> EscrcError {
+        EscrcError {
+            path: path.to_path_buf(),
+            position: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads the file, refusing anything that is not a small regular file.
+pub fn read(path: &Path) -> Result<Vec<u8>, EscrcError> {
+    let fail = |message: String| EscrcError::whole_file(path, message);
+    let meta = fs::metadata(path).map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
+    if !meta.is_file() {
+        return Err(fail("is not a regular file".into()));
+    }
+    if meta.len() > MAX_SIZE {
+        return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
+    }
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_SIZE + 1).read_to_end(&mut content))
+        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
+    if content.len() as u64 > MAX_SIZE {
+        return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
+    }
+    Ok(content)
+}
+
+/// The OS error text without the "(os error N)" suffix.
+pub fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_lowercase(),
+        None => text,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEscrc {
+    environment: Option<EnvRefField>,
+    open_duration: Option<DurationField<OpenDurationKey>>,
+    ttl: Option<DurationField<TtlKey>>,
+    #[serde(default)]
+    export: Vec<PatternField>,
+    #[serde(default)]
+    values: BTreeMap<String, ScalarText>,
+}
+
+/// Parses `.escrc` content. `path` is only used in messages.
+pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
+    let text = std::str::from_utf8(content)
+        .map_err(|_| EscrcError::whole_file(path, "is not UTF-8 text"))?;
+    if text.trim().is_empty() {
+        return Err(EscrcError::whole_file(
+            path,
+            "is empty: name an `environment: org/project/env` or some `values`",
+        ));
+    }
+    let raw: RawEscrc = serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
+    if raw.environment.is_none() && raw.values.is_empty() {
+        return Err(EscrcError::whole_file(
+            path,
+            "names no `environment` and no `values`: add `environment: org/project/env`",
+        ));
+    }
+    Ok(Escrc {
+        path: path.to_path_buf(),
+        environment: raw.environment.map(|e| e.0),
+        open_duration: raw.open_duration.map(|d| d.0),
+        ttl: raw.ttl.map(|d| d.0),
+        export: ExportFilter::new(raw.export.into_iter().map(|p| p.0).collect()),
+        values: raw.values.into_iter().map(|(k, v)| (k, v.0)).collect(),
+    })
+}
+
+fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> EscrcError {
+    let mut message = error.to_string();
+    // serde_yaml appends " at line L column C"; the position goes in front instead.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    if message.contains("expected struct RawEscrc") {
+        message = "must be a mapping of keys, such as `environment: org/project/env`".into();
+    }
+    let mut position = error.location().map(|l| (l.line(), l.column()));
+    // serde_yaml places errors raised by our own field checks at the start of the mapping;
+    // they name their key, and the key's own line is where the user must look.
+    if let Some((key, _)) = message.split_once(": ")
+        && let Some(line) = line_of_top_level_key(text, key)
+    {
+        position = Some(line);
+    }
+    EscrcError {
+        path: path.to_path_buf(),
+        position,
+        message,
+    }
+}
+
+/// The 1-based line and value column of a top-level `key:` in the text.
+fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !is_key {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(index, line)| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        let column = key.len() + 2 + (rest.len() - rest.trim_start().len());
+        Some((index + 1, column))
+    })
+}
+
+/// Field types that validate while deserializing, so serde_yaml reports the exact position.
+struct EnvRefField(EnvRef);
+struct DurationField<K>(Duration, std::marker::PhantomData<K>);
+struct PatternField(String);
+struct ScalarText(String);
+
+impl<'de> Deserialize<'de> for EnvRefField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        EnvRef::parse(&text)
+            .map(EnvRefField)
+            .map_err(|e| de::Error::custom(format!("environment: {e}")))
+    }
+}
+
+/// Names the key a field belongs to, for messages.
+trait Key {
+    const NAME: &'static str;
+}
+struct TtlKey;
+struct OpenDurationKey;
+impl Key for TtlKey {
+    const NAME: &'static str = "ttl";
+}
+impl Key for OpenDurationKey {
+    const NAME: &'static str = "open-duration";
+}
+
+impl<'de, K: Key> Deserialize<'de> for DurationField<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = ScalarText::deserialize(d)?.0;
+        let key = K::NAME;
+        match duration::parse(&text) {
+            Ok(value) if value.as_secs() > 0 => Ok(DurationField(value, std::marker::PhantomData)),
+            Ok(_) => Err(de::Error::custom(format!("{key}: `{text}` must be at least 1s"))),
+            Err(message) => Err(de::Error::custom(format!("{key}: {message}"))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PatternField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::glob::check_pattern(&text)
+            .map(|()| PatternField(text))
+            .map_err(|e| de::Error::custom(format!("export: {e}")))
+    }
+}
+
+/// A YAML scalar as the text a variable would hold: strings as they are, numbers and booleans
+/// as written, null as empty. Lists and maps are refused.
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = ScalarText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ScalarText, E> {
+                Ok(ScalarText(String::new()))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// The file identity a decision was made for. Any write, chmod, chown or move changes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    #[serde(with = "crate::state::path_text")]
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path, meta: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Walks up from `start` to `/` and returns the stamp of the first `.escrc` found. Something
+/// named `.escrc` that is not a readable file (a directory, a dangling link) still counts as
+/// found, so the user hears about it instead of silently getting the parent's project.
+pub fn find_nearest(start: &Path) -> Option<FileStamp> {
+    let mut dir = Some(start);
+    while let Some(current) = dir {
+        let candidate = current.join(FILE_NAME);
+        if let Ok(link_meta) = fs::symlink_metadata(&candidate) {
+            let meta = fs::metadata(&candidate).unwrap_or(link_meta);
+            return Some(FileStamp::of(&candidate, &meta));
+        }
+        dir = current.parent();
+    }
+    None
+}
+
+/// The directory the shell is in: `$PWD` when it is absolute (it keeps the user's symlinked
+/// path), else the process's working directory.
+pub fn current_dir() -> Option<PathBuf> {
+    match std::env::var_os("PWD").map(PathBuf::from) {
+        Some(pwd) if pwd.is_absolute() => Some(pwd),
+        _ => std::env::current_dir().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Escrc, EscrcError> {
+        parse(Path::new("/p/.escrc"), text.as_bytes())
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let escrc = parse_text(
+            "environment: acme/payments/dev@12\nopen-duration: 2h\nttl: 50m\n\
+             export: ['AWS_*', '!AWS_PROFILE']\nvalues:\n  AWS_REGION: eu-west-1\n  PORT: 8080\n  ON: true\n  NONE: null\n",
+        )
+        .unwrap();
+        let env = escrc.environment.unwrap();
+        assert_eq!(env.to_string(), "acme/payments/dev@12");
+        assert_eq!(escrc.open_duration, Some(Duration::from_secs(7200)));
+        assert_eq!(escrc.ttl, Some(Duration::from_secs(3000)));
+        assert!(escrc.export.allows("AWS_REGION"));
+        assert!(!escrc.export.allows("AWS_PROFILE"));
+        assert_eq!(escrc.values["PORT"], "8080");
+        assert_eq!(escrc.values["ON"], "true");
+        assert_eq!(escrc.values["NONE"], "");
+    }
+
+    #[test]
+    fn two_part_names_suggest_the_default_project() {
+        let err = parse_text("environment: acme/dev\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(1));
+        assert!(err.message.starts_with("environment: "), "{err}");
+        assert!(err.message.contains("acme/default/dev"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let err = parse_text("environment: a/b/c\nttll: 1h\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(2));
+        assert!(err.to_string().starts_with("/p/.escrc:2:"), "{err}");
+        assert!(err.message.contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = parse_text("environment: a/b/c\nttl: [1]\n").unwrap_err();
+        assert!(err.message.starts_with("ttl: "), "{err}");
+        let err = parse_text("environment: a/b/c\n\nopen-duration: 1x\n").unwrap_err();
+        assert_eq!(err.position.map(|p| p.0), Some(3));
+        assert!(err.message.starts_with("open-duration: "), "{err}");
+        let err = parse_text("values:\n  A:\n    nested: 1\n").unwrap_err();
+        assert!(err.message.contains("values.A"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(3));
+    }
+
+    #[test]
+    fn empty_and_pointless_files_are_refused() {
+        assert!(parse_text("").unwrap_err().message.contains("empty"));
+        assert!(parse_text("export: ['A*']\n").unwrap_err().message.contains("no `environment`"));
+        assert!(parse_text("- a\n").is_err());
+    }
+
+    #[test]
+    fn env_refs_validate_every_part() {
+        assert!(EnvRef::parse("a/b/c").is_ok());
+        assert!(EnvRef::parse("a/b/c@stable").is_ok());
+        for bad in ["a", "a/b/c/d", "a//c", "a/b/c@", "a/b c/d", "a/b/c@x/y"] {
+            assert!(EnvRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn finds_the_nearest_file_walking_up() {
+        let root = tempfile::tempdir().unwrap();
+        let inner = root.path().join("a/b");
+        fs::create_dir_all(&inner).unwrap();
+        assert!(find_nearest(&inner).is_none_or(|s| !s.path.starts_with(root.path())));
+        fs::write(root.path().join("a/.escrc"), "values: {A: 1}\n").unwrap();
+        assert_eq!(find_nearest(&inner).unwrap().path, root.path().join("a/.escrc"));
+        fs::write(inner.join(".escrc"), "values: {A: 1}\n").unwrap();
+        assert_eq!(find_nearest(&inner).unwrap().path, inner.join(".escrc"));
+    }
+}

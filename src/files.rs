@@ -1,0 +1,81 @@
+//! The private directory holding an environment's `files` while it is loaded.
+//!
+//! Lives in `$XDG_RUNTIME_DIR/esc-hook` (memory-backed on most systems) or else
+//! `<temp>/esc-hook-<uid>`; the base is 0700 and must be ours, each load gets its own random
+//! 0700 subdirectory, and each file is 0600. Unload removes the subdirectory, and only ever a
+//! direct child of the base, whatever the state variable claims.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::digest::random_hex;
+
+pub fn base_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("esc-hook"),
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        _ => std::env::temp_dir().join(format!("esc-hook-{}", unsafe { libc::geteuid() })),
+    }
+}
+
+/// Writes each `(name, content)` into a fresh private directory; returns the directory and
+/// each file's path, in order.
+pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<PathBuf>)> {
+    let base = base_dir();
+    ensure_private_base(&base)?;
+    let dir = base.join(random_hex(8));
+    fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let mut paths = Vec::with_capacity(files.len());
+    for (name, content) in files {
+        let path = dir.join(name);
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| file.write_all(content.as_bytes()));
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        paths.push(path);
+    }
+    Ok((dir, paths))
+}
+
+/// Removes a directory made by [`write_private`]; anything else is left alone.
+pub fn remove(dir: &Path) {
+    let base = base_dir();
+    let is_ours = dir.parent() == Some(base.as_path())
+        && dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+    if is_ours {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// The base must be a real directory owned by us and closed to others; in a shared temp dir
+/// someone else could have made it first.
+fn ensure_private_base(base: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(base) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = fs::symlink_metadata(base)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(io::Error::other(format!(
+            "{} is not a directory of yours",
+            base.display()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(base, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! What `esc-hook export` decides at each prompt: load, reload, unload, or nothing.
+//!
+//! The decision reads only the state variable, the directory walk for `.escrc`, and two trust
+//! records; an unchanged prompt ends there. Anything else goes through a [`Transition`]: leave
+//! what was loaded (restoring the user's values), then enter what is found, and hand back the
+//! list of changes for one shell script.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::cache::{Cached, NoCache};
+use crate::escrc::{self, Escrc, FileStamp};
+use crate::files;
+use crate::log;
+use crate::names::{VarName, printable};
+use crate::provider::{DEFAULT_OPEN_DURATION, OpenRequest, Provider, ProviderError, Value};
+use crate::shell::Change;
+use crate::state::{self, Loaded, Outcome, SetVar, State};
+use crate::time;
+use crate::trust::{TrustStore, Verdict};
+
+/// The shell's environment as it was when the hook ran.
+pub struct Environ {
+    vars: BTreeMap<String, OsString>,
+}
+
+impl Environ {
+    pub fn capture() -> Environ {
+        let vars = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+            .collect();
+        Environ { vars }
+    }
+}
+
+impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Environ {
+        Environ {
+            vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
+    }
+}
+
+/// Builds the provider for an environment only when one is needed: finding the login reads
+/// files, and an untrusted or values-only `.escrc` must never touch the token.
+pub type ProviderFactory<'a> = &'a dyn Fn() -> Result<Box<dyn Provider>, ProviderError>;
+
+/// Everything the decision needs from the outside world.
+pub struct Inputs<'a> {
+    pub environ: &'a Environ,
+    pub pwd: Option<PathBuf>,
+    pub previous: Result<Option<State>, String>,
+    pub trust: Result<TrustStore, String>,
+    pub provider: ProviderFactory<'a>,
+}
+
+/// The changes to apply to the shell; empty when nothing changed.
+pub fn export(inputs: &Inputs) -> Vec<Change> {
+    let found = inputs.pwd.as_deref().and_then(escrc::find_nearest);
+    if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok()) {
+        return Vec::new();
+    }
+    let mut transition = Transition::new(inputs.environ);
+    match &inputs.previous {
+        Ok(Some(previous)) => transition.leave(previous),
+        Ok(None) => {}
+        Err(reason) => log::warn(format!("ignoring {reason}")),
+    }
+    let entered = found.map(|stamp| transition.enter(stamp, inputs));
+    if entered.as_ref().is_some_and(|s| s.outcome == Outcome::Loaded) {
+        transition.report_diff();
+    }
+    let state_name = VarName::constant(state::VAR);
+    match entered {
+        Some(state) => transition.set(state_name, state.encode()),
+        None => transition.unset(state_name),
+    }
+    transition.changes
+}
+
+/// Nothing to do: the same `.escrc` (or none) as last time, and its trust records unchanged.
+fn is_unchanged(
+    previous: &Result<Option<State>, String>,
+    found: Option<&FileStamp>,
+    store: Option<&TrustStore>,
+) -> bool {
+    match (previous, found) {
+        (Ok(None), None) => true,
+        (Ok(Some(state)), Some(stamp)) if state.escrc == *stamp => match (&state.trust, store) {
+            (Some(keys), Some(store)) => store.still_allowed(keys) == state.outcome.was_allowed(),
+            _ => true,
+        },
+        _ => false,
+    }
+}
+
+enum Current {
+    Unset,
+    Text(String),
+    NotUtf8,
+}
+
+/// The environment as it will be once the changes so far are applied.
+struct Transition<'a> {
+    original: &'a Environ,
+    overlay: BTreeMap<String, Option<String>>,
+    changes: Vec<Change>,
+}
+
+impl<'a> Transition<'a> {
+    fn new(original: &'a Environ) -> Transition<'a> {
+        Transition {
+            original,
+            overlay: BTreeMap::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    fn current(&self, name: &str) -> Current {
+        let value = match self.overlay.get(name) {
+            Some(value) => return value.clone().map_or(Current::Unset, Current::Text),
+            None => self.original.vars.get(name),
+        };
+        match value.map(|v| v.to_str()) {
+            None => Current::Unset,
+            Some(Some(text)) => Current::Text(text.to_string()),
+            Some(None) => Current::NotUtf8,
+        }
+    }
+
+    fn set(&mut self, name: VarName, value: String) {
+        self.overlay.insert(name.to_string(), Some(value.clone()));
+        self.changes.push(Change::Set(name, value));
+    }
+
+    fn unset(&mut self, name: VarName) {
+        self.overlay.insert(name.to_string(), None);
+        self.changes.push(Change::Unset(name));
+    }
+
+    /// Puts back what the user had, for every variable that still holds what esc-hook set.
+    fn leave(&mut self, previous: &State) {
+        let Some(loaded) = &previous.loaded else {
+            return;
+        };
+        log::info(format!("unloading {}", previous.label));
+        for var in &loaded.vars {
+            // A forged state could name anything; only valid names are touched.
+            let Some(name) = VarName::parse(&var.name) else {
+                continue;
+            };
+            let still_ours = match self.current(name.as_str()) {
+                Current::Text(value) => loaded.still_ours(var, Some(&value)),
+                Current::Unset | Current::NotUtf8 => false,
+            };
+            if !still_ours {
+                log::warn(format!("kept {name}: it changed since esc-hook set it"));
+                continue;
+            }
+            match &var.prev {
+                Some(prev) => self.set(name, prev.clone()),
+                None => self.unset(name),
+            }
+        }
+        if let Some(dir) = &loaded.files_dir {
+            files::remove(dir);
+        }
+    }
+
+    /// Decides what the `.escrc` at `stamp` gets: checked for trust before anything else, and
+    /// loaded only when allowed.
+    fn enter(&mut self, stamp: FileStamp, inputs: &Inputs) -> State {
+        let path = stamp.path.clone();
+        let content = match escrc::read(&path) {
+            Ok(content) => content,
+            Err(error) => {
+                log::warn(&error);
+                return State::new(stamp, escrc::home_relative(&path), Outcome::Failed);
+            }
+        };
+        let parsed = escrc::parse(&path, &content);
+        let label = parsed
+            .as_ref()
+            .map_or_else(|_| escrc::home_relative(&path), Escrc::label);
+        let store = match &inputs.trust {
+            Ok(store) => store,
+            Err(reason) => {
+                log::warn(format!("cannot check whether .escrc is allowed: {reason}"));
+                return State::new(stamp, label, Outcome::NotAllowed);
+            }
+        };
+        let keys = TrustStore::keys(&path, &content);
+        let mut loaded = None;
+        let outcome = match store.verdict(&path, &content) {
+            Verdict::Unsafe(problem) => {
+                log::warn(problem);
+                return State::new(stamp, label, Outcome::Unsafe);
+            }
+            Verdict::NotAllowed => {
+                log::warn(format!(
+                    ".escrc is not allowed: run `esc-hook allow` to trust it ({label})"
+                ));
+                Outcome::NotAllowed
+            }
+            Verdict::Denied => {
+                log::warn(format!(
+                    ".escrc is denied: run `esc-hook allow` to trust it again ({label})"
+                ));
+                Outcome::Denied
+            }
+            Verdict::Allowed => match parsed.map_err(|e| e.to_string()).and_then(|escrc| {
+                log::info(format!("loading {label}"));
+                self.load(&escrc, inputs)
+            }) {
+                Ok(done) => {
+                    loaded = Some(done);
+                    Outcome::Loaded
+                }
+                Err(message) => {
+                    log::warn(message);
+                    Outcome::Failed
+                }
+            },
+        };
+        let mut state = State::new(stamp, label, outcome);
+        state.trust = Some(keys);
+        state.loaded = loaded;
+        state
+    }
+
+    /// Resolves the environment and the inline values, and sets them.
+    fn load(&mut self, escrc: &Escrc, inputs: &Inputs) -> Result<Loaded, String> {
+        let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
+        let mut opened_at = time::now();
+        let mut expires_at = None;
+        if let Some(env) = &escrc.environment {
+            let provider = (inputs.provider)().map_err(|e| e.to_string())?;
+            let cached = Cached {
+                inner: provider.as_ref(),
+                cache: &NoCache,
+            };
+            let request = OpenRequest {
+                env,
+                open_duration: escrc
+                    .open_duration
+                    .unwrap_or(DEFAULT_OPEN_DURATION)
+                    .max(escrc.ttl.unwrap_or_default()),
+                ttl: escrc.ttl,
+            };
+            let resolved = cached.resolve(&request).map_err(|e| e.to_string())?;
+            opened_at = time::unix(resolved.opened_at);
+            expires_at = Some(time::unix(resolved.expires_at));
+            for var in resolved.vars {
+                if escrc.export.allows(&var.name) {
+                    wanted.insert(var.name, var.value);
+                }
+            }
+        }
+        // Inline values are the project's own word: they win over the environment's.
+        for (name, value) in &escrc.values {
+            wanted.insert(name.clone(), Value::Text(value.clone()));
+        }
+
+        let mut accepted: Vec<(VarName, Value)> = Vec::new();
+        for (name, value) in wanted {
+            let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR)
+            else {
+                log::warn(format!(
+                    "skipped `{}`: not a usable variable name",
+                    printable(&name, 60)
+                ));
+                continue;
+            };
+            let (Value::Text(text) | Value::File(text)) = &value;
+            if text.contains('\0') {
+                log::warn(format!("skipped {name}: its value contains a NUL byte"));
+                continue;
+            }
+            if let Current::NotUtf8 = self.current(&name) {
+                log::warn(format!("left {name} alone: its current value is not UTF-8"));
+                continue;
+            }
+            accepted.push((var_name, value));
+        }
+
+        let file_contents: Vec<(String, String)> = accepted
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Value::File(content) => Some((name.to_string(), content.clone())),
+                Value::Text(_) => None,
+            })
+            .collect();
+        let mut files_dir = None;
+        let mut file_paths = Vec::new().into_iter();
+        if !file_contents.is_empty() {
+            let (dir, paths) = files::write_private(&file_contents).map_err(|e| {
+                format!("could not write the environment's files: {}", escrc::io_reason(&e))
+            })?;
+            files_dir = Some(dir);
+            file_paths = paths.into_iter();
+        }
+
+        let salt = Loaded::new_salt();
+        let mut vars = Vec::with_capacity(accepted.len());
+        for (name, value) in accepted {
+            let text = match value {
+                Value::Text(text) => text,
+                Value::File(_) => match file_paths.next().map(|p| p.into_os_string().into_string()) {
+                    Some(Ok(path)) => path,
+                    _ => return Err("the files directory path is not UTF-8: set XDG_RUNTIME_DIR".into()),
+                },
+            };
+            let prev = match self.current(name.as_str()) {
+                Current::Text(prev) => Some(prev),
+                Current::Unset | Current::NotUtf8 => None,
+            };
+            vars.push(SetVar {
+                name: name.to_string(),
+                prev,
+                hash: Loaded::hash(&salt, name.as_str(), &text),
+            });
+            self.set(name, text);
+        }
+        Ok(Loaded {
+            salt,
+            vars,
+            files_dir,
+            opened_at,
+            expires_at,
+        })
+    }
+
+    /// One line, names only: `+ADDED ~CHANGED -REMOVED`, against the environment as it was.
+    fn report_diff(&self) {
+        let mut parts = Vec::new();
+        for (name, new) in &self.overlay {
+            let old = self.original.vars.get(name);
+            let mark = match (old, new) {
+                (None, Some(_)) => '+',
+                (Some(_), None) => '-',
+                (Some(old), Some(new)) if old.to_str() != Some(new.as_str()) => '~',
+                _ => continue,
+            };
+            parts.push(format!("{mark}{name}"));
+        }
+        if !parts.is_empty() {
+            log::info(parts.join(" "));
+        }
+    }
+}

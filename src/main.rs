@@ -1,0 +1,42 @@
+//! esc-hook: a project's Pulumi ESC environment in your shell, exactly while you work in it.
+
+mod cache;
+mod cli;
+mod cmd;
+mod digest;
+mod duration;
+mod escrc;
+mod files;
+mod glob;
+mod hook;
+mod log;
+mod names;
+mod provider;
+mod shell;
+mod state;
+mod time;
+mod trust;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init { shell } => cmd::init::run(shell),
+        Command::Export { shell } => cmd::export::run(shell),
+        Command::Allow { path } => cmd::trust::allow(path),
+        Command::Deny { path } => cmd::trust::deny(path),
+        Command::Status { json } => cmd::status::run(json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            log::warn(format!("{error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The Pulumi ESC REST API client: exactly two requests per open (POST open, GET read), with
+//! the headers, token and backend the Pulumi CLI uses. The async runtime and the TLS stack are
+//! built here, on the network path only.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value as Json;
+
+use super::login::Login;
+use super::projection;
+use super::{DEFAULT_TTL, OpenRequest, Provider, ProviderError, Resolved};
+use crate::escrc::EnvRef;
+use crate::names::printable;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// For the whole open: both requests and any retries.
+    pub total: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT: Timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        total: Duration::from_secs(20),
+    };
+}
+
+pub struct EscClient {
+    login: Login,
+    timeouts: Timeouts,
+}
+
+/// GETs are retried like the Pulumi CLI does (the open POST never is): 1 s apart, 4 tries.
+const READ_TRIES: u32 = 4;
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+impl EscClient {
+    pub fn new(login: Login, timeouts: Timeouts) -> EscClient {
+        EscClient { login, timeouts }
+    }
+
+    fn env_url(&self, env: &EnvRef) -> String {
+        // Every part was validated as [A-Za-z0-9._-]+, so no escaping is needed.
+        format!(
+            "{}/api/esc/environments/{}/{}/{}",
+            self.login.backend, env.org, env.project, env.env
+        )
+    }
+
+    async fn open_and_read(
+        &self,
+        http: &reqwest::Client,
+        request: &OpenRequest<'_>,
+    ) -> Result<Json, ProviderError> {
+        let base = self.env_url(request.env);
+        let open_url = match &request.env.version {
+            Some(version) => format!("{base}/versions/{version}/open"),
+            None => format!("{base}/open"),
+        };
+        let open_url = format!(
+            "{open_url}?duration={}",
+            crate::duration::to_go(request.open_duration)
+        );
+        let opened = self.send(http, Method::POST, &open_url, request.env).await?;
+        let id = opened
+            .get("id")
+            .and_then(Json::as_str)
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .ok_or_else(|| ProviderError::BadResponse {
+                status: 200,
+                snippet: "the open response has no session id".into(),
+            })?;
+        let read_url = format!("{base}/open/{id}");
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.send(http, Method::GET, &read_url, request.env).await {
+                Err(e) if tries < READ_TRIES && is_transient(&e) => {
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        url: &str,
+        env: &EnvRef,
+    ) -> Result<Json, ProviderError> {
+        let response = http
+            .request(method, url)
+            .header("Authorization", format!("token {}", self.login.token))
+            .header("Accept", "application/vnd.pulumi+8")
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, env))?;
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("X-Pulumi-Request-ID")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| printable(v, 80));
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e, env))?;
+        let json: Option<Json> = serde_json::from_slice(&body).ok();
+        if status.is_success() {
+            return json.filter(Json::is_object).ok_or_else(|| bad_response(status, &body));
+        }
+        Err(self.status_error(status, request_id, json, &body, env))
+    }
+
+    fn status_error(
+        &self,
+        status: StatusCode,
+        request_id: Option<String>,
+        json: Option<Json>,
+        body: &[u8],
+        env: &EnvRef,
+    ) -> ProviderError {
+        let backend = self.login.backend.clone();
+        let message = json
+            .as_ref()
+            .and_then(|j| j.get("message"))
+            .and_then(Json::as_str)
+            .map(|m| printable(m, 200));
+        match status.as_u16() {
+            400 if json.as_ref().is_some_and(|j| j.get("diagnostics").is_some()) => {
+                ProviderError::Evaluation {
+                    env: env.to_string(),
+                    diagnostics: diagnostics(json.as_ref(), &env.env),
+                }
+            }
+            401 => ProviderError::Unauthorized { backend },
+            403 => ProviderError::Forbidden {
+                env: env.to_string(),
+                message: message.unwrap_or_else(|| "forbidden".into()),
+            },
+            404 => ProviderError::NotFound {
+                env: env.to_string(),
+                backend,
+            },
+            429 => ProviderError::RateLimited { backend },
+            500..=599 => ProviderError::Server {
+                status: status.as_u16(),
+                request_id,
+            },
+            _ => match message {
+                Some(message) => ProviderError::Http {
+                    status: status.as_u16(),
+                    message,
+                },
+                None => bad_response(status, body),
+            },
+        }
+    }
+
+    fn transport_error(&self, error: &reqwest::Error, env: &EnvRef) -> ProviderError {
+        if error.is_timeout() {
+            return ProviderError::Timeout {
+                env: env.to_string(),
+                after: self.timeouts.total,
+            };
+        }
+        ProviderError::Connect {
+            backend: self.login.backend.clone(),
+            reason: root_cause(error),
+        }
+    }
+}
+
+impl Provider for EscClient {
+    fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
+        // Installing twice is harmless; the first provider stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ProviderError::Connect {
+                backend: self.login.backend.clone(),
+                reason: format!("could not start the network runtime: {e}"),
+            })?;
+        let http = reqwest::Client::builder()
+            .user_agent(format!(
+                "esc-hook/{} ({}; {})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ))
+            .connect_timeout(self.timeouts.connect)
+            .build()
+            .map_err(|e| ProviderError::Connect {
+                backend: self.login.backend.clone(),
+                reason: root_cause(&e),
+            })?;
+        let opened_at = SystemTime::now();
+        let read = runtime
+            .block_on(async {
+                tokio::time::timeout(self.timeouts.total, self.open_and_read(&http, request)).await
+            })
+            .map_err(|_| ProviderError::Timeout {
+                env: request.env.to_string(),
+                after: self.timeouts.total,
+            })??;
+        let projection = projection::project(&read);
+        let ttl = request
+            .ttl
+            .or_else(|| projection::aws_login_duration(&read))
+            .unwrap_or(DEFAULT_TTL);
+        Ok(Resolved {
+            vars: projection.vars,
+            opened_at,
+            expires_at: opened_at + ttl,
+        })
+    }
+}
+
+fn is_transient(error: &ProviderError) -> bool {
+    matches!(
+        error,
+        ProviderError::Server { .. } | ProviderError::RateLimited { .. } | ProviderError::Connect { .. }
+    )
+}
+
+fn bad_response(status: StatusCode, body: &[u8]) -> ProviderError {
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    ProviderError::BadResponse {
+        status: status.as_u16(),
+        snippet: if text.is_empty() {
+            "an empty body".into()
+        } else {
+            printable(&text, 80)
+        },
+    }
+}
+
+/// `env:line:col: summary` for each diagnostic.
+fn diagnostics(json: Option<&Json>, default_env: &str) -> Vec<String> {
+    let Some(list) = json.and_then(|j| j.get("diagnostics")).and_then(Json::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|d| {
+            let summary = d.get("summary").and_then(Json::as_str).unwrap_or("error");
+            let range = d.get("range");
+            let env = range
+                .and_then(|r| r.get("environment"))
+                .and_then(Json::as_str)
+                .unwrap_or(default_env);
+            let begin = range.and_then(|r| r.get("begin"));
+            let at = |key| begin.and_then(|b| b.get(key)).and_then(Json::as_u64);
+            let text = match (at("line"), at("column")) {
+                (Some(line), Some(column)) => format!("{env}:{line}:{column}: {summary}"),
+                _ => format!("{env}: {summary}"),
+            };
+            printable(&text, 200)
+        })
+        .collect()
+}
+
+/// The innermost error's text ("Connection refused", "failed to lookup address…"), which is
+/// what a person can act on.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    printable(text, 120)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_read_like_compiler_errors() {
+        let json: Json =
+            serde_json::from_str(include_str!("../../tests/fixtures/open-400-diagnostics.json"))
+                .unwrap();
+        assert_eq!(diagnostics(Some(&json), "x"), ["dev:7:12: unknown property \"lgin\""]);
+    }
+
+    #[test]
+    fn html_bodies_are_shortened_to_one_line() {
+        let body = b"<html>\n<body>\n  Bad Gateway\n</body></html>";
+        let err = bad_response(StatusCode::BAD_GATEWAY, body);
+        assert_eq!(
+            err.to_string(),
+            "the backend answered 502 with something other than JSON: <html> <body> Bad Gateway </body></html>"
+        );
+    }
+}

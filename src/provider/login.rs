@@ -1,0 +1,192 @@
+//! The user's Pulumi login, found the way the Pulumi CLI finds it. The token is only ever sent
+//! to the backend it belongs to, and never written anywhere.
+
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+
+use super::ProviderError;
+
+pub const DEFAULT_BACKEND: &str = "https://api.pulumi.com";
+
+pub struct Login {
+    /// Backend URL without a trailing slash, e.g. `https://api.pulumi.com`.
+    pub backend: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("backend", &self.backend)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Reads `PULUMI_*` variables through `var` (the process environment in production).
+pub fn resolve(var: &dyn Fn(&str) -> Option<String>) -> Result<Login, ProviderError> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    let credentials = read_credentials(&var)?;
+    let backend = var("PULUMI_BACKEND_URL")
+        .or_else(|| var("PULUMI_API"))
+        .or_else(|| credentials.as_ref().and_then(|c| c.current()))
+        .unwrap_or_else(|| DEFAULT_BACKEND.to_string());
+    let backend = backend.trim_end_matches('/').to_string();
+    if let Some(scheme) = ["file://", "s3://", "gs://", "azblob://"]
+        .iter()
+        .find(|s| backend.starts_with(**s))
+    {
+        return Err(ProviderError::Config(format!(
+            "the Pulumi backend is {scheme}…, which has no ESC: set PULUMI_BACKEND_URL to Pulumi Cloud or a self-hosted service"
+        )));
+    }
+    if !backend.starts_with("https://") && !backend.starts_with("http://") {
+        return Err(ProviderError::Config(format!(
+            "the Pulumi backend `{backend}` is not an http(s) URL: check PULUMI_BACKEND_URL"
+        )));
+    }
+    if let Some(token) = var("PULUMI_ACCESS_TOKEN") {
+        return Ok(Login { backend, token });
+    }
+    match credentials {
+        Some(c) if c.encrypted && c.token_for(&backend).is_none() => Err(ProviderError::Config(
+            format!(
+                "{} is encrypted, which esc-hook cannot read: set PULUMI_ACCESS_TOKEN",
+                c.path.display()
+            ),
+        )),
+        Some(c) => c.token_for(&backend).map(|token| Login { backend: backend.clone(), token }).ok_or_else(
+            || {
+                ProviderError::Config(format!(
+                    "not logged in to {backend}: run `pulumi login {backend}` or set PULUMI_ACCESS_TOKEN"
+                ))
+            },
+        ),
+        None => Err(ProviderError::Config(format!(
+            "not logged in to {backend}: run `pulumi login` or set PULUMI_ACCESS_TOKEN"
+        ))),
+    }
+}
+
+struct Credentials {
+    path: PathBuf,
+    json: Json,
+    encrypted: bool,
+}
+
+impl Credentials {
+    fn current(&self) -> Option<String> {
+        self.json.get("current").and_then(Json::as_str).map(String::from)
+    }
+
+    fn token_for(&self, backend: &str) -> Option<String> {
+        let lookup = |map: &str, tail: &str| {
+            let entries = self.json.get(map)?.as_object()?;
+            entries
+                .iter()
+                .find(|(url, _)| url.trim_end_matches('/') == backend)
+                .and_then(|(_, entry)| if tail.is_empty() { Some(entry) } else { entry.get(tail) })
+                .and_then(Json::as_str)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+        };
+        lookup("accounts", "accessToken").or_else(|| lookup("accessTokens", ""))
+    }
+}
+
+/// `$PULUMI_CREDENTIALS_PATH/credentials.json`, else `$PULUMI_HOME/credentials.json`, else
+/// `~/.pulumi/credentials.json`. A missing file is no error; an unreadable one is.
+fn read_credentials(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Credentials>, ProviderError> {
+    let dir = var("PULUMI_CREDENTIALS_PATH")
+        .or_else(|| var("PULUMI_HOME"))
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|home| home.join(".pulumi")));
+    let Some(path) = dir.map(|d| d.join("credentials.json")) else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ProviderError::Config(format!(
+                "could not read {}: {}",
+                path.display(),
+                crate::escrc::io_reason(&e)
+            )));
+        }
+    };
+    let json: Json = serde_json::from_str(&text).map_err(|_| {
+        ProviderError::Config(format!(
+            "{} is not valid JSON: run `pulumi login` again or set PULUMI_ACCESS_TOKEN",
+            path.display()
+        ))
+    })?;
+    let encrypted = text.contains("$pulumiSecureStore");
+    Ok(Some(Credentials { path, json, encrypted }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve_with(vars: &[(&str, &str)]) -> Result<Login, ProviderError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        resolve(&|name| map.get(name).cloned())
+    }
+
+    fn credentials_dir(json: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("credentials.json"), json).unwrap();
+        dir
+    }
+
+    #[test]
+    fn environment_variables_win() {
+        let dir = credentials_dir(r#"{"current":"https://other.example","accounts":{}}"#);
+        let login = resolve_with(&[
+            ("PULUMI_HOME", dir.path().to_str().unwrap()),
+            ("PULUMI_BACKEND_URL", "http://127.0.0.1:9/"),
+            ("PULUMI_ACCESS_TOKEN", "pul-env"),
+        ])
+        .unwrap();
+        assert_eq!(login.backend, "http://127.0.0.1:9");
+        assert_eq!(login.token, "pul-env");
+    }
+
+    #[test]
+    fn reads_accounts_then_legacy_tokens_for_the_current_backend() {
+        let dir = credentials_dir(
+            r#"{"current":"https://api.example/","accounts":{"https://api.example":{"accessToken":"pul-acct"}},
+                "accessTokens":{"https://legacy.example":"pul-legacy"}}"#,
+        );
+        let home = dir.path().to_str().unwrap();
+        let login = resolve_with(&[("PULUMI_HOME", home)]).unwrap();
+        assert_eq!((login.backend.as_str(), login.token.as_str()), ("https://api.example", "pul-acct"));
+        let legacy =
+            resolve_with(&[("PULUMI_HOME", home), ("PULUMI_API", "https://legacy.example")]).unwrap();
+        assert_eq!(legacy.token, "pul-legacy");
+    }
+
+    #[test]
+    fn a_token_is_never_borrowed_from_another_backend() {
+        let dir = credentials_dir(r#"{"accounts":{"https://api.pulumi.com":{"accessToken":"pul-cloud"}}}"#);
+        let err = resolve_with(&[
+            ("PULUMI_HOME", dir.path().to_str().unwrap()),
+            ("PULUMI_BACKEND_URL", "https://self-hosted.example"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("not logged in to https://self-hosted.example"), "{err}");
+    }
+
+    #[test]
+    fn diy_backends_and_encrypted_files_are_explained() {
+        let err = resolve_with(&[("PULUMI_BACKEND_URL", "s3://bucket")]).unwrap_err();
+        assert!(err.to_string().contains("no ESC"), "{err}");
+        let dir = credentials_dir(r#"{"$pulumiSecureStore":{"ciphertext":"x"}}"#);
+        let err = resolve_with(&[("PULUMI_HOME", dir.path().to_str().unwrap())]).unwrap_err();
+        assert!(err.to_string().contains("encrypted"), "{err}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Where values come from. The [`Provider`] trait is the seam: the Pulumi ESC API client is
+//! one implementation; a cache (a decorator around any provider) and AWS STS come later.
+
+pub mod esc;
+pub mod login;
+pub mod projection;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::escrc::EnvRef;
+
+/// What a provider needs to know to open an environment.
+#[derive(Clone, Debug)]
+pub struct OpenRequest<'a> {
+    pub env: &'a EnvRef,
+    /// How long the open session may be read; at least the ttl.
+    pub open_duration: Duration,
+    /// The `.escrc`'s ttl, which wins over anything the environment says.
+    pub ttl: Option<Duration>,
+}
+
+/// The open session's default lifetime, as the Pulumi CLI sends it.
+pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(2 * 3600);
+
+/// Used when neither the `.escrc` nor an `fn::open::aws-login` says how long credentials live:
+/// AWS roles allow one hour by default.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    /// The content of one of the environment's `files`; the variable gets the file's path.
+    File(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedVar {
+    pub name: String,
+    pub value: Value,
+    pub secret: bool,
+}
+
+/// An opened environment, projected to variables exactly as `esc run` does.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub vars: Vec<ResolvedVar>,
+    pub opened_at: SystemTime,
+    pub expires_at: SystemTime,
+}
+
+pub trait Provider {
+    fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError>;
+}
+
+/// Every way an open can fail, each rendered as one line that says what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderError {
+    /// The Pulumi login or a setting is unusable; no request was sent.
+    Config(String),
+    /// 400 with evaluation diagnostics, already formatted as `env:line:col: summary`.
+    Evaluation { env: String, diagnostics: Vec<String> },
+    Unauthorized { backend: String },
+    Forbidden { env: String, message: String },
+    NotFound { env: String, backend: String },
+    RateLimited { backend: String },
+    Server { status: u16, request_id: Option<String> },
+    /// Any other unexpected status, with the server's message.
+    Http { status: u16, message: String },
+    /// A body that is not the JSON the API speaks (a proxy's HTML page, a cut-off body).
+    BadResponse { status: u16, snippet: String },
+    Connect { backend: String, reason: String },
+    Timeout { env: String, after: Duration },
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderError::Config(message) => f.write_str(message),
+            ProviderError::Evaluation { env, diagnostics } => {
+                let first = diagnostics.first().map_or("(no details)", String::as_str);
+                write!(f, "{env} failed to evaluate: {first}")?;
+                if diagnostics.len() > 1 {
+                    write!(f, " (and {} more)", diagnostics.len() - 1)?;
+                }
+                Ok(())
+            }
+            ProviderError::Unauthorized { backend } => write!(
+                f,
+                "{backend} refused the access token (401): run `pulumi login` or set PULUMI_ACCESS_TOKEN"
+            ),
+            ProviderError::Forbidden { env, message } => {
+                write!(f, "no access to {env} (403): {message}")
+            }
+            ProviderError::NotFound { env, backend } => {
+                write!(f, "environment {env} not found at {backend} (404): check the name in .escrc")
+            }
+            ProviderError::RateLimited { backend } => {
+                write!(f, "{backend} is rate limiting requests (429): try again in a minute")
+            }
+            ProviderError::Server { status, request_id } => {
+                write!(f, "Pulumi Cloud failed with {status}")?;
+                match request_id {
+                    Some(id) => write!(f, " (request id {id}): try again later"),
+                    None => write!(f, ": try again later"),
+                }
+            }
+            ProviderError::Http { status, message } => {
+                write!(f, "unexpected response {status}: {message}")
+            }
+            ProviderError::BadResponse { status, snippet } => {
+                write!(f, "the backend answered {status} with something other than JSON: {snippet}")
+            }
+            ProviderError::Connect { backend, reason } => {
+                write!(f, "could not connect to {backend}: {reason}")
+            }
+            ProviderError::Timeout { env, after } => write!(
+                f,
+                "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer)",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProviderError {}

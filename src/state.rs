@@ -1,0 +1,263 @@
+//! The state variable, `ESC_HOOK_STATE`: what the hook decided last time, exported so that it
+//! follows the shell (and only that shell) around.
+//!
+//! It never holds a value esc-hook set: only names, the values they had *before* esc-hook
+//! overwrote them (the user's own), and a salted hash of each value set, which is enough to
+//! tell on unload whether the user has changed a variable since.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{random_hex, sha256_hex};
+use crate::escrc::FileStamp;
+use crate::trust::TrustKeys;
+
+pub const VAR: &str = "ESC_HOOK_STATE";
+
+/// Bumped whenever the encoding changes; an older state is treated as unreadable.
+const SCHEMA: u32 = 1;
+
+/// States larger than this are refused on decode: the variable is copied into every child
+/// process, and a forged huge one must not make the hook slow.
+const MAX_ENCODED_LEN: usize = 256 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    v: u32,
+    /// The `.escrc` this decision was made for.
+    pub escrc: FileStamp,
+    /// What messages call the project (environment name or file path).
+    pub label: String,
+    pub outcome: Outcome,
+    /// The trust records the decision read, to re-check them cheaply at every prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustKeys>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<Loaded>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Loaded,
+    NotAllowed,
+    Denied,
+    Unsafe,
+    /// Allowed, but the file or the environment failed to load; the error was shown once.
+    Failed,
+}
+
+impl Outcome {
+    /// Whether the trust records said "allowed" when this outcome was decided.
+    pub fn was_allowed(self) -> bool {
+        matches!(self, Outcome::Loaded | Outcome::Failed)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub salt: String,
+    pub vars: Vec<SetVar>,
+    /// The private directory holding the environment's `files`, removed on unload.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_path_text")]
+    pub files_dir: Option<PathBuf>,
+    /// Unix seconds.
+    pub opened_at: u64,
+    /// Unix seconds; none when everything came from inline values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetVar {
+    pub name: String,
+    /// The user's value before esc-hook set this variable; none if it was unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+    /// Salted hash of the value esc-hook set.
+    pub hash: String,
+}
+
+impl Loaded {
+    pub fn new_salt() -> String {
+        random_hex(16)
+    }
+
+    pub fn hash(salt: &str, name: &str, value: &str) -> String {
+        sha256_hex(&[salt.as_bytes(), b"\0", name.as_bytes(), b"\0", value.as_bytes()])[..32]
+            .to_string()
+    }
+
+    /// Whether `current` is still exactly what esc-hook set for `var`.
+    pub fn still_ours(&self, var: &SetVar, current: Option<&str>) -> bool {
+        current.is_some_and(|value| Self::hash(&self.salt, &var.name, value) == var.hash)
+    }
+}
+
+impl State {
+    pub fn new(escrc: FileStamp, label: String, outcome: Outcome) -> State {
+        State {
+            v: SCHEMA,
+            escrc,
+            label,
+            outcome,
+            trust: None,
+            loaded: None,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        // Serializing plain data to a String cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub fn decode(text: &str) -> Result<State, String> {
+        if text.len() > MAX_ENCODED_LEN {
+            return Err(format!("{VAR} is too large"));
+        }
+        let json = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .map_err(|_| format!("{VAR} is not valid"))?;
+        let state: State =
+            serde_json::from_slice(&json).map_err(|_| format!("{VAR} is not valid"))?;
+        if state.v != SCHEMA {
+            return Err(format!("{VAR} is from another esc-hook version"));
+        }
+        Ok(state)
+    }
+
+    /// The state of the current process, if any: `Err` when the variable is present but
+    /// unreadable (forged, truncated, or from another version).
+    pub fn from_env() -> Result<Option<State>, String> {
+        match std::env::var_os(VAR) {
+            None => Ok(None),
+            Some(text) if text.is_empty() => Ok(None),
+            Some(text) => match text.to_str() {
+                Some(text) => State::decode(text).map(Some),
+                None => Err(format!("{VAR} is not valid")),
+            },
+        }
+    }
+}
+
+/// Paths as JSON strings: UTF-8 paths as themselves, others (rare, but legal on Unix) as
+/// `b64:` + base64 of the raw bytes. Absolute paths start with `/`, so the two never collide.
+pub mod path_text {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::Path;
+
+    pub fn to_text(path: &Path) -> String {
+        match path.to_str() {
+            Some(text) => text.to_string(),
+            None => format!("b64:{}", URL_SAFE_NO_PAD.encode(path.as_os_str().as_bytes())),
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<PathBuf> {
+        match text.strip_prefix("b64:") {
+            Some(encoded) => URL_SAFE_NO_PAD
+                .decode(encoded)
+                .ok()
+                .map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
+            None => Some(PathBuf::from(text)),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_text(path))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let text = String::deserialize(d)?;
+        from_text(&text).ok_or_else(|| serde::de::Error::custom("bad path"))
+    }
+}
+
+mod opt_path_text {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        match path {
+            Some(path) => s.serialize_some(&path_text::to_text(path)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => path_text::from_text(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("bad path")),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn sample() -> State {
+        let stamp = FileStamp {
+            path: PathBuf::from(OsString::from_vec(b"/p/\xff/.escrc".to_vec())),
+            size: 10,
+            mtime_ns: 1,
+            ctime_ns: 2,
+        };
+        let mut state = State::new(stamp, "acme/payments/dev".into(), Outcome::Loaded);
+        let salt = Loaded::new_salt();
+        state.loaded = Some(Loaded {
+            vars: vec![SetVar {
+                name: "AWS_REGION".into(),
+                prev: Some("us-east-1".into()),
+                hash: Loaded::hash(&salt, "AWS_REGION", "eu-west-1"),
+            }],
+            salt,
+            files_dir: Some(PathBuf::from("/run/user/1/esc-hook/x")),
+            opened_at: 5,
+            expires_at: Some(3605),
+        });
+        state
+    }
+
+    #[test]
+    fn round_trips_including_non_utf8_paths() {
+        let state = sample();
+        assert_eq!(State::decode(&state.encode()).unwrap(), state);
+    }
+
+    #[test]
+    fn holds_no_value_that_was_set() {
+        let encoded = sample().encode();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap();
+        assert!(!json.contains("eu-west-1"), "{json}");
+        assert!(json.contains("us-east-1"), "the user's previous value is kept: {json}");
+    }
+
+    #[test]
+    fn tells_whether_a_variable_is_still_ours() {
+        let state = sample();
+        let loaded = state.loaded.as_ref().unwrap();
+        let var = &loaded.vars[0];
+        assert!(loaded.still_ours(var, Some("eu-west-1")));
+        assert!(!loaded.still_ours(var, Some("changed")));
+        assert!(!loaded.still_ours(var, None));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in ["", "!!!", "e30", "bm90IGpzb24", &"A".repeat(MAX_ENCODED_LEN + 1)] {
+            assert!(State::decode(bad).is_err(), "{bad:.20}");
+        }
+    }
+}
