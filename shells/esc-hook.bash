@@ -22,6 +22,8 @@ elif [[ "$(builtin declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; 
   [[ -n "$__esc_hook_installed" ]] || PROMPT_COMMAND=(_esc_hook "${PROMPT_COMMAND[@]}")
   unset __esc_hook_installed __esc_hook_command
 elif [[ ";${PROMPT_COMMAND:-};" != *";_esc_hook;"* ]]; then
+  # This branch only runs when PROMPT_COMMAND is a plain string.
+  # shellcheck disable=SC2128,SC2178
   PROMPT_COMMAND="_esc_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
 fi
 

@@ -23,16 +23,20 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print the shell hook to evaluate in your shell's startup file
-    #[command(after_help = "Examples:\n  eval \"$(esc-hook init bash)\"            # ~/.bashrc\n  \
+    #[command(
+        after_help = "Examples:\n  eval \"$(esc-hook init bash)\"            # ~/.bashrc\n  \
                             eval \"$(esc-hook init zsh)\"             # ~/.zshrc\n  \
                             esc-hook init fish | source             # ~/.config/fish/config.fish\n  \
-                            Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE")]
+                            Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE"
+    )]
     Init {
         #[arg(value_enum)]
         shell: HookShell,
     },
     /// Print the changes for the current directory as shell code (what the hook runs)
-    #[command(after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}")]
+    #[command(
+        after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}"
+    )]
     Export {
         #[arg(value_enum)]
         shell: Shell,
@@ -50,7 +54,9 @@ pub enum Command {
         path: Option<PathBuf>,
     },
     /// Show what is loaded, from which file, and whether the nearest .escrc is trusted
-    #[command(after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .loaded.variables")]
+    #[command(
+        after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .loaded.variables"
+    )]
     Status {
         /// Print JSON for editors and prompts
         #[arg(long)]

@@ -15,15 +15,21 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total_ms: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration (examples: 45s, 90m, 1h30m)"));
+            return Err(format!(
+                "`{text}` is not a duration (examples: 45s, 90m, 1h30m)"
+            ));
         }
         let number: u128 = rest[..digits]
             .parse()
             .map_err(|_| format!("`{text}` is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_ms = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -84,7 +90,15 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for bad in ["", "h", "1x", "1 h", "-1h", "1.5h", "99999999999999999999999h"] {
+        for bad in [
+            "",
+            "h",
+            "1x",
+            "1 h",
+            "-1h",
+            "1.5h",
+            "99999999999999999999999h",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

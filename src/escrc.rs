@@ -47,9 +47,17 @@ impl EnvRef {
                      (environments made before projects live in `default`: try `{org}/default/{env}`)"
                 ));
             }
-            _ => return Err(format!("`{text}` is not an environment name: use org/project/env")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not an environment name: use org/project/env"
+                ));
+            }
         };
-        for (what, part) in [("organization", org), ("project", project), ("environment", env)] {
+        for (what, part) in [
+            ("organization", org),
+            ("project", project),
+            ("environment", env),
+        ] {
             check_name_part(what, part, text)?;
         }
         if let Some(version) = version {
@@ -152,7 +160,8 @@ impl EscrcError {
 /// Reads the file, refusing anything that is not a small regular file.
 pub fn read(path: &Path) -> Result<Vec<u8>, EscrcError> {
     let fail = |message: String| EscrcError::whole_file(path, message);
-    let meta = fs::metadata(path).map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
+    let meta =
+        fs::metadata(path).map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
     if !meta.is_file() {
         return Err(fail("is not a regular file".into()));
     }
@@ -288,7 +297,9 @@ impl<'de, K: Key> Deserialize<'de> for DurationField<K> {
         let key = K::NAME;
         match duration::parse(&text) {
             Ok(value) if value.as_secs() > 0 => Ok(DurationField(value, std::marker::PhantomData)),
-            Ok(_) => Err(de::Error::custom(format!("{key}: `{text}` must be at least 1s"))),
+            Ok(_) => Err(de::Error::custom(format!(
+                "{key}: `{text}` must be at least 1s"
+            ))),
             Err(message) => Err(de::Error::custom(format!("{key}: {message}"))),
         }
     }
@@ -440,7 +451,12 @@ mod tests {
     #[test]
     fn empty_and_pointless_files_are_refused() {
         assert!(parse_text("").unwrap_err().message.contains("empty"));
-        assert!(parse_text("export: ['A*']\n").unwrap_err().message.contains("no `environment`"));
+        assert!(
+            parse_text("export: ['A*']\n")
+                .unwrap_err()
+                .message
+                .contains("no `environment`")
+        );
         assert!(parse_text("- a\n").is_err());
     }
 
@@ -460,7 +476,10 @@ mod tests {
         fs::create_dir_all(&inner).unwrap();
         assert!(find_nearest(&inner).is_none_or(|s| !s.path.starts_with(root.path())));
         fs::write(root.path().join("a/.escrc"), "values: {A: 1}\n").unwrap();
-        assert_eq!(find_nearest(&inner).unwrap().path, root.path().join("a/.escrc"));
+        assert_eq!(
+            find_nearest(&inner).unwrap().path,
+            root.path().join("a/.escrc")
+        );
         fs::write(inner.join(".escrc"), "values: {A: 1}\n").unwrap();
         assert_eq!(find_nearest(&inner).unwrap().path, inner.join(".escrc"));
     }

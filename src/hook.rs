@@ -37,7 +37,10 @@ impl Environ {
 impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Environ {
         Environ {
-            vars: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            vars: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 }
@@ -68,7 +71,10 @@ pub fn export(inputs: &Inputs) -> Vec<Change> {
         Err(reason) => log::warn(format!("ignoring {reason}")),
     }
     let entered = found.map(|stamp| transition.enter(stamp, inputs));
-    if entered.as_ref().is_some_and(|s| s.outcome == Outcome::Loaded) {
+    if entered
+        .as_ref()
+        .is_some_and(|s| s.outcome == Outcome::Loaded)
+    {
         transition.report_diff();
     }
     let state_name = VarName::constant(state::VAR);
@@ -264,8 +270,7 @@ impl<'a> Transition<'a> {
 
         let mut accepted: Vec<(VarName, Value)> = Vec::new();
         for (name, value) in wanted {
-            let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR)
-            else {
+            let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR) else {
                 log::warn(format!(
                     "skipped `{}`: not a usable variable name",
                     printable(&name, 60)
@@ -295,7 +300,10 @@ impl<'a> Transition<'a> {
         let mut file_paths = Vec::new().into_iter();
         if !file_contents.is_empty() {
             let (dir, paths) = files::write_private(&file_contents).map_err(|e| {
-                format!("could not write the environment's files: {}", escrc::io_reason(&e))
+                format!(
+                    "could not write the environment's files: {}",
+                    escrc::io_reason(&e)
+                )
             })?;
             files_dir = Some(dir);
             file_paths = paths.into_iter();
@@ -306,9 +314,14 @@ impl<'a> Transition<'a> {
         for (name, value) in accepted {
             let text = match value {
                 Value::Text(text) => text,
-                Value::File(_) => match file_paths.next().map(|p| p.into_os_string().into_string()) {
+                Value::File(_) => match file_paths.next().map(|p| p.into_os_string().into_string())
+                {
                     Some(Ok(path)) => path,
-                    _ => return Err("the files directory path is not UTF-8: set XDG_RUNTIME_DIR".into()),
+                    _ => {
+                        return Err(
+                            "the files directory path is not UTF-8: set XDG_RUNTIME_DIR".into()
+                        );
+                    }
                 },
             };
             let prev = match self.current(name.as_str()) {

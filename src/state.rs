@@ -62,7 +62,11 @@ pub struct Loaded {
     pub salt: String,
     pub vars: Vec<SetVar>,
     /// The private directory holding the environment's `files`, removed on unload.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_path_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_path_text"
+    )]
     pub files_dir: Option<PathBuf>,
     /// Unix seconds.
     pub opened_at: u64,
@@ -87,7 +91,13 @@ impl Loaded {
     }
 
     pub fn hash(salt: &str, name: &str, value: &str) -> String {
-        sha256_hex(&[salt.as_bytes(), b"\0", name.as_bytes(), b"\0", value.as_bytes()])[..32]
+        sha256_hex(&[
+            salt.as_bytes(),
+            b"\0",
+            name.as_bytes(),
+            b"\0",
+            value.as_bytes(),
+        ])[..32]
             .to_string()
     }
 
@@ -156,7 +166,10 @@ pub mod path_text {
     pub fn to_text(path: &Path) -> String {
         match path.to_str() {
             Some(text) => text.to_string(),
-            None => format!("b64:{}", URL_SAFE_NO_PAD.encode(path.as_os_str().as_bytes())),
+            None => format!(
+                "b64:{}",
+                URL_SAFE_NO_PAD.encode(path.as_os_str().as_bytes())
+            ),
         }
     }
 
@@ -241,7 +254,10 @@ mod tests {
         let encoded = sample().encode();
         let json = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap();
         assert!(!json.contains("eu-west-1"), "{json}");
-        assert!(json.contains("us-east-1"), "the user's previous value is kept: {json}");
+        assert!(
+            json.contains("us-east-1"),
+            "the user's previous value is kept: {json}"
+        );
     }
 
     #[test]
@@ -256,7 +272,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in ["", "!!!", "e30", "bm90IGpzb24", &"A".repeat(MAX_ENCODED_LEN + 1)] {
+        for bad in [
+            "",
+            "!!!",
+            "e30",
+            "bm90IGpzb24",
+            &"A".repeat(MAX_ENCODED_LEN + 1),
+        ] {
             assert!(State::decode(bad).is_err(), "{bad:.20}");
         }
     }

@@ -168,7 +168,10 @@ mod tests {
         store.allow(&file, &content).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
         assert!(store.still_allowed(&TrustStore::keys(&file, &content)));
-        assert_eq!(store.verdict(&file, b"values: {A: 2}\n"), Verdict::NotAllowed);
+        assert_eq!(
+            store.verdict(&file, b"values: {A: 2}\n"),
+            Verdict::NotAllowed
+        );
     }
 
     #[test]
@@ -191,7 +194,10 @@ mod tests {
         let moved = dir.path().join("elsewhere");
         fs::create_dir(&moved).unwrap();
         fs::rename(&file, moved.join(".escrc")).unwrap();
-        assert_eq!(store.verdict(&moved.join(".escrc"), &content), Verdict::NotAllowed);
+        assert_eq!(
+            store.verdict(&moved.join(".escrc"), &content),
+            Verdict::NotAllowed
+        );
     }
 
     #[test]
@@ -200,6 +206,8 @@ mod tests {
         let content = fs::read(&file).unwrap();
         store.allow(&file, &content).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
-        assert!(matches!(store.verdict(&file, &content), Verdict::Unsafe(m) if m.contains("chmod go-w")));
+        assert!(
+            matches!(store.verdict(&file, &content), Verdict::Unsafe(m) if m.contains("chmod go-w"))
+        );
     }
 }

@@ -36,7 +36,9 @@ fn report() -> Json {
                 match escrc::parse(&path, &content) {
                     Ok(parsed) => (
                         trust,
-                        parsed.environment.map_or(Json::Null, |e| e.to_string().into()),
+                        parsed
+                            .environment
+                            .map_or(Json::Null, |e| e.to_string().into()),
                         Json::Null,
                     ),
                     Err(e) => (trust, Json::Null, e.to_string().into()),
@@ -55,9 +57,15 @@ fn report() -> Json {
             let outcome = serde_json::to_value(state.outcome).unwrap_or(Json::Null);
             let (variables, opened_at, expires_at) = match &state.loaded {
                 Some(loaded) => (
-                    loaded.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                    loaded
+                        .vars
+                        .iter()
+                        .map(|v| v.name.clone())
+                        .collect::<Vec<_>>(),
                     Json::from(time::rfc3339(loaded.opened_at)),
-                    loaded.expires_at.map_or(Json::Null, |t| time::rfc3339(t).into()),
+                    loaded
+                        .expires_at
+                        .map_or(Json::Null, |t| time::rfc3339(t).into()),
                 ),
                 None => (Vec::new(), Json::Null, Json::Null),
             };
@@ -109,15 +117,16 @@ fn human(report: &Json) -> String {
                 .map(|v| v.iter().map(text).collect())
                 .unwrap_or_default();
             out.push_str(&format!("variables:   {}\n", names.join(" ")));
-            if let (Some(at), Some(left)) = (state["expires_at"].as_str(), state["seconds_left"].as_u64()) {
+            if let (Some(at), Some(left)) =
+                (state["expires_at"].as_str(), state["seconds_left"].as_u64())
+            {
                 let left = crate::duration::human(std::time::Duration::from_secs(left));
                 out.push_str(&format!("expires:     {at} ({left} left)\n"));
             }
         }
         _ if report["hook_seen"] == json!(true) => out.push_str("loaded:      nothing\n"),
-        _ => out.push_str(
-            "loaded:      nothing (is the hook installed? see `esc-hook init --help`)\n",
-        ),
+        _ => out
+            .push_str("loaded:      nothing (is the hook installed? see `esc-hook init --help`)\n"),
     }
     out
 }

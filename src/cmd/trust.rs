@@ -45,7 +45,8 @@ fn store() -> anyhow::Result<TrustStore> {
 
 /// The `.escrc` meant: PATH (a file, or a directory holding one), else the nearest one.
 pub fn target(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let cwd = escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
+    let cwd =
+        escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
     match path {
         Some(path) => {
             let path = absolute(&cwd, &path);
@@ -55,13 +56,15 @@ pub fn target(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
                 Ok(path)
             }
         }
-        None => escrc::find_nearest(&cwd).map(|stamp| stamp.path).ok_or_else(|| {
-            anyhow!(
-                "no {} in {} or any parent directory",
-                escrc::FILE_NAME,
-                cwd.display()
-            )
-        }),
+        None => escrc::find_nearest(&cwd)
+            .map(|stamp| stamp.path)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no {} in {} or any parent directory",
+                    escrc::FILE_NAME,
+                    cwd.display()
+                )
+            }),
     }
 }
 

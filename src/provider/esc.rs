@@ -63,11 +63,15 @@ impl EscClient {
             "{open_url}?duration={}",
             crate::duration::to_go(request.open_duration)
         );
-        let opened = self.send(http, Method::POST, &open_url, request.env).await?;
+        let opened = self
+            .send(http, Method::POST, &open_url, request.env)
+            .await?;
         let id = opened
             .get("id")
             .and_then(Json::as_str)
-            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            .filter(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
             .ok_or_else(|| ProviderError::BadResponse {
                 status: 200,
                 snippet: "the open response has no session id".into(),
@@ -109,10 +113,17 @@ impl EscClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(&e, env))?;
+            .map_err(|e| match self.transport_error(&e, env) {
+                ProviderError::Connect { backend, reason } => {
+                    ProviderError::CutOff { backend, reason }
+                }
+                other => other,
+            })?;
         let json: Option<Json> = serde_json::from_slice(&body).ok();
         if status.is_success() {
-            return json.filter(Json::is_object).ok_or_else(|| bad_response(status, &body));
+            return json
+                .filter(Json::is_object)
+                .ok_or_else(|| bad_response(status, &body));
         }
         Err(self.status_error(status, request_id, json, &body, env))
     }
@@ -132,7 +143,10 @@ impl EscClient {
             .and_then(Json::as_str)
             .map(|m| printable(m, 200));
         match status.as_u16() {
-            400 if json.as_ref().is_some_and(|j| j.get("diagnostics").is_some()) => {
+            400 if json
+                .as_ref()
+                .is_some_and(|j| j.get("diagnostics").is_some()) =>
+            {
                 ProviderError::Evaluation {
                     env: env.to_string(),
                     diagnostics: diagnostics(json.as_ref(), &env.env),
@@ -148,6 +162,8 @@ impl EscClient {
                 backend,
             },
             429 => ProviderError::RateLimited { backend },
+            // A gateway's HTML page says more than its status does.
+            500..=599 if json.is_none() && !body.is_empty() => bad_response(status, body),
             500..=599 => ProviderError::Server {
                 status: status.as_u16(),
                 request_id,
@@ -225,7 +241,9 @@ impl Provider for EscClient {
 fn is_transient(error: &ProviderError) -> bool {
     matches!(
         error,
-        ProviderError::Server { .. } | ProviderError::RateLimited { .. } | ProviderError::Connect { .. }
+        ProviderError::Server { .. }
+            | ProviderError::RateLimited { .. }
+            | ProviderError::Connect { .. }
     )
 }
 
@@ -244,7 +262,10 @@ fn bad_response(status: StatusCode, body: &[u8]) -> ProviderError {
 
 /// `env:line:col: summary` for each diagnostic.
 fn diagnostics(json: Option<&Json>, default_env: &str) -> Vec<String> {
-    let Some(list) = json.and_then(|j| j.get("diagnostics")).and_then(Json::as_array) else {
+    let Some(list) = json
+        .and_then(|j| j.get("diagnostics"))
+        .and_then(Json::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
@@ -284,10 +305,14 @@ mod tests {
 
     #[test]
     fn diagnostics_read_like_compiler_errors() {
-        let json: Json =
-            serde_json::from_str(include_str!("../../tests/fixtures/open-400-diagnostics.json"))
-                .unwrap();
-        assert_eq!(diagnostics(Some(&json), "x"), ["dev:7:12: unknown property \"lgin\""]);
+        let json: Json = serde_json::from_str(include_str!(
+            "../../tests/fixtures/open-400-diagnostics.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            diagnostics(Some(&json), "x"),
+            ["dev:7:12: unknown property \"lgin\""]
+        );
     }
 
     #[test]

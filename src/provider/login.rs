@@ -77,7 +77,10 @@ struct Credentials {
 
 impl Credentials {
     fn current(&self) -> Option<String> {
-        self.json.get("current").and_then(Json::as_str).map(String::from)
+        self.json
+            .get("current")
+            .and_then(Json::as_str)
+            .map(String::from)
     }
 
     fn token_for(&self, backend: &str) -> Option<String> {
@@ -86,7 +89,13 @@ impl Credentials {
             entries
                 .iter()
                 .find(|(url, _)| url.trim_end_matches('/') == backend)
-                .and_then(|(_, entry)| if tail.is_empty() { Some(entry) } else { entry.get(tail) })
+                .and_then(|(_, entry)| {
+                    if tail.is_empty() {
+                        Some(entry)
+                    } else {
+                        entry.get(tail)
+                    }
+                })
                 .and_then(Json::as_str)
                 .filter(|t| !t.is_empty())
                 .map(String::from)
@@ -97,7 +106,9 @@ impl Credentials {
 
 /// `$PULUMI_CREDENTIALS_PATH/credentials.json`, else `$PULUMI_HOME/credentials.json`, else
 /// `~/.pulumi/credentials.json`. A missing file is no error; an unreadable one is.
-fn read_credentials(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Credentials>, ProviderError> {
+fn read_credentials(
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>, ProviderError> {
     let dir = var("PULUMI_CREDENTIALS_PATH")
         .or_else(|| var("PULUMI_HOME"))
         .map(PathBuf::from)
@@ -123,7 +134,11 @@ fn read_credentials(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Crede
         ))
     })?;
     let encrypted = text.contains("$pulumiSecureStore");
-    Ok(Some(Credentials { path, json, encrypted }))
+    Ok(Some(Credentials {
+        path,
+        json,
+        encrypted,
+    }))
 }
 
 #[cfg(test)]
@@ -132,8 +147,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve_with(vars: &[(&str, &str)]) -> Result<Login, ProviderError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         resolve(&|name| map.get(name).cloned())
     }
 
@@ -164,21 +181,33 @@ mod tests {
         );
         let home = dir.path().to_str().unwrap();
         let login = resolve_with(&[("PULUMI_HOME", home)]).unwrap();
-        assert_eq!((login.backend.as_str(), login.token.as_str()), ("https://api.example", "pul-acct"));
-        let legacy =
-            resolve_with(&[("PULUMI_HOME", home), ("PULUMI_API", "https://legacy.example")]).unwrap();
+        assert_eq!(
+            (login.backend.as_str(), login.token.as_str()),
+            ("https://api.example", "pul-acct")
+        );
+        let legacy = resolve_with(&[
+            ("PULUMI_HOME", home),
+            ("PULUMI_API", "https://legacy.example"),
+        ])
+        .unwrap();
         assert_eq!(legacy.token, "pul-legacy");
     }
 
     #[test]
     fn a_token_is_never_borrowed_from_another_backend() {
-        let dir = credentials_dir(r#"{"accounts":{"https://api.pulumi.com":{"accessToken":"pul-cloud"}}}"#);
+        let dir = credentials_dir(
+            r#"{"accounts":{"https://api.pulumi.com":{"accessToken":"pul-cloud"}}}"#,
+        );
         let err = resolve_with(&[
             ("PULUMI_HOME", dir.path().to_str().unwrap()),
             ("PULUMI_BACKEND_URL", "https://self-hosted.example"),
         ])
         .unwrap_err();
-        assert!(err.to_string().contains("not logged in to https://self-hosted.example"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not logged in to https://self-hosted.example"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -59,18 +59,51 @@ pub enum ProviderError {
     /// The Pulumi login or a setting is unusable; no request was sent.
     Config(String),
     /// 400 with evaluation diagnostics, already formatted as `env:line:col: summary`.
-    Evaluation { env: String, diagnostics: Vec<String> },
-    Unauthorized { backend: String },
-    Forbidden { env: String, message: String },
-    NotFound { env: String, backend: String },
-    RateLimited { backend: String },
-    Server { status: u16, request_id: Option<String> },
+    Evaluation {
+        env: String,
+        diagnostics: Vec<String>,
+    },
+    Unauthorized {
+        backend: String,
+    },
+    Forbidden {
+        env: String,
+        message: String,
+    },
+    NotFound {
+        env: String,
+        backend: String,
+    },
+    RateLimited {
+        backend: String,
+    },
+    Server {
+        status: u16,
+        request_id: Option<String>,
+    },
     /// Any other unexpected status, with the server's message.
-    Http { status: u16, message: String },
+    Http {
+        status: u16,
+        message: String,
+    },
     /// A body that is not the JSON the API speaks (a proxy's HTML page, a cut-off body).
-    BadResponse { status: u16, snippet: String },
-    Connect { backend: String, reason: String },
-    Timeout { env: String, after: Duration },
+    BadResponse {
+        status: u16,
+        snippet: String,
+    },
+    Connect {
+        backend: String,
+        reason: String,
+    },
+    /// The connection closed before the whole body arrived.
+    CutOff {
+        backend: String,
+        reason: String,
+    },
+    Timeout {
+        env: String,
+        after: Duration,
+    },
 }
 
 impl fmt::Display for ProviderError {
@@ -93,10 +126,16 @@ impl fmt::Display for ProviderError {
                 write!(f, "no access to {env} (403): {message}")
             }
             ProviderError::NotFound { env, backend } => {
-                write!(f, "environment {env} not found at {backend} (404): check the name in .escrc")
+                write!(
+                    f,
+                    "environment {env} not found at {backend} (404): check the name in .escrc"
+                )
             }
             ProviderError::RateLimited { backend } => {
-                write!(f, "{backend} is rate limiting requests (429): try again in a minute")
+                write!(
+                    f,
+                    "{backend} is rate limiting requests (429): try again in a minute"
+                )
             }
             ProviderError::Server { status, request_id } => {
                 write!(f, "Pulumi Cloud failed with {status}")?;
@@ -109,10 +148,16 @@ impl fmt::Display for ProviderError {
                 write!(f, "unexpected response {status}: {message}")
             }
             ProviderError::BadResponse { status, snippet } => {
-                write!(f, "the backend answered {status} with something other than JSON: {snippet}")
+                write!(
+                    f,
+                    "the backend answered {status} with something other than JSON: {snippet}"
+                )
             }
             ProviderError::Connect { backend, reason } => {
                 write!(f, "could not connect to {backend}: {reason}")
+            }
+            ProviderError::CutOff { backend, reason } => {
+                write!(f, "the response from {backend} was cut off: {reason}")
             }
             ProviderError::Timeout { env, after } => write!(
                 f,

@@ -40,7 +40,11 @@ pub fn project(read: &Json) -> Projection {
             };
             projection.vars.push(ResolvedVar {
                 name: name.clone(),
-                value: if as_file { Value::File(text) } else { Value::Text(text) },
+                value: if as_file {
+                    Value::File(text)
+                } else {
+                    Value::Text(text)
+                },
                 secret: parent_secret || is_secret(child),
             });
         }
@@ -115,14 +119,30 @@ mod tests {
         let expected = [
             ("AWS_ACCESS_KEY_ID", "text:ASIAEXAMPLEKEYID0001", false),
             ("AWS_REGION", "text:eu-west-1", false),
-            ("AWS_SECRET_ACCESS_KEY", "text:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", true),
-            ("AWS_SESSION_TOKEN", "text:IQoJb3JpZ2luX2VjEXAMPLETOKEN+/=", true),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "text:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                true,
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                "text:IQoJb3JpZ2luX2VjEXAMPLETOKEN+/=",
+                true,
+            ),
             ("DEBUG", "text:true", false),
             ("EMPTY", "text:", false),
             ("MAX_RETRIES", "text:3", false),
-            ("MULTILINE", "text:line one\nline 'two' with $HOME and `cmd`\n", true),
+            (
+                "MULTILINE",
+                "text:line one\nline 'two' with $HOME and `cmd`\n",
+                true,
+            ),
             ("RATIO", "text:0.25", false),
-            ("GOOGLE_APPLICATION_CREDENTIALS", "file:{\"type\": \"service_account\"}", true),
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "file:{\"type\": \"service_account\"}",
+                true,
+            ),
             ("KUBECONFIG", "file:apiVersion: v1\nkind: Config\n", false),
         ];
         let expected: Vec<(String, String, bool)> = expected
@@ -142,7 +162,10 @@ mod tests {
         let values: Vec<Value> = project(&read).vars.into_iter().map(|v| v.value).collect();
         assert_eq!(
             values,
-            [Value::Text("12345678901234567890123".into()), Value::Text("1.10".into())]
+            [
+                Value::Text("12345678901234567890123".into()),
+                Value::Text("1.10".into())
+            ]
         );
     }
 
@@ -157,7 +180,10 @@ mod tests {
 
     #[test]
     fn finds_the_aws_login_duration() {
-        assert_eq!(aws_login_duration(&fixture()), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            aws_login_duration(&fixture()),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(aws_login_duration(&serde_json::json!({"exprs": {}})), None);
     }
 }

@@ -75,9 +75,18 @@ impl HookShell {
     pub fn init_script(self, exe: &Path) -> String {
         let exe = exe.to_string_lossy();
         let (template, quoted) = match self {
-            HookShell::Bash => (include_str!("../../shells/esc-hook.bash"), posix::quote(&exe)),
-            HookShell::Zsh => (include_str!("../../shells/esc-hook.zsh"), posix::quote(&exe)),
-            HookShell::Fish => (include_str!("../../shells/esc-hook.fish"), fish::quote(&exe)),
+            HookShell::Bash => (
+                include_str!("../../shells/esc-hook.bash"),
+                posix::quote(&exe),
+            ),
+            HookShell::Zsh => (
+                include_str!("../../shells/esc-hook.zsh"),
+                posix::quote(&exe),
+            ),
+            HookShell::Fish => (
+                include_str!("../../shells/esc-hook.fish"),
+                fish::quote(&exe),
+            ),
             HookShell::Pwsh => (include_str!("../../shells/esc-hook.ps1"), pwsh::quote(&exe)),
         };
         template.replace("@ESC_HOOK@", &quoted)
@@ -114,9 +123,21 @@ mod tests {
     #[test]
     fn init_scripts_embed_the_quoted_binary_path() {
         let exe = Path::new("/opt/my tools/esc-hook");
-        assert!(HookShell::Bash.init_script(exe).contains("'/opt/my tools/esc-hook'"));
-        assert!(HookShell::Fish.init_script(exe).contains("'/opt/my tools/esc-hook'"));
-        assert!(HookShell::Pwsh.init_script(exe).contains("'/opt/my tools/esc-hook'"));
+        assert!(
+            HookShell::Bash
+                .init_script(exe)
+                .contains("'/opt/my tools/esc-hook'")
+        );
+        assert!(
+            HookShell::Fish
+                .init_script(exe)
+                .contains("'/opt/my tools/esc-hook'")
+        );
+        assert!(
+            HookShell::Pwsh
+                .init_script(exe)
+                .contains("'/opt/my tools/esc-hook'")
+        );
         assert!(!HookShell::Zsh.init_script(exe).contains("@ESC_HOOK@"));
     }
 }

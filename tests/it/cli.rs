@@ -1,0 +1,322 @@
+//! The commands as a user meets them: allow, deny, status, export's decisions, bad `.escrc`
+//! files, and the shape of what is printed.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+const VALUES: &str = "values:\n  AWS_REGION: eu-west-1\n";
+
+#[test]
+fn allow_and_deny_find_the_nearest_escrc_from_a_subdirectory() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", VALUES);
+    let sub = dir.join("src/deep");
+    fs::create_dir_all(&sub).unwrap();
+    let out = sandbox.run(&sub, &["allow"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains(&format!("allowed {}", dir.join(".escrc").display())));
+    let (vars, _) = load_with_bash(&sandbox, &sub, &["AWS_REGION"]);
+    assert_eq!(vars, ["AWS_REGION=eu-west-1"]);
+
+    let out = sandbox.run(&sub, &["deny"]);
+    assert!(out.status.success());
+    let (vars, log) = load_with_bash(&sandbox, &sub, &["AWS_REGION"]);
+    assert_eq!(vars, ["AWS_REGION=<unset>"]);
+    assert!(
+        log.contains(".escrc is denied: run `esc-hook allow`"),
+        "{log}"
+    );
+}
+
+#[test]
+fn allow_takes_a_directory_or_a_file_and_refuses_what_is_missing() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", VALUES);
+    assert!(
+        sandbox
+            .run(sandbox.dir.path(), &["allow", dir.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let file = dir.join(".escrc");
+    assert!(
+        sandbox
+            .run(sandbox.dir.path(), &["allow", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = sandbox.run(&sandbox.home(), &["allow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("esc-hook: no .escrc in "),
+        "{}",
+        stderr(&out)
+    );
+    let out = sandbox.run(&sandbox.home(), &["allow", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("nope: could not read: no such file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn files_others_can_write_are_refused() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", VALUES);
+    let file = dir.join(".escrc");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = sandbox.run(&dir, &["allow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is writable by other users: run `chmod go-w"),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    sandbox.allow(&dir);
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o620)).unwrap();
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_REGION"]);
+    assert_eq!(
+        vars,
+        ["AWS_REGION=<unset>"],
+        "an allowed file made writable is refused"
+    );
+    assert!(log.contains("writable by other users"), "{log}");
+}
+
+#[test]
+fn bad_escrc_files_name_file_line_and_key_and_the_shell_goes_on() {
+    let cases = [
+        (
+            "environment: acme/dev\n",
+            ":1:",
+            "environment: `acme/dev` has two parts",
+            "try `acme/default/dev`",
+        ),
+        (
+            "environment: a/b/c\nttll: 1h\n",
+            ":2:1: ",
+            "unknown field `ttll`",
+            "expected one of",
+        ),
+        (
+            "environment: a/b/c\nttl: soon\n",
+            ":2:",
+            "ttl: `soon` is not a duration",
+            "45s",
+        ),
+        (
+            "values:\n  A:\n    - 1\n",
+            ":3:",
+            "values.A: invalid type: sequence",
+            "string, number or boolean",
+        ),
+        (
+            "export: ['AWS_[A-Z]']\nvalues: {A: 1}\n",
+            ":1:",
+            "export: `AWS_[A-Z]` is not a name pattern",
+            "*",
+        ),
+        (
+            "environment: [a]\n",
+            ":1:",
+            "environment: invalid type: sequence",
+            "string",
+        ),
+        ("{{{\n", ":1:", "", ""),
+        ("", ": is empty", "environment: org/project/env", ""),
+        ("- a\n- b\n", ":1:", "must be a mapping of keys", ""),
+    ];
+    for (text, position, message, hint) in cases {
+        let sandbox = Sandbox::new();
+        let dir = sandbox.project("app", text);
+        let allow = sandbox.run(&dir, &["allow"]);
+        assert!(allow.status.success(), "a broken file can still be allowed");
+        let script =
+            "eval \"$(esc-hook export bash)\"; echo alive=$?; eval \"$(esc-hook export bash)\"";
+        let out = sandbox.bash(&dir, script);
+        let log = stderr(&out);
+        assert_eq!(stdout(&out), "alive=0\n", "{text:?}: {log}");
+        let file = format!("{}{position}", dir.join(".escrc").display());
+        assert_eq!(
+            log.matches("esc-hook: ").count(),
+            1,
+            "once per state: {text:?}: {log}"
+        );
+        assert!(log.contains(&file), "{text:?}: {log}");
+        assert!(
+            log.contains(message) && log.contains(hint),
+            "{text:?}: {log}"
+        );
+    }
+}
+
+#[test]
+fn oversized_and_non_file_escrc_are_refused_with_a_line() {
+    let sandbox = Sandbox::new();
+    let big = sandbox.project("big", &format!("values:\n  A: '{}'\n", "x".repeat(70_000)));
+    let (_, log) = load_with_bash(&sandbox, &big, &[]);
+    assert!(log.contains("is larger than 64 KiB"), "{log}");
+
+    let dir = sandbox.home().join("dir-escrc");
+    fs::create_dir_all(dir.join(".escrc")).unwrap();
+    let (_, log) = load_with_bash(&sandbox, &dir, &[]);
+    assert!(log.contains(".escrc: is not a regular file"), "{log}");
+}
+
+#[test]
+fn invalid_names_and_nul_values_are_refused_and_the_rest_exported() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(
+        &sandbox,
+        "app",
+        "values:\n  GOOD: yes\n  'BAD-NAME': x\n  '1ST': x\n  NUL: \"a\\0b\"\n  ESC_HOOK_STATE: forged\n",
+    );
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["GOOD", "NUL"]);
+    assert_eq!(vars, ["GOOD=yes", "NUL=<unset>"]);
+    assert!(
+        log.contains("skipped `BAD-NAME`: not a usable variable name"),
+        "{log}"
+    );
+    assert!(log.contains("skipped `1ST`"), "{log}");
+    assert!(log.contains("skipped `ESC_HOOK_STATE`"), "{log}");
+    assert!(
+        log.contains("skipped NUL: its value contains a NUL byte"),
+        "{log}"
+    );
+    assert!(log.contains("+GOOD"), "{log}");
+}
+
+#[test]
+fn the_state_variable_holds_names_but_no_value_that_was_set() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", "values:\n  SECRETISH: s3cr3t-value-42\n");
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
+    );
+    let encoded = stdout(&out);
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim())
+        .unwrap();
+    let json = String::from_utf8(json).unwrap();
+    assert!(json.contains("SECRETISH"), "{json}");
+    assert!(!json.contains("s3cr3t"), "{json}");
+}
+
+#[test]
+fn a_forged_state_is_ignored_with_one_line() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let out = sandbox.bash(
+        &dir,
+        "export ESC_HOOK_STATE='garbage!'; eval \"$(esc-hook export bash)\"; echo \"$AWS_REGION\"",
+    );
+    assert_eq!(stdout(&out), "eu-west-1\n");
+    assert!(
+        stderr(&out).contains("ignoring ESC_HOOK_STATE is not valid"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn export_prints_nothing_when_nothing_changed() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; esc-hook export bash; echo end; esc-hook export json",
+    );
+    assert_eq!(stdout(&out), "end\n{}\n");
+    let outside = sandbox.run(&sandbox.home(), &["export", "zsh"]);
+    assert_eq!(stdout(&outside), "");
+    assert_eq!(stderr(&outside), "");
+}
+
+#[test]
+fn export_json_lists_set_and_unset_names() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", "values:\n  A: '1'\n  B: \"two\\nlines\"\n");
+    let out = sandbox.run(&dir, &["export", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["A"], "1");
+    assert_eq!(json["B"], "two\nlines");
+    assert!(json["ESC_HOOK_STATE"].is_string());
+}
+
+#[test]
+fn status_reports_names_trust_and_expiry_but_never_values() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "app", "environment: acme/payments/dev\n");
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; esc-hook status; esc-hook status --json",
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            ".escrc:      {} (allowed)",
+            dir.join(".escrc").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("loaded:      acme/payments/dev from"),
+        "{text}"
+    );
+    assert!(
+        text.contains("variables:   AWS_ACCESS_KEY_ID AWS_REGION AWS_SECRET_ACCESS_KEY"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(59m left)") || text.contains("(1h00m left)"),
+        "{text}"
+    );
+    assert!(!text.contains("wJalrXUtnFEMI"), "no values: {text}");
+    let json_start = text.find("\n{").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text[json_start..]).unwrap();
+    assert_eq!(json["escrc"]["trust"], "allowed");
+    assert_eq!(json["escrc"]["environment"], "acme/payments/dev");
+    assert_eq!(json["state"]["outcome"], "loaded");
+    assert_eq!(json["state"]["variables"][0], "AWS_ACCESS_KEY_ID");
+
+    let untrusted = sandbox.project("other", "environment: acme/payments/dev\n");
+    let out = sandbox.run(&untrusted, &["status"]);
+    assert!(stdout(&out).contains("(not-allowed)") && stdout(&out).contains("esc-hook allow"));
+}
+
+#[test]
+fn quiet_hides_information_but_not_problems() {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .extra_env
+        .push(("ESC_HOOK_QUIET".into(), "1".into()));
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_REGION"]);
+    assert_eq!(vars, ["AWS_REGION=eu-west-1"]);
+    assert_eq!(log, "");
+    let other = sandbox.project("other", VALUES);
+    let (_, log) = load_with_bash(&sandbox, &other, &[]);
+    assert!(log.contains("not allowed"), "{log}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_is_not_a_crash() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let out = sandbox.bash(
+        &dir,
+        "set -o pipefail; esc-hook init bash | head -c 1 >/dev/null; echo rc=$?",
+    );
+    assert_eq!(stdout(&out), "rc=0\n", "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}

@@ -1,0 +1,268 @@
+//! Shared test fixtures: an isolated home per test, the ESC stand-in, tool discovery.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value as Json, json};
+
+pub const TOKEN: &str = "pul-test-token-0123456789";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_esc-hook")
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> Json {
+    let text = fs::read_to_string(repo().join("tests/fixtures").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Whether an external tool is here. Outside CI a missing one skips the test with a loud
+/// line; in CI (`CI=true`) nothing may be skipped.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required in CI but is not installed"
+        );
+        eprintln!("SKIP: {tool} is not installed; this test did not run");
+    }
+    found
+}
+
+/// An isolated user: its own home, XDG directories and Pulumi home, nothing inherited.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("esc-hook-test")
+            .tempdir()
+            .unwrap();
+        for sub in ["home", "data", "config", "cache", "run"] {
+            fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        fs::set_permissions(dir.path().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+        Sandbox {
+            dir,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    /// A project directory under home holding `escrc`.
+    pub fn project(&self, rel: &str, escrc: &str) -> PathBuf {
+        let dir = self.home().join(rel);
+        fs::create_dir_all(&dir).unwrap();
+        self.write_escrc(&dir, escrc);
+        dir
+    }
+
+    pub fn write_escrc(&self, dir: &Path, escrc: &str) {
+        let file = dir.join(".escrc");
+        fs::write(&file, escrc).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    pub fn with_esc(&mut self, stand_in: &StandIn) {
+        self.extra_env
+            .push(("PULUMI_BACKEND_URL".into(), stand_in.url()));
+        self.extra_env
+            .push(("PULUMI_ACCESS_TOKEN".into(), TOKEN.into()));
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        let bin_dir = Path::new(bin()).parent().unwrap().display().to_string();
+        let mut env = vec![
+            ("HOME".to_string(), self.home().display().to_string()),
+            (
+                "PATH".into(),
+                format!("{bin_dir}:/usr/local/bin:/usr/bin:/bin"),
+            ),
+            (
+                "XDG_DATA_HOME".into(),
+                self.path("data").display().to_string(),
+            ),
+            (
+                "XDG_CONFIG_HOME".into(),
+                self.path("config").display().to_string(),
+            ),
+            (
+                "XDG_CACHE_HOME".into(),
+                self.path("cache").display().to_string(),
+            ),
+            (
+                "XDG_RUNTIME_DIR".into(),
+                self.path("run").display().to_string(),
+            ),
+            (
+                "PULUMI_HOME".into(),
+                self.home().join(".pulumi").display().to_string(),
+            ),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TERM".into(), "xterm".into()),
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// esc-hook with this sandbox's environment, run in `dir`.
+    pub fn esc(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env_clear()
+            .envs(self.env())
+            .env("PWD", dir)
+            .current_dir(dir)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        self.esc(dir, args).output().unwrap()
+    }
+
+    pub fn allow(&self, dir: &Path) {
+        let out = self.run(dir, &["allow"]);
+        assert!(out.status.success(), "allow failed: {}", stderr(&out));
+    }
+
+    /// Runs `script` in a non-interactive bash with this sandbox's environment, in `dir`.
+    pub fn bash(&self, dir: &Path, script: &str) -> Output {
+        Command::new("bash")
+            .args(["-c", script])
+            .env_clear()
+            .envs(self.env())
+            .env("PWD", dir)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The ESC stand-in (tests/support/esc_stand_in.py) on a free loopback port.
+pub struct StandIn {
+    child: Child,
+    port: u16,
+    _config: tempfile::NamedTempFile,
+}
+
+impl StandIn {
+    /// Serves `environments` (name → {"read": …} or {"fault": …}) for [`TOKEN`].
+    pub fn start(environments: Json) -> StandIn {
+        let mut config = tempfile::NamedTempFile::new().unwrap();
+        let body = json!({"token": TOKEN, "environments": environments});
+        config.write_all(body.to_string().as_bytes()).unwrap();
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/support/esc_stand_in.py"))
+            .arg(config.path())
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 runs the ESC stand-in");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("stand-in did not start: {line:?}"));
+        StandIn {
+            child,
+            port,
+            _config: config,
+        }
+    }
+
+    /// The usual environment: the payments fixture under `acme/payments/dev`.
+    pub fn payments() -> StandIn {
+        StandIn::start(json!({"acme/payments/dev": {"read": fixture("read-payments-dev.json")}}))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Json> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "GET /_stand-in/requests HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        serde_json::from_str::<Json>(body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A project at `home/<rel>` whose `.escrc` is allowed.
+pub fn allowed_project(sandbox: &Sandbox, rel: &str, escrc: &str) -> PathBuf {
+    let dir = sandbox.project(rel, escrc);
+    sandbox.allow(&dir);
+    dir
+}
+
+/// The exported variables after evaluating `esc-hook export bash` in `dir`, as
+/// `NAME=value` lines of `env`, plus the hook's stderr.
+pub fn load_with_bash(sandbox: &Sandbox, dir: &Path, print: &[&str]) -> (Vec<String>, String) {
+    let mut script = String::from("eval \"$(esc-hook export bash)\" || exit 9\n");
+    for name in print {
+        script.push_str(&format!(
+            "printf '%s=%s\\n' {name} \"${{{name}-<unset>}}\"\n"
+        ));
+    }
+    let out = sandbox.bash(dir, &script);
+    assert!(out.status.success(), "bash failed: {}", stderr(&out));
+    (
+        stdout(&out).lines().map(String::from).collect(),
+        stderr(&out),
+    )
+}

@@ -1,0 +1,11 @@
+//! Integration tests: one binary, so the suite links once.
+//!
+//! Real components throughout: the built esc-hook binary, real bash, zsh and fish, a local
+//! ESC stand-in speaking the Pulumi ESC API, and the official Python client to check it.
+
+mod common;
+
+mod cli;
+mod esc_api;
+mod hostile_values;
+mod shells;

@@ -1,0 +1,422 @@
+//! The hooks in real interactive bash, zsh and fish, driven prompt by prompt: bash and zsh
+//! read their commands from a pipe (their prompt hooks still fire), fish runs under `script`
+//! on a pseudo-terminal (its prompt events need one).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sh {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Sh {
+    fn name(self) -> &'static str {
+        match self {
+            Sh::Bash => "bash",
+            Sh::Zsh => "zsh",
+            Sh::Fish => "fish",
+        }
+    }
+}
+
+/// A scripted interactive session: each line is typed at its own prompt.
+struct Session<'a> {
+    shell: Sh,
+    sandbox: &'a Sandbox,
+    lines: Vec<String>,
+    probes: PathBuf,
+}
+
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display())
+}
+
+impl<'a> Session<'a> {
+    fn new(shell: Sh, sandbox: &'a Sandbox) -> Session<'a> {
+        let probes = sandbox.path(&format!("probes-{}", shell.name()));
+        Session {
+            shell,
+            sandbox,
+            lines: Vec::new(),
+            probes,
+        }
+    }
+
+    fn cd(&mut self, dir: &Path) -> &mut Self {
+        self.lines.push(format!("cd {}", quoted(dir)));
+        self
+    }
+
+    /// Any command, the same text in every shell.
+    fn run(&mut self, command: &str) -> &mut Self {
+        self.lines.push(command.to_string());
+        self
+    }
+
+    /// The user sets a variable by hand.
+    fn user_set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.lines.push(match self.shell {
+            Sh::Fish => format!("set -gx {name} '{value}'"),
+            _ => format!("export {name}='{value}'"),
+        });
+        self
+    }
+
+    /// Records `label NAME=value` (or `=<unset>`) for each name.
+    fn probe(&mut self, label: &str, names: &[&str]) -> &mut Self {
+        let out = quoted(&self.probes);
+        for name in names {
+            self.lines.push(match self.shell {
+                Sh::Fish => format!(
+                    "if set -q {name}; echo \"{label} {name}=${name}\"; else; echo \"{label} {name}=<unset>\"; end >> {out}"
+                ),
+                _ => format!("printf '%s\\n' \"{label} {name}=${{{name}-<unset>}}\" >> {out}"),
+            });
+        }
+        self
+    }
+
+    /// Runs the session starting in `start`; returns the probes (label → name → value) and
+    /// the hook's log lines.
+    fn finish(
+        &mut self,
+        start: &Path,
+    ) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<String>) {
+        let sandbox = self.sandbox;
+        let rc_dir = sandbox.path(&format!("rc-{}", self.shell.name()));
+        fs::create_dir_all(rc_dir.join("fish")).unwrap();
+        let mut input = self.lines.join("\n");
+        input.push_str("\nexit\n");
+        let mut command = match self.shell {
+            Sh::Bash => {
+                fs::write(rc_dir.join("bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
+                let mut c = Command::new("timeout");
+                c.args(["60", "bash", "--rcfile"])
+                    .arg(rc_dir.join("bashrc"))
+                    .arg("-i");
+                c
+            }
+            Sh::Zsh => {
+                fs::write(rc_dir.join(".zshrc"), "eval \"$(esc-hook init zsh)\"\n").unwrap();
+                let mut c = Command::new("timeout");
+                c.args(["60", "zsh", "-i"]);
+                c
+            }
+            Sh::Fish => {
+                fs::write(
+                    rc_dir.join("fish/config.fish"),
+                    "esc-hook init fish | source\n",
+                )
+                .unwrap();
+                let mut c = Command::new("timeout");
+                c.args(["60", "script", "-qfec", "fish -i", "/dev/null"]);
+                c
+            }
+        };
+        command
+            .env_clear()
+            .envs(sandbox.env())
+            .env("PWD", start)
+            .current_dir(start)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match self.shell {
+            Sh::Fish => command.env("XDG_CONFIG_HOME", &rc_dir),
+            Sh::Zsh => command.env("ZDOTDIR", &rc_dir),
+            Sh::Bash => &mut command,
+        };
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.code() != Some(124),
+            "{} timed out",
+            self.shell.name()
+        );
+        let all_output = format!("{}{}", stdout(&out), stderr(&out));
+        let log: Vec<String> = all_output
+            .lines()
+            .filter_map(|l| {
+                l.find("esc-hook: ")
+                    .map(|at| l[at..].trim_end_matches('\r').to_string())
+            })
+            .collect();
+        let mut probes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for line in fs::read_to_string(&self.probes).unwrap_or_default().lines() {
+            let (label, rest) = line.split_once(' ').unwrap();
+            let (name, value) = rest.split_once('=').unwrap();
+            probes
+                .entry(label.into())
+                .or_default()
+                .insert(name.into(), value.into());
+        }
+        assert!(
+            !all_output.contains("command not found"),
+            "{}: {all_output}",
+            self.shell.name()
+        );
+        (probes, log)
+    }
+}
+
+fn expect(probes: &BTreeMap<String, BTreeMap<String, String>>, label: &str, want: &[(&str, &str)]) {
+    let got = probes
+        .get(label)
+        .unwrap_or_else(|| panic!("no probe {label}: {probes:#?}"));
+    for (name, value) in want {
+        assert_eq!(
+            got.get(*name).map(String::as_str),
+            Some(*value),
+            "{label} {name}: {probes:#?}"
+        );
+    }
+}
+
+/// Enter, leave, user edits, nested projects, edit → blocked → allowed, deny.
+fn a_working_day(shell: Sh) {
+    if !have(shell.name()) || (shell == Sh::Fish && !have("script")) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    let home = sandbox.home();
+    let payments = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nvalues:\n  PROJECT: payments\n",
+    );
+    let outer = allowed_project(&sandbox, "outer", "values:\n  X: outer\n  Y: a\n");
+    let inner = allowed_project(&sandbox, "outer/inner", "values:\n  X: inner\n");
+
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .user_set("AWS_REGION", "us-east-1")
+        .probe("start", &["AWS_REGION", "AWS_ACCESS_KEY_ID"])
+        .cd(&payments)
+        .probe("in", &["AWS_REGION", "AWS_ACCESS_KEY_ID", "PROJECT"])
+        .user_set("PROJECT", "mine")
+        .cd(&home)
+        .probe("out", &["AWS_REGION", "AWS_ACCESS_KEY_ID", "PROJECT"])
+        .cd(&inner)
+        .probe("inner", &["X", "Y"])
+        .cd(&outer)
+        .probe("outer", &["X", "Y"])
+        .run("printf '  Z: new\\n' >> .escrc")
+        .probe("edited", &["X", "Z"])
+        .run("true")
+        .run("true")
+        .run("esc-hook allow")
+        .probe("allowed", &["X", "Y", "Z"])
+        .run("esc-hook deny")
+        .probe("denied", &["X", "Z"])
+        .cd(&home);
+    let (probes, log) = session.finish(&home);
+
+    expect(
+        &probes,
+        "start",
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "<unset>"),
+        ],
+    );
+    expect(
+        &probes,
+        "in",
+        &[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001"),
+            ("PROJECT", "payments"),
+        ],
+    );
+    expect(
+        &probes,
+        "out",
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "<unset>"),
+            ("PROJECT", "mine"),
+        ],
+    );
+    expect(&probes, "inner", &[("X", "inner"), ("Y", "<unset>")]);
+    expect(&probes, "outer", &[("X", "outer"), ("Y", "a")]);
+    expect(&probes, "edited", &[("X", "<unset>"), ("Z", "<unset>")]);
+    expect(
+        &probes,
+        "allowed",
+        &[("X", "outer"), ("Y", "a"), ("Z", "new")],
+    );
+    expect(&probes, "denied", &[("X", "<unset>"), ("Z", "<unset>")]);
+
+    let has = |text: &str| log.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(has("esc-hook: loading acme/payments/dev"), 1, "{log:#?}");
+    assert_eq!(has("+AWS_ACCESS_KEY_ID"), 1, "{log:#?}");
+    assert_eq!(has("~AWS_REGION"), 1, "{log:#?}");
+    assert_eq!(has("unloading acme/payments/dev"), 1, "{log:#?}");
+    assert_eq!(
+        has("kept PROJECT: it changed since esc-hook set it"),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(
+        has(".escrc is not allowed: run `esc-hook allow`"),
+        1,
+        "once per state: {log:#?}"
+    );
+    assert_eq!(has(".escrc is denied"), 1, "{log:#?}");
+    assert_eq!(stand_in.requests().len(), 2, "one open for one entry");
+}
+
+/// A shell started inside a project has the variables at its first prompt.
+fn starts_loaded(shell: Sh) {
+    if !have(shell.name()) || (shell == Sh::Fish && !have("script")) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "app", "values:\n  X: from-start\n");
+    let mut session = Session::new(shell, &sandbox);
+    session.probe("first", &["X"]);
+    let (probes, log) = session.finish(&project);
+    expect(&probes, "first", &[("X", "from-start")]);
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("esc-hook: loading"))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn bash_hook_follows_a_working_day() {
+    a_working_day(Sh::Bash);
+}
+
+#[test]
+fn zsh_hook_follows_a_working_day() {
+    a_working_day(Sh::Zsh);
+}
+
+#[test]
+fn fish_hook_follows_a_working_day() {
+    a_working_day(Sh::Fish);
+}
+
+#[test]
+fn bash_started_inside_a_project_loads_before_the_first_prompt() {
+    starts_loaded(Sh::Bash);
+}
+
+#[test]
+fn zsh_started_inside_a_project_loads_before_the_first_prompt() {
+    starts_loaded(Sh::Zsh);
+}
+
+#[test]
+fn fish_started_inside_a_project_loads_before_the_first_prompt() {
+    starts_loaded(Sh::Fish);
+}
+
+#[test]
+fn hooks_keep_the_exit_status_survive_strict_modes_and_install_once() {
+    if !have("zsh") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "app", "values:\n  X: strict\n");
+    // bash: set -u, re-sourced twice, $? kept across the hook.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            r#"
+            set -euo pipefail
+            eval "$(esc-hook init bash)"; eval "$(esc-hook init bash)"
+            echo "pc=$PROMPT_COMMAND"
+            set +e; ( exit 7 ); _esc_hook; echo "status=$?"; set -e
+            echo "X=$X"
+        "#,
+        ])
+        .env_clear()
+        .envs(sandbox.env())
+        .env("PWD", &project)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "pc=_esc_hook\nstatus=7\nX=strict\n",
+        "{}",
+        stderr(&out)
+    );
+    // zsh: nounset and err_exit, re-sourced, hooks registered once.
+    let out = Command::new("zsh")
+        .args([
+            "-c",
+            r#"
+            setopt nounset err_exit
+            eval "$(esc-hook init zsh)"; eval "$(esc-hook init zsh)"
+            echo "precmd=${precmd_functions[*]} chpwd=${chpwd_functions[*]}"
+            echo "X=$X"
+        "#,
+        ])
+        .env_clear()
+        .envs(sandbox.env())
+        .env("PWD", &project)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "precmd=_esc_hook_precmd chpwd=_esc_hook_chpwd\nX=strict\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn init_scripts_pass_shellcheck_and_parse_in_every_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        if !have(shell) {
+            continue;
+        }
+        let out = Command::new(bin()).args(["init", shell]).output().unwrap();
+        let path = dir.path().join(format!("hook.{shell}"));
+        fs::write(&path, &out.stdout).unwrap();
+        let check = match shell {
+            "fish" => Command::new("fish")
+                .arg("--no-execute")
+                .arg(&path)
+                .output()
+                .unwrap(),
+            _ => Command::new(shell).arg("-n").arg(&path).output().unwrap(),
+        };
+        assert!(check.status.success(), "{shell}: {}", stderr(&check));
+    }
+    if have("shellcheck") {
+        let out = Command::new(bin()).args(["init", "bash"]).output().unwrap();
+        let path = dir.path().join("hook.bash");
+        fs::write(&path, &out.stdout).unwrap();
+        let check = Command::new("shellcheck")
+            .args(["--shell=bash", "--severity=warning"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "shellcheck: {}", stdout(&check));
+    }
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""A local stand-in for the Pulumi ESC API, for tests and benchmarks.
+
+Speaks the two calls esc-hook makes (POST .../open, GET .../open/{id}) with the shapes of
+the real service (see tests/fixtures), checks the token, records every request, and can
+misbehave on demand. Standard library only.
+
+    esc_stand_in.py CONFIG.json        # prints "listening on PORT" once ready
+
+CONFIG.json:
+    {"token": "pul-test",
+     "environments": {"acme/payments/dev": {"read": {...read response...}},
+                      "acme/payments/broken": {"fault": "500"}}}
+
+Faults: "400" (evaluation diagnostics), "401", "403", "404", "429", "500" (with a request
+id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "slow:S"
+(answer after S seconds), "hang" (never answer). A fault applies to the open request;
+"read-500" applies to the read instead.
+
+Control endpoints (never recorded): GET /_stand-in/requests lists what was received;
+POST /_stand-in/config replaces the configuration with the request body.
+"""
+
+import json
+import pathlib
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+PREFIX = "/api/esc/environments/"
+
+
+class StandIn:
+    def __init__(self, config):
+        self.lock = threading.Lock()
+        self.config = config
+        self.requests = []
+        self.sessions = {}
+
+
+def fixture(name):
+    return (FIXTURES / name).read_bytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "esc-stand-in/1"
+
+    def log_message(self, *args):  # quiet: tests read the request log instead
+        pass
+
+    @property
+    def state(self):
+        return self.server.stand_in
+
+    def reply(self, status, body, content_type="application/json", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_json(self, status, obj, headers=()):
+        self.reply(status, json.dumps(obj).encode(), headers=headers)
+
+    def do_GET(self):
+        if self.path == "/_stand-in/requests":
+            with self.state.lock:
+                return self.reply_json(200, self.state.requests)
+        self.handle_api("GET")
+
+    def do_POST(self):
+        if self.path == "/_stand-in/config":
+            length = int(self.headers.get("Content-Length") or 0)
+            config = json.loads(self.rfile.read(length))
+            with self.state.lock:
+                self.state.config = config
+            return self.reply_json(200, {})
+        self.handle_api("POST")
+
+    def handle_api(self, method):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path, _, query = self.path.partition("?")
+        with self.state.lock:
+            self.state.requests.append(
+                {"method": method, "path": path, "query": query,
+                 "headers": {k.lower(): v for k, v in self.headers.items()}}
+            )
+            config = self.state.config
+        if not path.startswith(PREFIX):
+            return self.reply_json(404, {"code": 404, "message": "Not Found"})
+        parts = path[len(PREFIX):].split("/")
+        if self.headers.get("Authorization") != "token " + config.get("token", ""):
+            return self.reply(401, fixture("error-401.json"))
+        # org/project/env/open | org/project/env/versions/V/open | org/project/env/open/ID
+        if method == "POST" and len(parts) == 4 and parts[3] == "open":
+            return self.open_env("/".join(parts[:3]), config)
+        if method == "POST" and len(parts) == 6 and parts[3] == "versions" and parts[5] == "open":
+            return self.open_env("/".join(parts[:3]) + "@" + parts[4], config)
+        if method == "GET" and len(parts) == 5 and parts[3] == "open":
+            return self.read_env("/".join(parts[:3]), parts[4])
+        return self.reply_json(404, {"code": 404, "message": "Not Found"})
+
+    def fault(self, fault, name):
+        if fault.startswith("slow:"):
+            time.sleep(float(fault[5:]))
+            return False
+        if fault == "hang":
+            time.sleep(3600)
+        if fault == "400":
+            self.reply(400, fixture("open-400-diagnostics.json"))
+        elif fault == "404":
+            self.reply_json(404, {"code": 404, "message": f"Environment '{name}' not found"})
+        elif fault in ("401", "403", "429"):
+            self.reply_json(int(fault), {"code": int(fault), "message": "denied by stand-in"})
+        elif fault == "500":
+            self.reply_json(500, {"code": 500, "message": "Internal Server Error"},
+                            headers=[("X-Pulumi-Request-ID", "req-0123456789")])
+        elif fault == "html":
+            self.reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        elif fault == "truncated":
+            body = json.dumps({"id": "cut-" + "x" * 64}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            return False
+        return True
+
+    def open_env(self, name, config):
+        env = config.get("environments", {}).get(name)
+        if env is None:
+            return self.reply_json(404, {"code": 404, "message": f"Environment '{name}' not found"})
+        if self.fault(env.get("fault", ""), name):
+            return None
+        session = str(uuid.uuid4())
+        with self.state.lock:
+            self.state.sessions[session] = name
+        return self.reply_json(200, {"id": session})
+
+    def read_env(self, base, session):
+        with self.state.lock:
+            name = self.state.sessions.get(session)
+            env = self.state.config.get("environments", {}).get(name or "")
+        if name is None or name.split("@")[0] != base or env is None:
+            return self.reply_json(404, {"code": 404, "message": "open session not found"})
+        fault = env.get("fault", "")
+        if fault.startswith("read-") and self.fault(fault[5:], name):
+            return None
+        return self.reply_json(200, env.get("read", {"properties": {}}))
+
+
+def main():
+    config = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    server = ThreadingHTTPServer(("127.0.0.1", int(config.get("port", 0))), Handler)
+    server.daemon_threads = True
+    server.stand_in = StandIn(config)
+    print(f"listening on {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
