@@ -2,6 +2,8 @@
 //! the headers, token and backend the Pulumi CLI uses. The async runtime and the TLS stack are
 //! built here, on the network path only.
 
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, StatusCode};
@@ -217,14 +219,27 @@ impl Provider for EscClient {
                 reason: root_cause(&e),
             })?;
         let opened_at = SystemTime::now();
-        let read = runtime
-            .block_on(async {
-                tokio::time::timeout(self.timeouts.total, self.open_and_read(&http, request)).await
-            })
-            .map_err(|_| ProviderError::Timeout {
-                env: request.env.to_string(),
-                after: self.timeouts.total,
-            })??;
+        let env = request.env.to_string();
+        let read = runtime.block_on(async {
+            // Ctrl-C ends the open but not esc-hook: it still prints a state recording the
+            // interruption, so the next prompt does not hang on the same open again.
+            let open = pin!(tokio::time::timeout(
+                self.timeouts.total,
+                self.open_and_read(&http, request)
+            ));
+            let interrupt = pin!(tokio::signal::ctrl_c());
+            race(open, interrupt).await
+        });
+        let read = match read {
+            Either::Left(Ok(result)) => result?,
+            Either::Left(Err(_elapsed)) => {
+                return Err(ProviderError::Timeout {
+                    env,
+                    after: self.timeouts.total,
+                });
+            }
+            Either::Right(_) => return Err(ProviderError::Interrupted { env }),
+        };
         let projection = projection::project(&read);
         let ttl = request
             .ttl
@@ -236,6 +251,28 @@ impl Provider for EscClient {
             expires_at: opened_at + ttl,
         })
     }
+}
+
+enum Either<L, R> {
+    Left(L),
+    Right(R),
+}
+
+/// Whichever of two futures finishes first (the left one wins a tie).
+async fn race<L: Future, R: Future>(
+    mut left: Pin<&mut L>,
+    mut right: Pin<&mut R>,
+) -> Either<L::Output, R::Output> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = left.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(value));
+        }
+        if let Poll::Ready(value) = right.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(value));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn is_transient(error: &ProviderError) -> bool {

@@ -104,6 +104,10 @@ pub enum ProviderError {
         env: String,
         after: Duration,
     },
+    /// The user pressed Ctrl-C during the open.
+    Interrupted {
+        env: String,
+    },
 }
 
 impl fmt::Display for ProviderError {
@@ -163,6 +167,10 @@ impl fmt::Display for ProviderError {
                 f,
                 "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer)",
                 after.as_secs()
+            ),
+            ProviderError::Interrupted { env } => write!(
+                f,
+                "stopped opening {env} (Ctrl-C): leave and re-enter the directory to try again"
             ),
         }
     }

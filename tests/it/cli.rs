@@ -320,3 +320,41 @@ fn output_into_a_closed_pipe_is_not_a_crash() {
     assert_eq!(stdout(&out), "rc=0\n", "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
 }
+
+#[test]
+fn files_owned_by_another_user_are_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, so no file can be given away; ownership refusal not exercised");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", VALUES);
+    let file = dir.join(".escrc");
+    sandbox.allow(&dir);
+    std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_REGION"]);
+    assert_eq!(vars, ["AWS_REGION=<unset>"]);
+    assert!(
+        log.contains("is owned by another user (uid 65534)"),
+        "{log}"
+    );
+    let out = sandbox.run(&dir, &["allow"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn the_hook_calls_a_binary_whose_path_has_spaces_and_quotes() {
+    let sandbox = Sandbox::new();
+    let odd_dir = sandbox.path("my tools/it's here");
+    fs::create_dir_all(&odd_dir).unwrap();
+    let odd_bin = odd_dir.join("esc-hook");
+    fs::copy(bin(), &odd_bin).unwrap();
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let script = format!(
+        "eval \"$('{}' init bash)\"; echo \"R=$AWS_REGION\"",
+        odd_bin.display().to_string().replace('\'', "'\\''")
+    );
+    let out = sandbox.bash(&dir, &script);
+    assert_eq!(stdout(&out), "R=eu-west-1\n", "{}", stderr(&out));
+}

@@ -335,3 +335,40 @@ print(json.dumps(values["environmentVariables"], sort_keys=True))
     let opens = requests.iter().filter(|r| r["method"] == "POST").count();
     assert_eq!(opens, 1, "{requests:#?}");
 }
+
+#[test]
+fn ctrl_c_during_an_open_changes_nothing_and_is_not_retried_at_the_next_prompt() {
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {"fault": "slow:30"}}));
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let child = sandbox
+        .esc(&dir, &["export", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the open is on the wire, then press Ctrl-C.
+    let started = std::time::Instant::now();
+    while stand_in.requests().is_empty() {
+        assert!(started.elapsed().as_secs() < 10, "the open never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill with a valid pid and signal number.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert_eq!(script.lines().count(), 1, "only the state is set: {script}");
+    assert!(script.starts_with("export ESC_HOOK_STATE="), "{script}");
+    assert!(
+        stderr(&out).contains("stopped opening acme/payments/dev (Ctrl-C)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The next prompt, with that state, does not open again.
+    let again = sandbox.bash(&dir, &format!("{script}\nesc-hook export bash; echo done"));
+    assert_eq!(stdout(&again), "done\n", "{}", stderr(&again));
+    assert_eq!(stand_in.requests().len(), 1);
+}

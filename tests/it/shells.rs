@@ -84,6 +84,17 @@ impl<'a> Session<'a> {
         self
     }
 
+    /// Records the exit status of the previous command as `label status=N`: the hook ran at
+    /// the prompt in between and must not have changed it.
+    fn probe_status(&mut self, label: &str) -> &mut Self {
+        let out = quoted(&self.probes);
+        self.lines.push(match self.shell {
+            Sh::Fish => format!("echo \"{label} status=$status\" >> {out}"),
+            _ => format!("echo \"{label} status=$?\" >> {out}"),
+        });
+        self
+    }
+
     /// Runs the session starting in `start`; returns the probes (label → name → value) and
     /// the hook's log lines.
     fn finish(
@@ -208,6 +219,8 @@ fn a_working_day(shell: Sh) {
         .user_set("AWS_REGION", "us-east-1")
         .probe("start", &["AWS_REGION", "AWS_ACCESS_KEY_ID"])
         .cd(&payments)
+        .run("false")
+        .probe_status("after-false")
         .probe("in", &["AWS_REGION", "AWS_ACCESS_KEY_ID", "PROJECT"])
         .user_set("PROJECT", "mine")
         .cd(&home)
