@@ -60,7 +60,7 @@ pub fn remove(dir: &Path) {
 
 /// The base must be a real directory owned by us and closed to others; in a shared temp dir
 /// someone else could have made it first.
-fn ensure_private_base(base: &Path) -> io::Result<()> {
+pub fn ensure_private_base(base: &Path) -> io::Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(base) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}

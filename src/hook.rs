@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use crate::cache::{Cached, NoCache};
 use crate::escrc::{self, Escrc, FileStamp};
 use crate::files;
+use crate::interrupt;
 use crate::log;
 use crate::names::{VarName, printable};
 use crate::provider::{DEFAULT_OPEN_DURATION, OpenRequest, Provider, ProviderError, Value};
@@ -65,6 +66,7 @@ pub fn export(inputs: &Inputs) -> Vec<Change> {
         return Vec::new();
     }
     let mut transition = Transition::new(inputs.environ);
+    transition.interrupted = interrupt::take();
     match &inputs.previous {
         Ok(Some(previous)) => transition.leave(previous),
         Ok(None) => {}
@@ -112,6 +114,22 @@ struct Transition<'a> {
     original: &'a Environ,
     overlay: BTreeMap<String, Option<String>>,
     changes: Vec<Change>,
+    /// This shell's previous hook run was interrupted during the open of this stamp.
+    interrupted: Option<String>,
+}
+
+/// Why a load did not happen.
+enum LoadError {
+    /// Say this, once.
+    Report(String),
+    /// The user pressed Ctrl-C during this open at the last prompt and was told then.
+    AlreadyInterrupted,
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> LoadError {
+        LoadError::Report(message)
+    }
 }
 
 impl<'a> Transition<'a> {
@@ -120,6 +138,7 @@ impl<'a> Transition<'a> {
             original,
             overlay: BTreeMap::new(),
             changes: Vec::new(),
+            interrupted: None,
         }
     }
 
@@ -215,18 +234,19 @@ impl<'a> Transition<'a> {
                 ));
                 Outcome::Denied
             }
-            Verdict::Allowed => match parsed.map_err(|e| e.to_string()).and_then(|escrc| {
-                log::info(format!("loading {label}"));
-                self.load(&escrc, inputs)
-            }) {
+            Verdict::Allowed => match parsed
+                .map_err(|e| LoadError::Report(e.to_string()))
+                .and_then(|escrc| self.load(&escrc, &stamp, inputs))
+            {
                 Ok(done) => {
                     loaded = Some(done);
                     Outcome::Loaded
                 }
-                Err(message) => {
+                Err(LoadError::Report(message)) => {
                     log::warn(message);
                     Outcome::Failed
                 }
+                Err(LoadError::AlreadyInterrupted) => Outcome::Failed,
             },
         };
         let mut state = State::new(stamp, label, outcome);
@@ -236,7 +256,16 @@ impl<'a> Transition<'a> {
     }
 
     /// Resolves the environment and the inline values, and sets them.
-    fn load(&mut self, escrc: &Escrc, inputs: &Inputs) -> Result<Loaded, String> {
+    fn load(
+        &mut self,
+        escrc: &Escrc,
+        stamp: &FileStamp,
+        inputs: &Inputs,
+    ) -> Result<Loaded, LoadError> {
+        if escrc.environment.is_some() && interrupt::matches(self.interrupted.as_deref(), stamp) {
+            return Err(LoadError::AlreadyInterrupted);
+        }
+        log::info(format!("loading {}", escrc.label()));
         let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
         let mut opened_at = time::now();
         let mut expires_at = None;
@@ -254,7 +283,12 @@ impl<'a> Transition<'a> {
                     .max(escrc.ttl.unwrap_or_default()),
                 ttl: escrc.ttl,
             };
-            let resolved = cached.resolve(&request).map_err(|e| e.to_string())?;
+            let resolved = cached.resolve(&request).map_err(|error| {
+                if let ProviderError::Interrupted { .. } = error {
+                    interrupt::remember(stamp);
+                }
+                error.to_string()
+            })?;
             opened_at = time::unix(resolved.opened_at);
             expires_at = Some(time::unix(resolved.expires_at));
             for var in resolved.vars {
@@ -318,9 +352,8 @@ impl<'a> Transition<'a> {
                 {
                     Some(Ok(path)) => path,
                     _ => {
-                        return Err(
-                            "the files directory path is not UTF-8: set XDG_RUNTIME_DIR".into()
-                        );
+                        let message = "the files directory path is not UTF-8: set XDG_RUNTIME_DIR";
+                        return Err(LoadError::Report(message.to_string()));
                     }
                 },
             };

@@ -9,6 +9,7 @@ mod escrc;
 mod files;
 mod glob;
 mod hook;
+mod interrupt;
 mod log;
 mod names;
 mod provider;

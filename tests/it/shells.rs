@@ -433,3 +433,108 @@ fn init_scripts_pass_shellcheck_and_parse_in_every_shell() {
         assert!(check.status.success(), "shellcheck: {}", stdout(&check));
     }
 }
+
+/// Ctrl-C typed (through tmux) while the hook waits on a slow open: the prompt comes back,
+/// the environment is as it was, and the next prompts do not start the same open again.
+fn ctrl_c_during_an_open(shell: Sh) {
+    if !have(shell.name()) || !have("tmux") {
+        return;
+    }
+    let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {"fault": "slow:30"}}));
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    let project = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let rc_dir = sandbox.path("rc");
+    fs::create_dir_all(&rc_dir).unwrap();
+    fs::write(rc_dir.join("bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
+    fs::write(rc_dir.join(".zshrc"), "eval \"$(esc-hook init zsh)\"\n").unwrap();
+    let socket = sandbox.path("tmux.sock");
+    let tmux = |args: &[&str]| {
+        let mut command = Command::new("tmux");
+        command
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .env_clear()
+            .envs(sandbox.env())
+            .env("ZDOTDIR", &rc_dir);
+        let out = command.current_dir(sandbox.home()).output().unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let start = match shell {
+        Sh::Bash => format!("bash --rcfile '{}' -i", rc_dir.join("bashrc").display()),
+        _ => "zsh -i".to_string(),
+    };
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &start,
+    ]);
+    let probe = sandbox.path("probe");
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed().as_secs() < 15,
+                "waited too long for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    tmux(&[
+        "send-keys",
+        "-t",
+        "t",
+        &format!("export KEEP=1; cd '{}'", project.display()),
+        "Enter",
+    ]);
+    wait_for("the open", &|| !stand_in.requests().is_empty());
+    tmux(&["send-keys", "-t", "t", "C-c"]);
+    let probe_line = format!(
+        "echo \"K=$KEEP A=${{AWS_ACCESS_KEY_ID-unset}} S=${{ESC_HOOK_STATE:+set}}\" > '{}'",
+        probe.display()
+    );
+    tmux(&["send-keys", "-t", "t", &probe_line, "Enter"]);
+    wait_for("the probe", &|| {
+        fs::read_to_string(&probe).is_ok_and(|p| p.ends_with('\n'))
+    });
+    tmux(&["send-keys", "-t", "t", "true", "Enter"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = tmux(&["capture-pane", "-p", "-t", "t"]);
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .output();
+
+    assert_eq!(
+        fs::read_to_string(&probe).unwrap(),
+        "K=1 A=unset S=set\n",
+        "{screen}"
+    );
+    assert_eq!(
+        screen
+            .matches("stopped opening acme/payments/dev (Ctrl-C)")
+            .count(),
+        1,
+        "{screen}"
+    );
+    assert_eq!(stand_in.requests().len(), 1, "no second open: {screen}");
+}
+
+#[test]
+fn bash_survives_ctrl_c_during_an_open() {
+    ctrl_c_during_an_open(Sh::Bash);
+}
+
+#[test]
+fn zsh_survives_ctrl_c_during_an_open() {
+    ctrl_c_during_an_open(Sh::Zsh);
+}
