@@ -1,9 +1,11 @@
 //! The private directory holding an environment's `files` while it is loaded.
 //!
 //! Lives in `$XDG_RUNTIME_DIR/esc-hook` (memory-backed on most systems) or else
-//! `<temp>/esc-hook-<uid>`; the base is 0700 and must be ours, each load gets its own random
-//! 0700 subdirectory, and each file is 0600. Unload removes the subdirectory, and only ever a
-//! direct child of the base, whatever the state variable claims.
+//! `<temp>/esc-hook-<uid>`; the base is 0700 and must be ours, each load gets its own 0700
+//! subdirectory named `<shell pid>-<random>`, and each file is 0600. Unload removes the
+//! subdirectory, and only ever a direct child of the base, whatever the state variable claims.
+//! A shell that exits while loaded cannot unload: the next load sweeps the directories of
+//! shells that are gone.
 
 use std::fs;
 use std::io::{self, Write};
@@ -25,7 +27,10 @@ pub fn base_dir() -> PathBuf {
 pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<PathBuf>)> {
     let base = base_dir();
     ensure_private_base(&base)?;
-    let dir = base.join(random_hex(8));
+    sweep_dead_shells(&base);
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let shell = unsafe { libc::getppid() };
+    let dir = base.join(format!("{shell}-{}", random_hex(8)));
     fs::DirBuilder::new().mode(0o700).create(&dir)?;
     let mut paths = Vec::with_capacity(files.len());
     for (name, content) in files {
@@ -48,13 +53,34 @@ pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<Pat
 /// Removes a directory made by [`write_private`]; anything else is left alone.
 pub fn remove(dir: &Path) {
     let base = base_dir();
-    let is_ours = dir.parent() == Some(base.as_path())
-        && dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
-    if is_ours {
+    let name = dir.file_name().and_then(|n| n.to_str());
+    if dir.parent() == Some(base.as_path()) && name.and_then(owner_pid).is_some() {
         let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// The shell pid in a directory name made by [`write_private`] (`<pid>-<16 hex digits>`).
+fn owner_pid(name: &str) -> Option<libc::pid_t> {
+    let (pid, random) = name.split_once('-')?;
+    let random_ok = random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit());
+    random_ok.then(|| pid.parse().ok()).flatten()
+}
+
+fn sweep_dead_shells(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(owner_pid) else {
+            continue;
+        };
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

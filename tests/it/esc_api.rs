@@ -372,3 +372,24 @@ fn ctrl_c_during_an_open_changes_nothing_and_is_not_retried_at_the_next_prompt()
     assert_eq!(stdout(&again), "done\n", "{}", stderr(&again));
     assert_eq!(stand_in.requests().len(), 1);
 }
+
+#[test]
+fn files_left_by_a_shell_that_exited_are_swept_at_the_next_load() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    // A shell that loaded the environment and exited without unloading.
+    let gone = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; dirname \"$KUBECONFIG\"",
+    );
+    let left_behind = std::path::PathBuf::from(stdout(&gone).trim());
+    assert!(left_behind.join("KUBECONFIG").exists(), "{}", stderr(&gone));
+    let still_here = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; cat \"$KUBECONFIG\"",
+    );
+    assert!(stdout(&still_here).starts_with("apiVersion: v1"));
+    assert!(!left_behind.exists(), "the exited shell's files were swept");
+}
