@@ -53,6 +53,14 @@ pub enum Command {
         /// An .escrc file or a directory holding one
         path: Option<PathBuf>,
     },
+    /// Open this directory's environment again now, bypassing the cache
+    #[command(
+        after_help = "The shell picks up the new credentials at its next prompt.\n\nExample:\n  esc-hook reload"
+    )]
+    Reload,
+    /// List or clear cached credentials (names and times only, never values)
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Show what is loaded, from which file, and whether the nearest .escrc is trusted
     #[command(
         after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .loaded.variables"
@@ -61,5 +69,28 @@ pub enum Command {
         /// Print JSON for editors and prompts
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List cached environments: store and time left
+    #[command(after_help = "Examples:\n  esc-hook cache list\n  esc-hook cache list --json")]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete cached credentials of one environment, or of all
+    #[command(
+        after_help = "Examples:\n  esc-hook cache clear acme/payments/dev\n  esc-hook cache clear --all"
+    )]
+    Clear {
+        /// The environment (org/project/env[@version])
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        environment: Option<String>,
+        /// Clear every cached environment
+        #[arg(long)]
+        all: bool,
     },
 }

@@ -8,14 +8,14 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cache::{Cached, NoCache};
 use crate::escrc::{self, Escrc, FileStamp};
 use crate::files;
 use crate::interrupt;
 use crate::log;
 use crate::names::{VarName, printable};
-use crate::provider::{DEFAULT_OPEN_DURATION, OpenRequest, Provider, ProviderError, Value};
+use crate::provider::{OpenRequest, Provider, ProviderError, Value};
 use crate::shell::Change;
 use crate::state::{self, Loaded, Outcome, SetVar, State};
 use crate::time;
@@ -57,22 +57,36 @@ pub struct Inputs<'a> {
     pub previous: Result<Option<State>, String>,
     pub trust: Result<TrustStore, String>,
     pub provider: ProviderFactory<'a>,
+    /// Unix seconds.
+    pub now: u64,
+    /// Credentials are refreshed this long before they expire.
+    pub refresh_margin: Duration,
 }
 
 /// The changes to apply to the shell; empty when nothing changed.
 pub fn export(inputs: &Inputs) -> Vec<Change> {
     let found = inputs.pwd.as_deref().and_then(escrc::find_nearest);
     if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok()) {
-        return Vec::new();
+        return match &inputs.previous {
+            Ok(Some(state)) if refresh_due(state, inputs) => refresh(state, inputs),
+            _ => Vec::new(),
+        };
     }
     let mut transition = Transition::new(inputs.environ);
     transition.interrupted = interrupt::take();
     match &inputs.previous {
-        Ok(Some(previous)) => transition.leave(previous),
+        Ok(Some(previous)) => {
+            transition.keyring_warned = previous.keyring_warned;
+            transition.leave(previous, true);
+        }
         Ok(None) => {}
         Err(reason) => log::warn(format!("ignoring {reason}")),
     }
-    let entered = found.map(|stamp| transition.enter(stamp, inputs));
+    let entered = match found {
+        Some(stamp) => Some(transition.enter(stamp, inputs)),
+        None if transition.keyring_warned => Some(State::outside(true)),
+        None => None,
+    };
     if entered
         .as_ref()
         .is_some_and(|s| s.outcome == Outcome::Loaded)
@@ -93,13 +107,96 @@ fn is_unchanged(
     found: Option<&FileStamp>,
     store: Option<&TrustStore>,
 ) -> bool {
-    match (previous, found) {
-        (Ok(None), None) => true,
-        (Ok(Some(state)), Some(stamp)) if state.escrc == *stamp => match (&state.trust, store) {
+    match previous {
+        Ok(None) => found.is_none(),
+        Ok(Some(state)) if state.escrc.as_ref() == found => match (&state.trust, store) {
             (Some(keys), Some(store)) => store.still_allowed(keys) == state.outcome.was_allowed(),
             _ => true,
         },
         _ => false,
+    }
+}
+
+/// Loaded credentials that reached their refresh point (unless a retry is pending), or that
+/// expired (always: expired credentials never stay in the shell silently).
+fn refresh_due(state: &State, inputs: &Inputs) -> bool {
+    state.loaded.as_ref().is_some_and(|loaded| {
+        let Some(expires) = loaded.expires_at else {
+            return false;
+        };
+        let due = inputs.now + inputs.refresh_margin.as_secs() >= expires
+            && loaded.retry_at.is_none_or(|retry| inputs.now >= retry);
+        due || inputs.now >= expires
+    })
+}
+
+/// After a failed refresh of still-valid credentials, wait this long before trying again.
+const REFRESH_RETRY_SECONDS: u64 = 60;
+
+/// Swaps in fresh credentials for the same `.escrc` (cache first, then the network). If that
+/// fails the old ones stay while they are valid; once expired they are removed, loudly.
+fn refresh(previous: &State, inputs: &Inputs) -> Vec<Change> {
+    let Some(loaded) = &previous.loaded else {
+        return Vec::new();
+    };
+    let expires_at = loaded.expires_at.unwrap_or(inputs.now);
+    let mut attempt = Transition::new(inputs.environ);
+    attempt.keyring_warned = previous.keyring_warned;
+    let kept = attempt.leave(previous, false);
+    let Some(stamp) = &previous.escrc else {
+        return Vec::new();
+    };
+    let result = escrc::read(&stamp.path)
+        .and_then(|content| escrc::parse(&stamp.path, &content))
+        .map_err(|e| LoadError::Report(e.to_string()))
+        .and_then(|escrc| attempt.load(&escrc, stamp, inputs, &kept));
+    let state_name = VarName::constant(state::VAR);
+    let mut state = previous.clone();
+    match result {
+        Ok((fresh, _)) => {
+            let left = fresh
+                .expires_at
+                .unwrap_or(inputs.now)
+                .saturating_sub(inputs.now);
+            log::info(format!(
+                "refreshed {} ({} left)",
+                previous.label,
+                crate::duration::human(Duration::from_secs(left))
+            ));
+            state.loaded = Some(fresh);
+            state.keyring_warned = attempt.keyring_warned;
+            attempt.set(state_name, state.encode());
+            attempt.changes
+        }
+        Err(error) => {
+            let reason = match error {
+                LoadError::Report(message) => message,
+                LoadError::AlreadyInterrupted => "interrupted".to_string(),
+            };
+            if inputs.now < expires_at {
+                let left = crate::duration::human(Duration::from_secs(expires_at - inputs.now));
+                log::warn(format!(
+                    "could not refresh {} ({reason}); its credentials expire in {left}",
+                    previous.label
+                ));
+                if let Some(loaded) = &mut state.loaded {
+                    loaded.retry_at = Some(inputs.now + REFRESH_RETRY_SECONDS);
+                }
+                return vec![Change::Set(state_name, state.encode())];
+            }
+            let mut unload = Transition::new(inputs.environ);
+            unload.leave(previous, false);
+            let names: Vec<&str> = loaded.vars.iter().map(|v| v.name.as_str()).collect();
+            log::warn(format!(
+                "the credentials of {} expired and could not be refreshed ({reason}): unset {}",
+                previous.label,
+                names.join(" ")
+            ));
+            state.outcome = Outcome::Failed;
+            state.loaded = None;
+            unload.set(state_name, state.encode());
+            unload.changes
+        }
     }
 }
 
@@ -116,6 +213,8 @@ struct Transition<'a> {
     changes: Vec<Change>,
     /// This shell's previous hook run was interrupted during the open of this stamp.
     interrupted: Option<String>,
+    /// This shell was already told that the keyring does not answer.
+    keyring_warned: bool,
 }
 
 /// Why a load did not happen.
@@ -139,6 +238,7 @@ impl<'a> Transition<'a> {
             overlay: BTreeMap::new(),
             changes: Vec::new(),
             interrupted: None,
+            keyring_warned: false,
         }
     }
 
@@ -164,12 +264,16 @@ impl<'a> Transition<'a> {
         self.changes.push(Change::Unset(name));
     }
 
-    /// Puts back what the user had, for every variable that still holds what esc-hook set.
-    fn leave(&mut self, previous: &State) {
+    /// Puts back what the user had, for every variable that still holds what esc-hook set;
+    /// returns the names the user changed meanwhile, which keep the user's value.
+    fn leave(&mut self, previous: &State, announce: bool) -> Vec<String> {
+        let mut kept = Vec::new();
         let Some(loaded) = &previous.loaded else {
-            return;
+            return kept;
         };
-        log::info(format!("unloading {}", previous.label));
+        if announce {
+            log::info(format!("unloading {}", previous.label));
+        }
         for var in &loaded.vars {
             // A forged state could name anything; only valid names are touched.
             let Some(name) = VarName::parse(&var.name) else {
@@ -181,6 +285,7 @@ impl<'a> Transition<'a> {
             };
             if !still_ours {
                 log::warn(format!("kept {name}: it changed since esc-hook set it"));
+                kept.push(name.to_string());
                 continue;
             }
             match &var.prev {
@@ -191,6 +296,7 @@ impl<'a> Transition<'a> {
         if let Some(dir) = &loaded.files_dir {
             files::remove(dir);
         }
+        kept
     }
 
     /// Decides what the `.escrc` at `stamp` gets: checked for trust before anything else, and
@@ -236,9 +342,18 @@ impl<'a> Transition<'a> {
             }
             Verdict::Allowed => match parsed
                 .map_err(|e| LoadError::Report(e.to_string()))
-                .and_then(|escrc| self.load(&escrc, &stamp, inputs))
+                .and_then(|escrc| self.load(&escrc, &stamp, inputs, &[]))
             {
-                Ok(done) => {
+                Ok((done, from_cache)) => {
+                    let left = done.expires_at.map(|at| {
+                        crate::duration::human(Duration::from_secs(at.saturating_sub(inputs.now)))
+                    });
+                    match (from_cache, left) {
+                        (true, Some(left)) => {
+                            log::info(format!("loading {label} (cached, {left} left)"));
+                        }
+                        _ => log::info(format!("loading {label}")),
+                    }
                     loaded = Some(done);
                     Outcome::Loaded
                 }
@@ -252,49 +367,58 @@ impl<'a> Transition<'a> {
         let mut state = State::new(stamp, label, outcome);
         state.trust = Some(keys);
         state.loaded = loaded;
+        state.keyring_warned = self.keyring_warned;
         state
     }
 
-    /// Resolves the environment and the inline values, and sets them.
+    /// Resolves the environment and the inline values, and sets them, except the names in
+    /// `keep` (the user's own since the last load). Says whether the cache served it.
     fn load(
         &mut self,
         escrc: &Escrc,
         stamp: &FileStamp,
         inputs: &Inputs,
-    ) -> Result<Loaded, LoadError> {
+        keep: &[String],
+    ) -> Result<(Loaded, bool), LoadError> {
         if escrc.environment.is_some() && interrupt::matches(self.interrupted.as_deref(), stamp) {
             return Err(LoadError::AlreadyInterrupted);
         }
-        log::info(format!("loading {}", escrc.label()));
+        let mut from_cache = false;
         let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
         let mut opened_at = time::now();
         let mut expires_at = None;
         if let Some(env) = &escrc.environment {
             let provider = (inputs.provider)().map_err(|e| e.to_string())?;
-            let cached = Cached {
-                inner: provider.as_ref(),
-                cache: &NoCache,
-            };
-            let request = OpenRequest {
-                env,
-                open_duration: escrc
-                    .open_duration
-                    .unwrap_or(DEFAULT_OPEN_DURATION)
-                    .max(escrc.ttl.unwrap_or_default()),
-                ttl: escrc.ttl,
-            };
-            let resolved = cached.resolve(&request).map_err(|error| {
+            let request = OpenRequest::for_escrc(env, escrc);
+            let resolved = provider.resolve(&request).map_err(|error| {
                 if let ProviderError::Interrupted { .. } = error {
                     interrupt::remember(stamp);
                 }
                 error.to_string()
             })?;
+            if let Some(warning) = &resolved.warning
+                && !self.keyring_warned
+            {
+                log::warn(warning);
+                self.keyring_warned = true;
+            }
+            from_cache = resolved.from_cache;
             opened_at = time::unix(resolved.opened_at);
-            expires_at = Some(time::unix(resolved.expires_at));
+            let expires = time::unix(resolved.expires_at);
+            expires_at = Some(expires);
             for var in resolved.vars {
                 if escrc.export.allows(&var.name) {
                     wanted.insert(var.name, var.value);
                 }
+            }
+            // Prompts (starship's aws module) and SDKs read this to show or act on time left.
+            if wanted.contains_key("AWS_ACCESS_KEY_ID")
+                && !wanted.contains_key("AWS_CREDENTIAL_EXPIRATION")
+            {
+                wanted.insert(
+                    "AWS_CREDENTIAL_EXPIRATION".into(),
+                    Value::Text(time::rfc3339(expires)),
+                );
             }
         }
         // Inline values are the project's own word: they win over the environment's.
@@ -304,6 +428,9 @@ impl<'a> Transition<'a> {
 
         let mut accepted: Vec<(VarName, Value)> = Vec::new();
         for (name, value) in wanted {
+            if keep.contains(&name) {
+                continue;
+            }
             let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR) else {
                 log::warn(format!(
                     "skipped `{}`: not a usable variable name",
@@ -368,13 +495,15 @@ impl<'a> Transition<'a> {
             });
             self.set(name, text);
         }
-        Ok(Loaded {
+        let loaded = Loaded {
             salt,
             vars,
             files_dir,
             opened_at,
             expires_at,
-        })
+            retry_at: None,
+        };
+        Ok((loaded, from_cache))
     }
 
     /// One line, names only: `+ADDED ~CHANGED -REMOVED`, against the environment as it was.

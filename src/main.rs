@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{CacheCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +32,11 @@ fn main() -> ExitCode {
         Command::Allow { path } => cmd::trust::allow(path),
         Command::Deny { path } => cmd::trust::deny(path),
         Command::Status { json } => cmd::status::run(json),
+        Command::Reload => cmd::reload::run(),
+        Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),
+        Command::Cache(CacheCommand::Clear { environment, all }) => {
+            cmd::cache::clear(environment, all)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

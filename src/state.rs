@@ -27,8 +27,10 @@ const MAX_ENCODED_LEN: usize = 256 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     v: u32,
-    /// The `.escrc` this decision was made for.
-    pub escrc: FileStamp,
+    /// The `.escrc` this decision was made for; none outside any project (a state is then
+    /// kept only to remember what this shell was already told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escrc: Option<FileStamp>,
     /// What messages call the project (environment name or file path).
     pub label: String,
     pub outcome: Outcome,
@@ -37,6 +39,9 @@ pub struct State {
     pub trust: Option<TrustKeys>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<Loaded>,
+    /// This shell has been told the keyring does not answer; it is not told again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyring_warned: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +53,8 @@ pub enum Outcome {
     Unsafe,
     /// Allowed, but the file or the environment failed to load; the error was shown once.
     Failed,
+    /// No `.escrc` here or above.
+    Outside,
 }
 
 impl Outcome {
@@ -73,6 +80,9 @@ pub struct Loaded {
     /// Unix seconds; none when everything came from inline values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// After a failed refresh: unix seconds before which no new attempt is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,11 +121,25 @@ impl State {
     pub fn new(escrc: FileStamp, label: String, outcome: Outcome) -> State {
         State {
             v: SCHEMA,
-            escrc,
+            escrc: Some(escrc),
             label,
             outcome,
             trust: None,
             loaded: None,
+            keyring_warned: false,
+        }
+    }
+
+    /// Outside any project, remembering only what the shell was told.
+    pub fn outside(keyring_warned: bool) -> State {
+        State {
+            v: SCHEMA,
+            escrc: None,
+            label: String::new(),
+            outcome: Outcome::Outside,
+            trust: None,
+            loaded: None,
+            keyring_warned,
         }
     }
 
@@ -239,6 +263,7 @@ mod tests {
             files_dir: Some(PathBuf::from("/run/user/1/esc-hook/x")),
             opened_at: 5,
             expires_at: Some(3605),
+            retry_at: None,
         });
         state
     }

@@ -1,41 +1,334 @@
-//! The credential cache seam. A cache decorates any [`Provider`] (as aws-vault's
-//! `CachedSessionProvider` does): it answers from a store while an entry is fresh and asks the
-//! inner provider otherwise. The keyring-backed store plugs in behind [`CredentialCache`];
-//! until then [`NoCache`] makes every open go to the provider.
+//! The credential cache: a decorator around any [`Provider`] (as aws-vault's
+//! `CachedSessionProvider` is), answering from the OS keyring while an entry is fresh.
+//!
+//! An entry serves while `now < expires_at - refresh margin` and was not opened in the future
+//! (a clock moved back). On a miss the per-key lock is taken and the cache checked again, so
+//! N shells on a cold cache make one open. The keyring failing never fails the open: the
+//! environment is fetched without caching and the caller is told once.
+
+pub mod entry;
+pub mod index;
+pub mod key;
+pub mod lock;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use index::{Index, IndexEntry};
+use store::{SecretStore, StoreError};
 
 use crate::provider::{OpenRequest, Provider, ProviderError, Resolved};
+use crate::time;
 
-pub trait CredentialCache {
-    /// A fresh entry for this request, if the store has one.
-    fn get(&self, request: &OpenRequest) -> Option<Resolved>;
-    /// Remembers a resolved environment until shortly before it expires.
-    fn put(&self, request: &OpenRequest, resolved: &Resolved);
+/// How long before expiry credentials are refreshed (and stop being served from the cache).
+pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
+
+/// The refresh margin from `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes.
+pub fn refresh_margin() -> Duration {
+    std::env::var(MARGIN_SETTING)
+        .ok()
+        .and_then(|text| crate::duration::parse(&text).ok())
+        .unwrap_or(DEFAULT_MARGIN)
 }
 
-/// Remembers nothing.
-pub struct NoCache;
+/// Whether a cached environment may still be served at `now`.
+pub fn serves(resolved: &Resolved, now: SystemTime, margin: Duration) -> bool {
+    resolved.opened_at <= now && now + margin < resolved.expires_at
+}
 
-impl CredentialCache for NoCache {
-    fn get(&self, _request: &OpenRequest) -> Option<Resolved> {
-        None
+pub struct CachedProvider {
+    pub inner: Box<dyn Provider>,
+    /// `Err` when the keyring could not be opened; `Ok(None)` when caching is off.
+    pub store: Result<Option<Arc<dyn SecretStore>>, StoreError>,
+    pub backend: String,
+    pub identity: String,
+    pub margin: Duration,
+    /// How long to wait for another process's open of the same environment.
+    pub lock_wait: Duration,
+}
+
+impl CachedProvider {
+    pub fn account(&self, request: &OpenRequest) -> String {
+        key::account(&self.backend, &self.identity, request)
     }
 
-    fn put(&self, _request: &OpenRequest, _resolved: &Resolved) {}
-}
-
-/// Any provider, served through a cache.
-pub struct Cached<'a> {
-    pub inner: &'a dyn Provider,
-    pub cache: &'a dyn CredentialCache,
-}
-
-impl Provider for Cached<'_> {
-    fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
-        if let Some(hit) = self.cache.get(request) {
-            return Ok(hit);
+    fn read(&self, store: &dyn SecretStore, account: &str) -> Result<Option<Resolved>, StoreError> {
+        let Some(first) = store.get(account)? else {
+            return Ok(None);
+        };
+        let mut blobs = vec![first];
+        let count = entry::blob_count(&blobs[0]).unwrap_or(0);
+        for part in 1..count {
+            match store.get(&format!("{account}.{part}"))? {
+                Some(blob) => blobs.push(blob),
+                None => break,
+            }
         }
-        let resolved = self.inner.resolve(request)?;
-        self.cache.put(request, &resolved);
+        match entry::join(&blobs).and_then(|payload| entry::decode(&payload)) {
+            Some(resolved) => Ok(Some(resolved)),
+            None => {
+                // Corrupt or torn: drop it, so the next writer starts clean.
+                let _ = forget(store, account);
+                Ok(None)
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        store: &dyn SecretStore,
+        account: &str,
+        request: &OpenRequest,
+        resolved: &Resolved,
+    ) -> Result<(), StoreError> {
+        let Some(blobs) = entry::split(&entry::encode(resolved)) else {
+            return Ok(()); // too large to cache; served from the network each time
+        };
+        // The first blob is written last: it names how many follow, so a reader never
+        // trusts a half-written entry (and the hash catches a mix of old and new).
+        for (part, blob) in blobs.iter().enumerate().skip(1) {
+            store.set(&format!("{account}.{part}"), blob)?;
+        }
+        store.set(account, &blobs[0])?;
+        if let Some(index) = Index::open() {
+            index.record(IndexEntry {
+                account: account.to_string(),
+                environment: request.env.to_string(),
+                backend: self.backend.clone(),
+                store: store.name().to_string(),
+                blobs: blobs.len(),
+                opened_at: time::unix(resolved.opened_at),
+                expires_at: time::unix(resolved.expires_at),
+            });
+        }
+        Ok(())
+    }
+
+    fn fresh(
+        &self,
+        store: &dyn SecretStore,
+        account: &str,
+    ) -> Result<Option<Resolved>, StoreError> {
+        let now = SystemTime::now();
+        Ok(self
+            .read(store, account)?
+            .filter(|r| serves(r, now, self.margin)))
+    }
+}
+
+/// Deletes an entry, all its blobs, and its line in the index.
+pub fn forget(store: &dyn SecretStore, account: &str) -> Result<(), StoreError> {
+    let first = store.get(account)?;
+    let blobs = first.as_deref().and_then(entry::blob_count).unwrap_or(1);
+    for part in 1..blobs {
+        store.delete(&format!("{account}.{part}"))?;
+    }
+    store.delete(account)?;
+    if let Some(index) = Index::open() {
+        index.forget(store.name(), account);
+    }
+    Ok(())
+}
+
+impl Provider for CachedProvider {
+    fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
+        let store = match &self.store {
+            Ok(Some(store)) => Arc::clone(store),
+            Ok(None) => return self.inner.resolve(request),
+            Err(problem) => {
+                let mut resolved = self.inner.resolve(request)?;
+                resolved.warning = Some(not_cached(problem));
+                return Ok(resolved);
+            }
+        };
+        let account = self.account(request);
+        let mut problem = None;
+        match self.fresh(store.as_ref(), &account) {
+            Ok(Some(hit)) => return Ok(hit),
+            Ok(None) => {}
+            Err(e) => problem = Some(e),
+        }
+        let _lock = lock::acquire(
+            &crate::files::base_dir().join("locks").join(&account[..32]),
+            self.lock_wait,
+        );
+        if problem.is_none() {
+            // Another shell may have opened it while this one waited for the lock.
+            match self.fresh(store.as_ref(), &account) {
+                Ok(Some(hit)) => return Ok(hit),
+                Ok(None) => {}
+                Err(e) => problem = Some(e),
+            }
+        }
+        let mut resolved = self.inner.resolve(request)?;
+        if problem.is_none()
+            && let Err(e) = self.write(store.as_ref(), &account, request, &resolved)
+        {
+            problem = Some(e);
+        }
+        resolved.warning = problem.as_ref().map(not_cached);
         Ok(resolved)
+    }
+}
+
+fn not_cached(problem: &StoreError) -> String {
+    format!("the keyring is unavailable ({problem}): credentials are not cached")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escrc::EnvRef;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    struct Counting {
+        opens: Rc<Cell<u32>>,
+        ttl: Duration,
+    }
+
+    impl Provider for Counting {
+        fn resolve(&self, _request: &OpenRequest) -> Result<Resolved, ProviderError> {
+            self.opens.set(self.opens.get() + 1);
+            let mut resolved = entry::tests::sample(100);
+            resolved.opened_at = SystemTime::now();
+            resolved.expires_at = resolved.opened_at + self.ttl;
+            Ok(resolved)
+        }
+    }
+
+    fn cached(ttl: Duration, store: Arc<dyn SecretStore>) -> (CachedProvider, Rc<Cell<u32>>) {
+        let opens = Rc::new(Cell::new(0));
+        let provider = CachedProvider {
+            inner: Box::new(Counting {
+                opens: Rc::clone(&opens),
+                ttl,
+            }),
+            store: Ok(Some(store)),
+            backend: "http://x".into(),
+            identity: key::identity("http://x", "t"),
+            margin: DEFAULT_MARGIN,
+            lock_wait: Duration::from_millis(100),
+        };
+        (provider, opens)
+    }
+
+    #[test]
+    fn a_fresh_entry_serves_without_an_open() {
+        let env = EnvRef::parse("a/b/c").unwrap();
+        let request = OpenRequest {
+            env: &env,
+            open_duration: Duration::from_secs(7200),
+            ttl: None,
+        };
+        let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
+        let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
+        assert!(!provider.resolve(&request).unwrap().from_cache);
+        let second = provider.resolve(&request).unwrap();
+        assert!(second.from_cache);
+        assert_eq!(second.vars, entry::tests::sample(100).vars);
+        assert_eq!(opens.get(), 1);
+    }
+
+    #[test]
+    fn entries_inside_the_refresh_margin_or_from_the_future_are_misses() {
+        let now = SystemTime::now();
+        let mut resolved = entry::tests::sample(1);
+        resolved.opened_at = now - Duration::from_secs(10);
+        resolved.expires_at = now + Duration::from_secs(3600);
+        assert!(serves(&resolved, now, DEFAULT_MARGIN));
+        resolved.expires_at = now + Duration::from_secs(300);
+        assert!(!serves(&resolved, now, DEFAULT_MARGIN), "inside the margin");
+        resolved.expires_at = now + Duration::from_secs(3600);
+        resolved.opened_at = now + Duration::from_secs(60);
+        assert!(
+            !serves(&resolved, now, DEFAULT_MARGIN),
+            "opened in the future"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_entry_is_deleted_and_refetched() {
+        let env = EnvRef::parse("a/b/c").unwrap();
+        let request = OpenRequest {
+            env: &env,
+            open_duration: Duration::from_secs(7200),
+            ttl: None,
+        };
+        let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
+        let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
+        store.set(&provider.account(&request), b"garbage").unwrap();
+        assert!(!provider.resolve(&request).unwrap().from_cache);
+        assert_eq!(opens.get(), 1);
+        assert!(
+            provider.resolve(&request).unwrap().from_cache,
+            "rewritten whole"
+        );
+    }
+
+    #[test]
+    fn large_entries_are_split_into_blobs_and_read_back() {
+        let env = EnvRef::parse("a/b/c").unwrap();
+        let request = OpenRequest {
+            env: &env,
+            open_duration: Duration::from_secs(7200),
+            ttl: None,
+        };
+        let memory = Arc::new(store::MemoryStore::default());
+        let store: Arc<dyn SecretStore> = memory.clone();
+        let (provider, _) = cached(Duration::from_secs(3600), Arc::clone(&store));
+        let mut big = entry::tests::sample(6000);
+        big.opened_at = SystemTime::now();
+        big.expires_at = big.opened_at + Duration::from_secs(3600);
+        let account = provider.account(&request);
+        provider
+            .write(store.as_ref(), &account, &request, &big)
+            .unwrap();
+        for part in [
+            account.clone(),
+            format!("{account}.1"),
+            format!("{account}.2"),
+        ] {
+            let blob = store.get(&part).unwrap().unwrap();
+            assert!(blob.len() <= entry::MAX_BLOB);
+        }
+        let back = provider.fresh(store.as_ref(), &account).unwrap().unwrap();
+        assert_eq!(back.vars, big.vars);
+        store.delete(&format!("{account}.1")).unwrap();
+        assert!(
+            provider.fresh(store.as_ref(), &account).unwrap().is_none(),
+            "a lost blob is a miss"
+        );
+    }
+
+    struct Broken;
+    impl SecretStore for Broken {
+        fn name(&self) -> &'static str {
+            "broken"
+        }
+        fn get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Unavailable("locked".into()))
+        }
+        fn set(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("locked".into()))
+        }
+        fn delete(&self, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("locked".into()))
+        }
+    }
+
+    #[test]
+    fn a_failing_keyring_still_resolves_and_says_so() {
+        let env = EnvRef::parse("a/b/c").unwrap();
+        let request = OpenRequest {
+            env: &env,
+            open_duration: Duration::from_secs(7200),
+            ttl: None,
+        };
+        let (provider, _) = cached(Duration::from_secs(3600), Arc::new(Broken));
+        let resolved = provider.resolve(&request).unwrap();
+        assert!(resolved.warning.unwrap().contains("locked"));
     }
 }

@@ -1,9 +1,7 @@
-use std::time::Duration;
-
+use crate::cache;
 use crate::escrc;
 use crate::hook::{self, Environ, Inputs};
-use crate::provider::esc::{EscClient, Timeouts};
-use crate::provider::{Provider, ProviderError, login};
+use crate::provider::Provider;
 use crate::shell::Shell;
 use crate::state::State;
 use crate::trust::TrustStore;
@@ -15,7 +13,9 @@ pub fn run(shell: Shell) -> anyhow::Result<()> {
         pwd: escrc::current_dir(),
         previous: State::from_env(),
         trust: TrustStore::open(),
-        provider: &esc_provider,
+        provider: &|| super::esc_provider().map(|p| Box::new(p) as Box<dyn Provider>),
+        now: crate::time::now(),
+        refresh_margin: cache::refresh_margin(),
     };
     let changes = hook::export(&inputs);
     if changes.is_empty() {
@@ -26,34 +26,4 @@ pub fn run(shell: Shell) -> anyhow::Result<()> {
         };
     }
     super::print(&shell.render(&changes))
-}
-
-/// The Pulumi ESC API client for the user's login, with timeouts from the environment.
-fn esc_provider() -> Result<Box<dyn Provider>, ProviderError> {
-    let var = |name: &str| std::env::var(name).ok();
-    let login = login::resolve(&var)?;
-    let timeouts = Timeouts {
-        connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
-        total: timeout_from(&var, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
-    };
-    Ok(Box::new(EscClient::new(login, timeouts)))
-}
-
-fn timeout_from(
-    var: &dyn Fn(&str) -> Option<String>,
-    name: &str,
-    default: Duration,
-) -> Result<Duration, ProviderError> {
-    match var(name).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(text) => crate::duration::parse(&text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ProviderError::Config(format!(
-                    "{name}={} is not a duration (examples: 5s, 1m)",
-                    crate::names::printable(&text, 40)
-                ))
-            }),
-    }
 }

@@ -1,11 +1,59 @@
 //! One module per command.
 
+pub mod cache;
 pub mod export;
 pub mod init;
+pub mod reload;
 pub mod status;
 pub mod trust;
 
 use std::io::Write;
+use std::time::Duration;
+
+use crate::cache::{self as credential_cache, CachedProvider};
+use crate::provider::esc::{EscClient, Timeouts};
+use crate::provider::{ProviderError, login};
+
+/// The production provider: the Pulumi ESC API for the user's login, behind the keyring
+/// cache, with timeouts and store from the environment.
+pub fn esc_provider() -> Result<CachedProvider, ProviderError> {
+    let var = |name: &str| std::env::var(name).ok();
+    let login = login::resolve(&var)?;
+    let timeouts = Timeouts {
+        connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
+        total: timeout_from(&var, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
+    };
+    let identity = credential_cache::key::identity(&login.backend, &login.token);
+    let backend = login.backend.clone();
+    Ok(CachedProvider {
+        inner: Box::new(EscClient::new(login, timeouts)),
+        store: credential_cache::store::open(var(credential_cache::store::SETTING).as_deref()),
+        backend,
+        identity,
+        margin: credential_cache::refresh_margin(),
+        // Long enough for another shell's whole open, so it is waited for, not repeated.
+        lock_wait: timeouts.total + Duration::from_secs(2),
+    })
+}
+
+fn timeout_from(
+    var: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, ProviderError> {
+    match var(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(text) => crate::duration::parse(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ProviderError::Config(format!(
+                    "{name}={} is not a duration (examples: 5s, 1m)",
+                    crate::names::printable(&text, 40)
+                ))
+            }),
+    }
+}
 
 /// Writes all of `text` to stdout at once. A closed pipe (`esc-hook … | head -1`) is not an
 /// error worth a message.

@@ -53,7 +53,7 @@ fn report() -> Json {
         })
     });
     let loaded = match State::from_env() {
-        Ok(Some(state)) => {
+        Ok(Some(state)) if state.outcome != Outcome::Outside => {
             let outcome = serde_json::to_value(state.outcome).unwrap_or(Json::Null);
             let (variables, opened_at, expires_at) = match &state.loaded {
                 Some(loaded) => (
@@ -71,7 +71,7 @@ fn report() -> Json {
             };
             json!({
                 "label": state.label,
-                "escrc": state.escrc.path.display().to_string(),
+                "escrc": state.escrc.as_ref().map(|s| s.path.display().to_string()),
                 "outcome": outcome,
                 "variables": variables,
                 "opened_at": opened_at,

@@ -249,6 +249,8 @@ impl Provider for EscClient {
             vars: projection.vars,
             opened_at,
             expires_at: opened_at + ttl,
+            from_cache: false,
+            warning: None,
         })
     }
 }

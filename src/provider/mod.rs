@@ -20,6 +20,20 @@ pub struct OpenRequest<'a> {
     pub ttl: Option<Duration>,
 }
 
+impl<'a> OpenRequest<'a> {
+    /// The request an `.escrc` makes for its environment.
+    pub fn for_escrc(env: &'a EnvRef, escrc: &crate::escrc::Escrc) -> OpenRequest<'a> {
+        OpenRequest {
+            env,
+            open_duration: escrc
+                .open_duration
+                .unwrap_or(DEFAULT_OPEN_DURATION)
+                .max(escrc.ttl.unwrap_or_default()),
+            ttl: escrc.ttl,
+        }
+    }
+}
+
 /// The open session's default lifetime, as the Pulumi CLI sends it.
 pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(2 * 3600);
 
@@ -47,6 +61,10 @@ pub struct Resolved {
     pub vars: Vec<ResolvedVar>,
     pub opened_at: SystemTime,
     pub expires_at: SystemTime,
+    /// Served from the credential cache rather than a new open.
+    pub from_cache: bool,
+    /// Something the user should hear about once (a keyring that does not answer).
+    pub warning: Option<String>,
 }
 
 pub trait Provider {

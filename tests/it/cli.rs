@@ -274,7 +274,7 @@ fn status_reports_names_trust_and_expiry_but_never_values() {
         "{text}"
     );
     assert!(
-        text.contains("variables:   AWS_ACCESS_KEY_ID AWS_REGION AWS_SECRET_ACCESS_KEY"),
+        text.contains("variables:   AWS_ACCESS_KEY_ID AWS_CREDENTIAL_EXPIRATION AWS_REGION AWS_SECRET_ACCESS_KEY"),
         "{text}"
     );
     assert!(

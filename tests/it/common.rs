@@ -56,7 +56,7 @@ impl Sandbox {
             .prefix("esc-hook-test")
             .tempdir()
             .unwrap();
-        for sub in ["home", "data", "config", "cache", "run"] {
+        for sub in ["home", "data", "config", "cache", "run", "tmp"] {
             fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         fs::set_permissions(dir.path().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
@@ -123,9 +123,14 @@ impl Sandbox {
                 "PULUMI_HOME".into(),
                 self.home().join(".pulumi").display().to_string(),
             ),
+            ("TMPDIR".into(), self.path("tmp").display().to_string()),
             ("LANG".into(), "C.UTF-8".into()),
             ("TERM".into(), "xterm".into()),
         ];
+        // The private D-Bus session of tests/run.sh, where the Secret Service lives.
+        if let Ok(bus) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            env.push(("DBUS_SESSION_BUS_ADDRESS".into(), bus));
+        }
         env.extend(self.extra_env.iter().cloned());
         env
     }
@@ -214,6 +219,14 @@ impl StandIn {
         StandIn::start(json!({"acme/payments/dev": {"read": fixture("read-payments-dev.json")}}))
     }
 
+    /// The open (POST) requests received so far.
+    pub fn opens(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["method"] == "POST")
+            .count()
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -265,4 +278,26 @@ pub fn load_with_bash(sandbox: &Sandbox, dir: &Path, print: &[&str]) -> (Vec<Str
         stdout(&out).lines().map(String::from).collect(),
         stderr(&out),
     )
+}
+
+/// Whether the real keyrings of tests/run.sh are here. Outside CI their absence skips the
+/// test loudly; in CI it fails.
+pub fn have_keyrings() -> bool {
+    let here = std::env::var("ESC_HOOK_TEST_KEYRINGS").is_ok();
+    if !here {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the suite through tests/run.sh (real Secret Service and keyutils)"
+        );
+        eprintln!("SKIP: no private keyrings (run tests/run.sh); this test did not run");
+    }
+    here
+}
+
+/// The payments fixture, with credentials numbered by open (`AKIA-1`, `AKIA-2`, …).
+pub fn numbered_payments() -> Json {
+    let mut read = fixture("read-payments-dev.json");
+    read["properties"]["environmentVariables"]["value"]["AWS_ACCESS_KEY_ID"]["value"] =
+        json!("AKIA-@@OPEN@@");
+    read
 }

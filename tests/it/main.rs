@@ -5,6 +5,7 @@
 
 mod common;
 
+mod cache;
 mod cli;
 mod esc_api;
 mod hostile_values;

@@ -11,14 +11,14 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Sh {
+pub enum Sh {
     Bash,
     Zsh,
     Fish,
 }
 
 impl Sh {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Sh::Bash => "bash",
             Sh::Zsh => "zsh",
@@ -28,7 +28,7 @@ impl Sh {
 }
 
 /// A scripted interactive session: each line is typed at its own prompt.
-struct Session<'a> {
+pub struct Session<'a> {
     shell: Sh,
     sandbox: &'a Sandbox,
     lines: Vec<String>,
@@ -40,7 +40,7 @@ fn quoted(path: &Path) -> String {
 }
 
 impl<'a> Session<'a> {
-    fn new(shell: Sh, sandbox: &'a Sandbox) -> Session<'a> {
+    pub fn new(shell: Sh, sandbox: &'a Sandbox) -> Session<'a> {
         let probes = sandbox.path(&format!("probes-{}", shell.name()));
         Session {
             shell,
@@ -50,19 +50,19 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn cd(&mut self, dir: &Path) -> &mut Self {
+    pub fn cd(&mut self, dir: &Path) -> &mut Self {
         self.lines.push(format!("cd {}", quoted(dir)));
         self
     }
 
     /// Any command, the same text in every shell.
-    fn run(&mut self, command: &str) -> &mut Self {
+    pub fn run(&mut self, command: &str) -> &mut Self {
         self.lines.push(command.to_string());
         self
     }
 
     /// The user sets a variable by hand.
-    fn user_set(&mut self, name: &str, value: &str) -> &mut Self {
+    pub fn user_set(&mut self, name: &str, value: &str) -> &mut Self {
         self.lines.push(match self.shell {
             Sh::Fish => format!("set -gx {name} '{value}'"),
             _ => format!("export {name}='{value}'"),
@@ -71,7 +71,7 @@ impl<'a> Session<'a> {
     }
 
     /// Records `label NAME=value` (or `=<unset>`) for each name.
-    fn probe(&mut self, label: &str, names: &[&str]) -> &mut Self {
+    pub fn probe(&mut self, label: &str, names: &[&str]) -> &mut Self {
         let out = quoted(&self.probes);
         for name in names {
             self.lines.push(match self.shell {
@@ -86,7 +86,7 @@ impl<'a> Session<'a> {
 
     /// Records the exit status of the previous command as `label status=N`: the hook ran at
     /// the prompt in between and must not have changed it.
-    fn probe_status(&mut self, label: &str) -> &mut Self {
+    pub fn probe_status(&mut self, label: &str) -> &mut Self {
         let out = quoted(&self.probes);
         self.lines.push(match self.shell {
             Sh::Fish => format!("echo \"{label} status=$status\" >> {out}"),
@@ -97,7 +97,7 @@ impl<'a> Session<'a> {
 
     /// Runs the session starting in `start`; returns the probes (label → name → value) and
     /// the hook's log lines.
-    fn finish(
+    pub fn finish(
         &mut self,
         start: &Path,
     ) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<String>) {
@@ -184,7 +184,11 @@ impl<'a> Session<'a> {
     }
 }
 
-fn expect(probes: &BTreeMap<String, BTreeMap<String, String>>, label: &str, want: &[(&str, &str)]) {
+pub fn expect(
+    probes: &BTreeMap<String, BTreeMap<String, String>>,
+    label: &str,
+    want: &[(&str, &str)],
+) {
     let got = probes
         .get(label)
         .unwrap_or_else(|| panic!("no probe {label}: {probes:#?}"));

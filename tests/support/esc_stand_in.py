@@ -12,10 +12,14 @@ CONFIG.json:
      "environments": {"acme/payments/dev": {"read": {...read response...}},
                       "acme/payments/broken": {"fault": "500"}}}
 
+String values containing @@OPEN@@ have it replaced by the number of the open session (1, 2,
+...), so a test can tell fresh credentials from old ones.
+
 Faults: "400" (evaluation diagnostics), "401", "403", "404", "429", "500" (with a request
 id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "slow:S"
 (answer after S seconds), "hang" (never answer). A fault applies to the open request;
-"read-500" applies to the read instead.
+"read-500" applies to the read instead. With "fault_after": N the fault only starts once N
+opens of any environment have succeeded (credentials that cannot be refreshed).
 
 Control endpoints (never recorded): GET /_stand-in/requests lists what was received;
 POST /_stand-in/config replaces the configuration with the request body.
@@ -39,6 +43,7 @@ class StandIn:
         self.config = config
         self.requests = []
         self.sessions = {}
+        self.opens = 0
 
 
 def fixture(name):
@@ -142,23 +147,27 @@ class Handler(BaseHTTPRequestHandler):
         env = config.get("environments", {}).get(name)
         if env is None:
             return self.reply_json(404, {"code": 404, "message": f"Environment '{name}' not found"})
-        if self.fault(env.get("fault", ""), name):
+        with self.state.lock:
+            faulty = self.state.opens >= env.get("fault_after", 0)
+        if faulty and self.fault(env.get("fault", ""), name):
             return None
         session = str(uuid.uuid4())
         with self.state.lock:
-            self.state.sessions[session] = name
+            self.state.opens += 1
+            self.state.sessions[session] = (name, self.state.opens)
         return self.reply_json(200, {"id": session})
 
     def read_env(self, base, session):
         with self.state.lock:
-            name = self.state.sessions.get(session)
+            name, number = self.state.sessions.get(session, (None, 0))
             env = self.state.config.get("environments", {}).get(name or "")
         if name is None or name.split("@")[0] != base or env is None:
             return self.reply_json(404, {"code": 404, "message": "open session not found"})
         fault = env.get("fault", "")
         if fault.startswith("read-") and self.fault(fault[5:], name):
             return None
-        return self.reply_json(200, env.get("read", {"properties": {}}))
+        body = json.dumps(env.get("read", {"properties": {}})).replace("@@OPEN@@", str(number))
+        return self.reply(200, body.encode())
 
 
 def main():

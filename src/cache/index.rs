@@ -1,0 +1,90 @@
+//! A list of what the cache holds, for `esc-hook cache list` and `cache clear`: environment,
+//! backend, store and times, never a value. Keyrings cannot be listed portably, and listing must
+//! never need to read a secret.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::lock;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The keyring account the entry is stored under.
+    pub account: String,
+    pub environment: String,
+    pub backend: String,
+    pub store: String,
+    pub blobs: usize,
+    pub opened_at: u64,
+    pub expires_at: u64,
+}
+
+pub struct Index {
+    dir: PathBuf,
+}
+
+impl Index {
+    pub fn open() -> Option<Index> {
+        dirs::cache_dir().map(|d| Index {
+            dir: d.join("esc-hook"),
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("index.json")
+    }
+
+    pub fn entries(&self) -> BTreeMap<String, IndexEntry> {
+        fs::read(self.path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Entries are listed per store: the same environment may be cached in two.
+    fn id(store: &str, account: &str) -> String {
+        format!("{store}/{account}")
+    }
+
+    pub fn record(&self, entry: IndexEntry) {
+        self.update(|entries| {
+            entries.insert(Self::id(&entry.store, &entry.account), entry);
+        });
+    }
+
+    pub fn forget(&self, store: &str, account: &str) {
+        self.update(|entries| {
+            entries.remove(&Self::id(store, account));
+        });
+    }
+
+    /// Read, change, write atomically (temp file + rename), under the index lock.
+    fn update(&self, change: impl FnOnce(&mut BTreeMap<String, IndexEntry>)) {
+        let _lock = lock::acquire(&self.dir.join("index.lock"), Duration::from_secs(2));
+        let mut entries = self.entries();
+        change(&mut entries);
+        let Ok(json) = serde_json::to_vec_pretty(&entries) else {
+            return;
+        };
+        let temp = self.dir.join(format!("index.json.{}", std::process::id()));
+        let written = fs::create_dir_all(&self.dir).and_then(|()| {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temp)?;
+            file.write_all(&json)?;
+            fs::rename(&temp, self.path())
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+    }
+}

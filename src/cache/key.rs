@@ -1,0 +1,73 @@
+//! Cache keys: SHA-256 over everything that changes what an open returns.
+
+use std::time::Duration;
+
+use crate::digest::sha256_hex;
+use crate::provider::OpenRequest;
+
+/// Bumped when the entry format or the key's parts change; older entries are then misses.
+const SCHEMA: u32 = 1;
+
+/// Who is asking, without the token: a hash of the backend and token.
+pub fn identity(backend: &str, token: &str) -> String {
+    sha256_hex(&[
+        b"pulumi-identity\0",
+        backend.as_bytes(),
+        b"\0",
+        token.as_bytes(),
+    ])
+}
+
+/// The account name an entry is stored under: backend, environment (with version), the
+/// `.escrc` settings that shape the open (ttl, open duration), the identity, the schema.
+pub fn account(backend: &str, identity: &str, request: &OpenRequest) -> String {
+    let seconds =
+        |d: Option<Duration>| d.map_or_else(|| "-".to_string(), |d| d.as_secs().to_string());
+    let canonical = format!(
+        "esc-hook-cache\nschema={SCHEMA}\nbackend={backend}\nenvironment={}\nttl={}\nopen-duration={}\nidentity={identity}\n",
+        request.env,
+        seconds(request.ttl),
+        seconds(Some(request.open_duration)),
+    );
+    sha256_hex(&[canonical.as_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escrc::EnvRef;
+
+    #[test]
+    fn every_part_changes_the_key() {
+        let env = EnvRef::parse("acme/payments/dev").unwrap();
+        let other_env = EnvRef::parse("acme/payments/dev@3").unwrap();
+        let request = |env, ttl| OpenRequest {
+            env,
+            open_duration: Duration::from_secs(7200),
+            ttl,
+        };
+        let id = identity("https://api.pulumi.com", "pul-1");
+        let base = account("https://api.pulumi.com", &id, &request(&env, None));
+        assert_eq!(
+            base,
+            account("https://api.pulumi.com", &id, &request(&env, None))
+        );
+        for other in [
+            account("https://other", &id, &request(&env, None)),
+            account(
+                "https://api.pulumi.com",
+                &identity("https://api.pulumi.com", "pul-2"),
+                &request(&env, None),
+            ),
+            account("https://api.pulumi.com", &id, &request(&other_env, None)),
+            account(
+                "https://api.pulumi.com",
+                &id,
+                &request(&env, Some(Duration::from_secs(60))),
+            ),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert!(!base.contains("pul-1"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Where cache entries rest: the OS keyring, behind a small trait so tests can use memory.
+//!
+//! Stores: macOS Keychain, Windows Credential Manager, Linux Secret Service (pure-Rust D-Bus,
+//! no libdbus), and Linux kernel keyutils when no Secret Service answers. Every call is bounded
+//! in time: a locked or hung keyring must never hold up a prompt. There is no file fallback.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Each keyring call gets at most this long.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The keyring service name every entry is filed under.
+pub const SERVICE: &str = "esc-hook";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store cannot be used at all (absent, locked, refusing, too slow).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(reason) => f.write_str(reason),
+        }
+    }
+}
+
+pub trait SecretStore: Send + Sync {
+    /// A short name for listings: `secret-service`, `keyutils`, `keychain`, `windows`, `memory`.
+    fn name(&self) -> &'static str;
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError>;
+    fn delete(&self, account: &str) -> Result<(), StoreError>;
+}
+
+/// Which store to use: `ESC_HOOK_KEYRING` = `auto` (default), `secret-service`, `keyutils`,
+/// `keychain`, `windows` or `none`.
+pub const SETTING: &str = "ESC_HOOK_KEYRING";
+
+/// Opens the configured store. `Ok(None)` when caching is switched off.
+pub fn open(setting: Option<&str>) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
+    let choice = setting.filter(|s| !s.is_empty()).unwrap_or("auto");
+    if choice == "none" {
+        return Ok(None);
+    }
+    let store = bounded_call("opening the keyring", {
+        let choice = choice.to_string();
+        move || native::open(&choice)
+    })??;
+    Ok(Some(Arc::new(Bounded {
+        inner: store,
+        broken: Mutex::new(None),
+    })))
+}
+
+/// Runs `work` on its own thread and gives up after [`CALL_TIMEOUT`]. A call that hangs
+/// (a keyring waiting on a prompt nobody will answer) is left behind; the process does not
+/// wait for it.
+fn bounded_call<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    let (send, receive) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            let _ = send.send(work());
+        })
+        .map_err(|e| StoreError::Unavailable(format!("could not start a thread: {e}")))?;
+    receive.recv_timeout(CALL_TIMEOUT).map_err(|_| {
+        StoreError::Unavailable(format!(
+            "{what} took longer than {}s",
+            CALL_TIMEOUT.as_secs()
+        ))
+    })
+}
+
+/// Bounds every call in time; after the first failure the store is not asked again by this
+/// process, so one dead keyring costs one timeout, not one per entry.
+struct Bounded {
+    inner: Arc<dyn SecretStore>,
+    broken: Mutex<Option<StoreError>>,
+}
+
+impl Bounded {
+    fn call<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if let Some(error) = self.broken.lock().ok().and_then(|b| b.clone()) {
+            return Err(error);
+        }
+        let inner = Arc::clone(&self.inner);
+        let result = bounded_call(what, move || work(inner.as_ref())).and_then(|r| r);
+        if let Err(error) = &result
+            && let Ok(mut broken) = self.broken.lock()
+        {
+            *broken = Some(error.clone());
+        }
+        result
+    }
+}
+
+impl SecretStore for Bounded {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let account = account.to_string();
+        self.call("reading the keyring", move |s| s.get(&account))
+    }
+
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError> {
+        let (account, secret) = (account.to_string(), secret.to_vec());
+        self.call("writing the keyring", move |s| s.set(&account, &secret))
+    }
+
+    fn delete(&self, account: &str) -> Result<(), StoreError> {
+        let account = account.to_string();
+        self.call("deleting from the keyring", move |s| s.delete(&account))
+    }
+}
+
+/// A store in memory, for tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct MemoryStore {
+    entries: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+}
+
+#[cfg(test)]
+impl SecretStore for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.entries.lock().map_err(poisoned)?.get(account).cloned())
+    }
+
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError> {
+        self.entries
+            .lock()
+            .map_err(poisoned)?
+            .insert(account.to_string(), secret.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, account: &str) -> Result<(), StoreError> {
+        self.entries.lock().map_err(poisoned)?.remove(account);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Unavailable("the memory store is poisoned".into())
+}
+
+/// The OS stores, through keyring-core.
+mod native {
+    use std::sync::Arc;
+
+    use keyring_core::{CredentialStore, Entry, Error};
+
+    use super::{SERVICE, SecretStore, StoreError};
+
+    pub struct KeyringStore {
+        name: &'static str,
+        store: Arc<CredentialStore>,
+    }
+
+    fn unavailable(name: &str, error: &Error) -> StoreError {
+        let reason = match error {
+            Error::NoStorageAccess(e) => format!("no access: {e}"),
+            Error::PlatformFailure(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        StoreError::Unavailable(format!("{name}: {}", crate::names::printable(&reason, 160)))
+    }
+
+    impl KeyringStore {
+        fn entry(&self, account: &str) -> Result<Entry, StoreError> {
+            Entry::new_in_store(&self.store, SERVICE, account)
+                .map_err(|e| unavailable(self.name, &e))
+        }
+    }
+
+    impl SecretStore for KeyringStore {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            match self.entry(account)?.get_secret() {
+                Ok(secret) => Ok(Some(secret)),
+                Err(Error::NoEntry) => Ok(None),
+                Err(e) => Err(unavailable(self.name, &e)),
+            }
+        }
+
+        fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError> {
+            self.entry(account)?
+                .set_secret(secret)
+                .map_err(|e| unavailable(self.name, &e))
+        }
+
+        fn delete(&self, account: &str) -> Result<(), StoreError> {
+            match self.entry(account)?.delete_credential() {
+                Ok(()) | Err(Error::NoEntry) => Ok(()),
+                Err(e) => Err(unavailable(self.name, &e)),
+            }
+        }
+    }
+
+    fn named(
+        name: &'static str,
+        store: Result<Arc<CredentialStore>, Error>,
+    ) -> Result<Arc<dyn SecretStore>, StoreError> {
+        store
+            .map(|store| Arc::new(KeyringStore { name, store }) as Arc<dyn SecretStore>)
+            .map_err(|e| unavailable(name, &e))
+    }
+
+    /// Opens the store named by `choice`, or on `auto` the platform's own (on Linux, the
+    /// Secret Service when one answers, else kernel keyutils).
+    pub fn open(choice: &str) -> Result<Arc<dyn SecretStore>, StoreError> {
+        match choice {
+            #[cfg(target_os = "linux")]
+            "secret-service" => secret_service(),
+            #[cfg(target_os = "linux")]
+            "keyutils" => keyutils(),
+            #[cfg(target_os = "linux")]
+            "auto" => secret_service().or_else(|ss_error| {
+                keyutils()
+                    .map_err(|ku_error| StoreError::Unavailable(format!("{ss_error}; {ku_error}")))
+            }),
+            #[cfg(target_os = "macos")]
+            "keychain" | "auto" => named(
+                "keychain",
+                apple_native_keyring_store::keychain::Store::new()
+                    .map(|s| s as Arc<CredentialStore>),
+            ),
+            #[cfg(target_os = "windows")]
+            "windows" | "auto" => named(
+                "windows",
+                windows_native_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
+            ),
+            other => Err(StoreError::Unavailable(format!(
+                "{}={other} is not a keyring store here",
+                super::SETTING
+            ))),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn secret_service() -> Result<Arc<dyn SecretStore>, StoreError> {
+        named(
+            "secret-service",
+            zbus_secret_service_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
+        )
+    }
+
+    #[cfg(target_os = "linux")]
+    fn keyutils() -> Result<Arc<dyn SecretStore>, StoreError> {
+        let store = named(
+            "keyutils",
+            linux_keyutils_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
+        )?;
+        // keyutils opens without a session keyring and only fails on use: probe it now so
+        // `auto` can tell whether it really answers.
+        store.get("probe")?;
+        Ok(store)
+    }
+}

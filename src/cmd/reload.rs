@@ -1,0 +1,63 @@
+//! `esc-hook reload`: open this directory's environment again now, bypassing the cache, and
+//! have every shell in the project pick up the result at its next prompt.
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail};
+
+use crate::cache::forget;
+use crate::escrc;
+use crate::log;
+use crate::provider::{OpenRequest, Provider};
+use crate::trust::{TrustStore, Verdict};
+
+pub fn run() -> anyhow::Result<()> {
+    let path = super::trust::target(None)?;
+    let content = escrc::read(&path)?;
+    let store = TrustStore::open().map_err(|e| anyhow!(e))?;
+    match store.verdict(&path, &content) {
+        Verdict::Allowed => {}
+        Verdict::Unsafe(problem) => bail!("{problem}"),
+        _ => bail!(
+            "{} is not allowed: run `esc-hook allow` first",
+            path.display()
+        ),
+    }
+    let escrc = escrc::parse(&path, &content)?;
+    if let Some(env) = &escrc.environment {
+        let provider = super::esc_provider()?;
+        let request = OpenRequest::for_escrc(env, &escrc);
+        if let Ok(Some(store)) = &provider.store {
+            forget(store.as_ref(), &provider.account(&request))
+                .map_err(|e| anyhow!("could not drop the cached entry: {e}"))?;
+        }
+        let resolved = provider.resolve(&request)?;
+        if let Some(warning) = resolved.warning {
+            log::warn(warning);
+        }
+        let left = resolved
+            .expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        log::info(format!(
+            "reloaded {env} ({} left)",
+            crate::duration::human(left)
+        ));
+    }
+    // A new mtime makes every shell in the project load again at its next prompt; the cache
+    // entry just written serves them without another open. Trust follows the content, so it
+    // is unaffected.
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_modified(SystemTime::now()))
+        .map_err(|e| {
+            anyhow!(
+                "could not touch {}: {}",
+                path.display(),
+                escrc::io_reason(&e)
+            )
+        })?;
+    Ok(())
+}

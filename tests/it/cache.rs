@@ -1,0 +1,470 @@
+//! The keyring cache, for real: gnome-keyring (Secret Service) and kernel keyutils inside the
+//! private session of tests/run.sh, with the ESC stand-in counting opens.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::common::*;
+use crate::shells::{Session, Sh, expect};
+
+const PAYMENTS: &str = "environment: acme/payments/dev\n";
+const STORES: [&str; 2] = ["secret-service", "keyutils"];
+const SECRETS: [&str; 2] = [
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "IQoJb3JpZ2luX2VjEXAMPLETOKEN",
+];
+
+fn sandbox_for(stand_in: &StandIn, store: &str) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(stand_in);
+    sandbox
+        .extra_env
+        .push(("ESC_HOOK_KEYRING".into(), store.into()));
+    sandbox
+}
+
+/// Every file under `dir`, searched for the fixture's secret values.
+fn assert_no_secret_in_files(dir: &Path) {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in SECRETS {
+                assert!(
+                    !text.contains(secret),
+                    "a secret value rests in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_second_shell_and_re_entering_cost_no_request_in_either_store() {
+    if !have_keyrings() {
+        return;
+    }
+    for store in STORES {
+        let stand_in = StandIn::payments();
+        let sandbox = sandbox_for(&stand_in, store);
+        let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+        let first = sandbox.bash(
+            &dir,
+            r#"
+            eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+            cd .. && eval "$(esc-hook export bash)"; echo "${AWS_ACCESS_KEY_ID-unset}"
+            cd payments && eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+        "#,
+        );
+        assert_eq!(
+            stdout(&first),
+            "ASIAEXAMPLEKEYID0001\nunset\nASIAEXAMPLEKEYID0001\n",
+            "{store}: {}",
+            stderr(&first)
+        );
+        assert_eq!(
+            stand_in.opens(),
+            1,
+            "{store}: re-entering is served by the cache"
+        );
+        let second = sandbox.bash(
+            &dir,
+            r#"eval "$(esc-hook export bash)"; echo "$AWS_SECRET_ACCESS_KEY""#,
+        );
+        assert_eq!(stdout(&second), format!("{}\n", SECRETS[0]));
+        assert!(
+            stderr(&second).contains("loading acme/payments/dev (cached, "),
+            "{store}: {}",
+            stderr(&second)
+        );
+        assert_eq!(
+            stand_in.requests().len(),
+            2,
+            "{store}: a second shell costs no request"
+        );
+
+        let list = sandbox.run(&dir, &["cache", "list"]);
+        let text = stdout(&list);
+        assert!(
+            text.contains("acme/payments/dev") && text.contains(store),
+            "{text}"
+        );
+        assert!(!text.contains("EXAMPLE"), "no values: {text}");
+        assert!(
+            sandbox
+                .run(&dir, &["cache", "clear", "acme/payments/dev"])
+                .status
+                .success()
+        );
+        assert_eq!(
+            stdout(&sandbox.run(&dir, &["cache", "list"])),
+            "nothing cached\n"
+        );
+        let third = sandbox.bash(&dir, r#"eval "$(esc-hook export bash)""#);
+        assert!(!stderr(&third).contains("cached"), "{}", stderr(&third));
+        assert_eq!(stand_in.opens(), 2, "{store}: cleared means opened again");
+        assert_no_secret_in_files(sandbox.dir.path());
+    }
+}
+
+#[test]
+fn twenty_shells_entering_at_once_on_a_cold_cache_make_one_open() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {
+        "read": fixture("read-payments-dev.json"), "fault": "slow:0.5"
+    }}));
+    let sandbox = sandbox_for(&stand_in, "secret-service");
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            sandbox
+                .esc(&dir, &["export", "bash"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            stdout(&out).contains("export AWS_ACCESS_KEY_ID=ASIAEXAMPLEKEYID0001;"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(stand_in.opens(), 1);
+}
+
+#[test]
+fn without_a_keyring_credentials_still_load_with_one_warning_per_shell() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = sandbox_for(&stand_in, "secret-service");
+    sandbox.extra_env.push((
+        "DBUS_SESSION_BUS_ADDRESS".into(),
+        "unix:path=/nonexistent/bus".into(),
+    ));
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let out = sandbox.bash(
+        &dir,
+        r#"
+        eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+        cd .. && eval "$(esc-hook export bash)"
+        cd payments && eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+    "#,
+    );
+    assert_eq!(
+        stdout(&out),
+        "ASIAEXAMPLEKEYID0001\nASIAEXAMPLEKEYID0001\n",
+        "{}",
+        stderr(&out)
+    );
+    let log = stderr(&out);
+    assert_eq!(
+        log.matches("the keyring is unavailable").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("credentials are not cached"), "{log}");
+    assert_eq!(stand_in.opens(), 2, "no cache, so each entry opens");
+}
+
+#[test]
+fn a_corrupt_entry_is_deleted_and_fetched_again() {
+    if !have_keyrings() || !have("secret-tool") {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = sandbox_for(&stand_in, "secret-service");
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    sandbox.bash(&dir, r#"eval "$(esc-hook export bash)""#);
+    let list: serde_json::Value =
+        serde_json::from_slice(&sandbox.run(&dir, &["cache", "list", "--json"]).stdout).unwrap();
+    let account = list[0]["account"].as_str().unwrap().to_string();
+    let mut corrupt = Command::new("secret-tool")
+        .args([
+            "store",
+            "--label=corrupt",
+            "service",
+            "esc-hook",
+            "username",
+            &account,
+        ])
+        .envs(sandbox.env())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    corrupt
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"not an entry")
+        .unwrap();
+    assert!(corrupt.wait().unwrap().success());
+
+    let out = sandbox.bash(
+        &dir,
+        r#"eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID""#,
+    );
+    assert_eq!(stdout(&out), "ASIAEXAMPLEKEYID0001\n", "{}", stderr(&out));
+    assert!(!stderr(&out).contains("cached"), "{}", stderr(&out));
+    assert_eq!(stand_in.opens(), 2, "refetched");
+    let again = sandbox.bash(&dir, r#"eval "$(esc-hook export bash)""#);
+    assert!(
+        stderr(&again).contains("(cached, "),
+        "rewritten whole: {}",
+        stderr(&again)
+    );
+    assert_eq!(stand_in.opens(), 2);
+}
+
+/// Credentials that reach their refresh point are swapped at the next prompt, with one open.
+fn refreshes_at_the_prompt(shell: Sh) {
+    if !have_keyrings() || !have(shell.name()) {
+        return;
+    }
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": numbered_payments()}}));
+    let mut sandbox = sandbox_for(&stand_in, "keyutils");
+    // ttl 10s, refreshed 8s before: fresh for 2 seconds.
+    sandbox
+        .extra_env
+        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "8s".into()));
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 10s\n",
+    );
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&dir)
+        .probe("first", &["AWS_ACCESS_KEY_ID"])
+        .run("sleep 3")
+        .probe("second", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&sandbox.home());
+    expect(&probes, "first", &[("AWS_ACCESS_KEY_ID", "AKIA-1")]);
+    expect(&probes, "second", &[("AWS_ACCESS_KEY_ID", "AKIA-2")]);
+    assert_eq!(stand_in.opens(), 2, "exactly one new open");
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("refreshed acme/payments/dev ("))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn bash_refreshes_credentials_at_the_prompt() {
+    refreshes_at_the_prompt(Sh::Bash);
+}
+
+#[test]
+fn zsh_refreshes_credentials_at_the_prompt() {
+    refreshes_at_the_prompt(Sh::Zsh);
+}
+
+#[test]
+fn fish_refreshes_credentials_at_the_prompt() {
+    refreshes_at_the_prompt(Sh::Fish);
+}
+
+#[test]
+fn expired_credentials_that_cannot_be_refreshed_are_unset_loudly() {
+    if !have("bash") {
+        return;
+    }
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {
+        "read": numbered_payments(), "fault": "500", "fault_after": 1
+    }}));
+    let mut sandbox = sandbox_for(&stand_in, "none");
+    // ttl 4s, refresh from 2s before expiry.
+    sandbox
+        .extra_env
+        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "2s".into()));
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 4s\n",
+    );
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .cd(&dir)
+        .probe(
+            "loaded",
+            &["AWS_ACCESS_KEY_ID", "AWS_CREDENTIAL_EXPIRATION"],
+        )
+        .run("sleep 2.5")
+        .probe("refresh-failed", &["AWS_ACCESS_KEY_ID"])
+        .run("sleep 2")
+        .probe(
+            "expired",
+            &[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_CREDENTIAL_EXPIRATION",
+            ],
+        )
+        .run("true")
+        .probe("later", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&sandbox.home());
+    expect(&probes, "loaded", &[("AWS_ACCESS_KEY_ID", "AKIA-1")]);
+    assert!(
+        probes["loaded"]["AWS_CREDENTIAL_EXPIRATION"].ends_with('Z'),
+        "{probes:#?}"
+    );
+    expect(
+        &probes,
+        "refresh-failed",
+        &[("AWS_ACCESS_KEY_ID", "AKIA-1")],
+    );
+    expect(
+        &probes,
+        "expired",
+        &[
+            ("AWS_ACCESS_KEY_ID", "<unset>"),
+            ("AWS_SECRET_ACCESS_KEY", "<unset>"),
+            ("AWS_CREDENTIAL_EXPIRATION", "<unset>"),
+        ],
+    );
+    expect(&probes, "later", &[("AWS_ACCESS_KEY_ID", "<unset>")]);
+    let has = |text: &str| log.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        has("could not refresh acme/payments/dev (Pulumi Cloud failed with 500"),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(
+        has("the credentials of acme/payments/dev expired and could not be refreshed"),
+        1,
+        "{log:#?}"
+    );
+    // The load, one failed refresh, one failed refresh at expiry; nothing after.
+    assert_eq!(stand_in.opens(), 3, "no retry at every prompt");
+}
+
+#[test]
+fn credential_expiration_is_exported_for_prompts_in_rfc3339() {
+    let stand_in = StandIn::payments();
+    let sandbox = sandbox_for(&stand_in, "none");
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 45m\n",
+    );
+    let out = sandbox.bash(
+        &dir,
+        r#"eval "$(esc-hook export bash)"; echo "$AWS_CREDENTIAL_EXPIRATION""#,
+    );
+    let text = stdout(&out);
+    let expected_min = std::time::SystemTime::now() + std::time::Duration::from_secs(45 * 60 - 5);
+    let shown = text.trim();
+    assert_eq!(shown.len(), 20, "{shown}");
+    let (date, time) = shown.split_once('T').unwrap();
+    assert_eq!(date.len(), 10);
+    assert!(time.ends_with('Z'));
+    // The value is 45 minutes ahead, to the second (compared through date(1)).
+    let epoch = Command::new("date")
+        .args(["-u", "-d", shown, "+%s"])
+        .output()
+        .unwrap();
+    let epoch: u64 = stdout(&epoch).trim().parse().unwrap();
+    let min = expected_min
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((min..min + 15).contains(&epoch), "{shown}");
+}
+
+#[test]
+fn reload_opens_again_and_every_shell_picks_it_up() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": numbered_payments()}}));
+    let sandbox = sandbox_for(&stand_in, "secret-service");
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let out = sandbox.bash(
+        &dir,
+        r#"
+        eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+        esc-hook reload
+        eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID"
+    "#,
+    );
+    assert_eq!(stdout(&out), "AKIA-1\nAKIA-2\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("esc-hook: reloaded acme/payments/dev ("),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stand_in.opens(),
+        2,
+        "reload opened once; the shell was served from the cache"
+    );
+    let other = sandbox.bash(
+        &dir,
+        r#"eval "$(esc-hook export bash)"; echo "$AWS_ACCESS_KEY_ID""#,
+    );
+    assert_eq!(stdout(&other), "AKIA-2\n");
+    assert_eq!(stand_in.opens(), 2);
+
+    let untrusted = sandbox.project("other", PAYMENTS);
+    let refused = sandbox.run(&untrusted, &["reload"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("is not allowed: run `esc-hook allow` first"));
+}
+
+#[test]
+fn no_secret_reaches_stderr_or_a_file_through_a_whole_day() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = sandbox_for(&stand_in, "secret-service");
+    sandbox
+        .extra_env
+        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "8s".into()));
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 10s\n",
+    );
+    let out = sandbox.bash(
+        &dir,
+        r#"
+        eval "$(esc-hook export bash)"
+        esc-hook status; esc-hook status --json; esc-hook cache list; esc-hook cache list --json
+        sleep 2.2; eval "$(esc-hook export bash)"
+        esc-hook reload; cd .. && eval "$(esc-hook export bash)"; esc-hook export json
+        printf '%s' "$ESC_HOOK_STATE" | base64 -d 2>/dev/null
+    "#,
+    );
+    let everything = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("refreshed"), "{everything}");
+    for secret in SECRETS {
+        assert!(!stderr(&out).contains(secret), "stderr: {everything}");
+        assert!(
+            !stdout(&out).contains(secret),
+            "status, lists, state: {everything}"
+        );
+    }
+    assert_no_secret_in_files(sandbox.dir.path());
+}
