@@ -278,3 +278,48 @@ mod native {
         Ok(store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    struct Hanging;
+    impl SecretStore for Hanging {
+        fn name(&self) -> &'static str {
+            "hanging"
+        }
+        fn get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(None)
+        }
+        fn set(&self, _: &str, _: &[u8]) -> Result<(), StoreError> {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(())
+        }
+        fn delete(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_hanging_keyring_costs_one_bounded_wait_then_nothing() {
+        let store = Bounded {
+            inner: Arc::new(Hanging),
+            broken: Mutex::new(None),
+        };
+        let started = Instant::now();
+        assert!(store.get("a").is_err());
+        let first = started.elapsed();
+        assert!(
+            first >= CALL_TIMEOUT && first < CALL_TIMEOUT + Duration::from_secs(1),
+            "{first:?}"
+        );
+        let started = Instant::now();
+        assert!(store.set("a", b"x").is_err());
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "a broken store is not asked again"
+        );
+    }
+}

@@ -468,3 +468,31 @@ fn no_secret_reaches_stderr_or_a_file_through_a_whole_day() {
     }
     assert_no_secret_in_files(sandbox.dir.path());
 }
+
+#[test]
+fn entries_larger_than_a_windows_blob_round_trip_through_both_real_stores() {
+    if !have_keyrings() {
+        return;
+    }
+    let token = "Tk".repeat(3000);
+    let mut read = fixture("read-payments-dev.json");
+    read["properties"]["environmentVariables"]["value"]["AWS_SESSION_TOKEN"]["value"] =
+        json!(token);
+    for store in STORES {
+        let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": read.clone()}}));
+        let sandbox = sandbox_for(&stand_in, store);
+        let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+        for _ in 0..2 {
+            let out = sandbox.bash(
+                &dir,
+                r#"eval "$(esc-hook export bash)"; printf %s "$AWS_SESSION_TOKEN""#,
+            );
+            assert_eq!(stdout(&out), token, "{store}: {}", stderr(&out));
+        }
+        assert_eq!(
+            stand_in.opens(),
+            1,
+            "{store}: the split entry was read back whole"
+        );
+    }
+}
