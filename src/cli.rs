@@ -69,6 +69,23 @@ pub enum Command {
         /// Print JSON for editors and prompts
         #[arg(long)]
         json: bool,
+        /// Ask AWS STS who the loaded credentials belong to (GetCallerIdentity)
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Print AWS credentials for the `credential_process` setting of ~/.aws/config
+    #[command(
+        after_help = "In ~/.aws/config:\n  [profile payments]\n  credential_process = esc-hook credential-process --env acme/payments/dev\n\n\
+                            Served from the keyring cache while valid, so every AWS SDK and the AWS CLI\n\
+                            can use a project's credentials without a shell hook."
+    )]
+    CredentialProcess {
+        /// An environment (org/project/env[@version]) opened with default settings
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        env: Option<String>,
+        /// A directory whose (allowed) .escrc says what to open
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 

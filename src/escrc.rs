@@ -107,6 +107,125 @@ pub struct Escrc {
     pub export: ExportFilter,
     /// Plain variables written in the file itself; they win over the environment's.
     pub values: BTreeMap<String, String>,
+    /// Per-project AWS: region, and an STS session of its own.
+    pub aws: Option<AwsSettings>,
+}
+
+/// The `aws:` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AwsSettings {
+    /// Exported as `AWS_REGION` and `AWS_DEFAULT_REGION`, and used for STS.
+    pub region: Option<String>,
+    /// Chain from the base credentials into this role.
+    pub assume_role: Option<AssumeRole>,
+    /// Get credentials with an OIDC token, no AWS keys needed.
+    pub web_identity: Option<WebIdentity>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    #[serde(default, with = "duration_text")]
+    pub duration: Option<Duration>,
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
+    /// An inline session policy (JSON).
+    pub policy: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WebIdentity {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    #[serde(default, with = "duration_text")]
+    pub duration: Option<Duration>,
+    /// A file holding the token, relative to the `.escrc`'s directory (as
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`).
+    pub token_file: Option<PathBuf>,
+    /// A command printing the token, run in the `.escrc`'s directory without a shell.
+    pub token_command: Option<String>,
+    /// A property of the ESC environment holding the token (from `fn::open::oidc`), as a
+    /// dotted path such as `oidc.token`.
+    pub token_property: Option<String>,
+}
+
+impl AwsSettings {
+    /// Whether this section asks STS for anything (and so needs the network).
+    pub fn uses_sts(&self) -> bool {
+        self.assume_role.is_some() || self.web_identity.is_some()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let arns = self
+            .assume_role
+            .iter()
+            .map(|r| ("aws.assume-role", &r.role_arn));
+        let arns = arns.chain(
+            self.web_identity
+                .iter()
+                .map(|w| ("aws.web-identity", &w.role_arn)),
+        );
+        for (key, arn) in arns {
+            if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
+                return Err(format!(
+                    "{key}.role-arn: `{arn}` is not a role ARN (arn:aws:iam::123456789012:role/name)"
+                ));
+            }
+        }
+        if let Some(web) = &self.web_identity {
+            let sources = [
+                web.token_file.is_some(),
+                web.token_command.is_some(),
+                web.token_property.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return Err("aws.web-identity: name exactly one of token-file, token-command, token-property".into());
+            }
+        }
+        if let Some(region) = &self.region {
+            let valid = !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(format!(
+                    "aws.region: `{region}` is not an AWS region (such as eu-west-1)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Durations inside the `aws:` section, written as Go-style text.
+mod duration_text {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(
+        value: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = ScalarText::deserialize(d)?.0;
+        match duration::parse(&text) {
+            Ok(value) if value.as_secs() >= 900 => Ok(Some(value)),
+            Ok(_) => Err(de::Error::custom(format!(
+                "duration: `{text}` is under STS's minimum of 15m"
+            ))),
+            Err(message) => Err(de::Error::custom(format!("duration: {message}"))),
+        }
+    }
 }
 
 impl Escrc {
@@ -197,6 +316,7 @@ struct RawEscrc {
     export: Vec<PatternField>,
     #[serde(default)]
     values: BTreeMap<String, ScalarText>,
+    aws: Option<AwsSettings>,
 }
 
 /// Parses `.escrc` content. `path` is only used in messages.
@@ -210,11 +330,21 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         ));
     }
     let raw: RawEscrc = serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
-    if raw.environment.is_none() && raw.values.is_empty() {
+    if raw.environment.is_none() && raw.values.is_empty() && raw.aws.is_none() {
         return Err(EscrcError::whole_file(
             path,
             "names no `environment` and no `values`: add `environment: org/project/env`",
         ));
+    }
+    if let Some(aws) = &raw.aws {
+        aws.check().map_err(|message| {
+            let key = message.split(['.', ':']).nth(1).unwrap_or("aws");
+            EscrcError {
+                path: path.to_path_buf(),
+                position: line_of_nested_key(text, key),
+                message,
+            }
+        })?;
     }
     Ok(Escrc {
         path: path.to_path_buf(),
@@ -223,6 +353,18 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         ttl: raw.ttl.map(|d| d.0),
         export: ExportFilter::new(raw.export.into_iter().map(|p| p.0).collect()),
         values: raw.values.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        aws: raw.aws,
+    })
+}
+
+/// The line and column of the first `key:` at any depth.
+fn line_of_nested_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(index, line)| {
+        let indent = line.len() - line.trim_start().len();
+        line.trim_start()
+            .strip_prefix(key)
+            .filter(|rest| rest.starts_with(':'))
+            .map(|_| (index + 1, indent + 1))
     })
 }
 
@@ -234,6 +376,13 @@ fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> EscrcError 
     }
     if message.contains("expected struct RawEscrc") {
         message = "must be a mapping of keys, such as `environment: org/project/env`".into();
+    }
+    for (ours, key) in [
+        ("AssumeRole", "aws.assume-role"),
+        ("WebIdentity", "aws.web-identity"),
+        ("AwsSettings", "aws"),
+    ] {
+        message = message.replace(&format!("struct {ours}"), &format!("the `{key}` mapping"));
     }
     let mut position = error.location().map(|l| (l.line(), l.column()));
     // serde_yaml places errors raised by our own field checks at the start of the mapping;
@@ -418,6 +567,38 @@ mod tests {
         assert_eq!(escrc.values["PORT"], "8080");
         assert_eq!(escrc.values["ON"], "true");
         assert_eq!(escrc.values["NONE"], "");
+    }
+
+    #[test]
+    fn parses_the_aws_section() {
+        let escrc = parse_text(
+            "aws:\n  region: eu-west-1\n  web-identity:\n    role-arn: arn:aws:iam::1:role/ci\n    token-file: token\n  assume-role:\n    role-arn: arn:aws:iam::1:role/deploy\n    duration: 30m\n    external-id: x\n    policy-arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
+        )
+        .unwrap();
+        let aws = escrc.aws.unwrap();
+        assert!(aws.uses_sts());
+        assert_eq!(
+            aws.assume_role.unwrap().duration,
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            aws.web_identity.unwrap().token_file,
+            Some(PathBuf::from("token"))
+        );
+    }
+
+    #[test]
+    fn aws_mistakes_are_named() {
+        let err = parse_text("aws:\n  web-identity:\n    role-arn: arn:aws:iam::1:role/ci\n")
+            .unwrap_err();
+        assert!(err.message.contains("exactly one of token-file"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(2));
+        let err = parse_text("aws:\n  assume-role:\n    role-arn: deploy\n").unwrap_err();
+        assert!(err.message.contains("is not a role ARN"), "{err}");
+        let err = parse_text("aws:\n  assume-role:\n    role: x\n").unwrap_err();
+        assert!(err.message.contains("unknown field `role`"), "{err}");
+        let err = parse_text("aws:\n  region: EU West\n").unwrap_err();
+        assert!(err.message.contains("not an AWS region"), "{err}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
 
 /// Builds the provider for an environment only when one is needed: finding the login reads
 /// files, and an untrusted or values-only `.escrc` must never touch the token.
-pub type ProviderFactory<'a> = &'a dyn Fn() -> Result<Box<dyn Provider>, ProviderError>;
+pub type ProviderFactory<'a> = &'a dyn Fn(&OpenRequest) -> Result<Box<dyn Provider>, ProviderError>;
 
 /// Everything the decision needs from the outside world.
 pub struct Inputs<'a> {
@@ -380,16 +380,17 @@ impl<'a> Transition<'a> {
         inputs: &Inputs,
         keep: &[String],
     ) -> Result<(Loaded, bool), LoadError> {
-        if escrc.environment.is_some() && interrupt::matches(self.interrupted.as_deref(), stamp) {
+        if OpenRequest::for_escrc(escrc).is_some()
+            && interrupt::matches(self.interrupted.as_deref(), stamp)
+        {
             return Err(LoadError::AlreadyInterrupted);
         }
         let mut from_cache = false;
         let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
         let mut opened_at = time::now();
         let mut expires_at = None;
-        if let Some(env) = &escrc.environment {
-            let provider = (inputs.provider)().map_err(|e| e.to_string())?;
-            let request = OpenRequest::for_escrc(env, escrc);
+        if let Some(request) = OpenRequest::for_escrc(escrc) {
+            let provider = (inputs.provider)(&request).map_err(|e| e.to_string())?;
             let resolved = provider.resolve(&request).map_err(|error| {
                 if let ProviderError::Interrupted { .. } = error {
                     interrupt::remember(stamp);
@@ -419,6 +420,11 @@ impl<'a> Transition<'a> {
                     "AWS_CREDENTIAL_EXPIRATION".into(),
                     Value::Text(time::rfc3339(expires)),
                 );
+            }
+        }
+        if let Some(region) = escrc.aws.as_ref().and_then(|aws| aws.region.as_ref()) {
+            for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+                wanted.insert(name.into(), Value::Text(region.clone()));
             }
         }
         // Inline values are the project's own word: they win over the environment's.

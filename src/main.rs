@@ -31,7 +31,8 @@ fn main() -> ExitCode {
         Command::Export { shell } => cmd::export::run(shell),
         Command::Allow { path } => cmd::trust::allow(path),
         Command::Deny { path } => cmd::trust::deny(path),
-        Command::Status { json } => cmd::status::run(json),
+        Command::Status { json, verify } => cmd::status::run(json, verify),
+        Command::CredentialProcess { env, dir } => cmd::credential_process::run(env, dir),
         Command::Reload => cmd::reload::run(),
         Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),
         Command::Cache(CacheCommand::Clear { environment, all }) => {

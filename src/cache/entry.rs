@@ -71,6 +71,7 @@ pub fn decode(bytes: &[u8]) -> Option<Resolved> {
         expires_at,
         from_cache: true,
         warning: None,
+        raw: None,
     })
 }
 
@@ -177,6 +178,7 @@ pub mod tests {
             expires_at: time(1_795_862_811),
             from_cache: false,
             warning: None,
+            raw: None,
         }
     }
 

@@ -19,13 +19,24 @@ pub fn identity(backend: &str, token: &str) -> String {
 }
 
 /// The account name an entry is stored under: backend, environment (with version), the
-/// `.escrc` settings that shape the open (ttl, open duration), the identity, the schema.
+/// `.escrc` settings that shape the result (ttl, open duration, the `aws:` STS steps and the
+/// directory their token files are relative to), the identity, the schema.
 pub fn account(backend: &str, identity: &str, request: &OpenRequest) -> String {
     let seconds =
         |d: Option<Duration>| d.map_or_else(|| "-".to_string(), |d| d.as_secs().to_string());
+    let environment = request
+        .env
+        .map_or_else(|| "-".to_string(), ToString::to_string);
+    let aws = match request.aws {
+        Some(aws) => format!(
+            "{}@{}",
+            serde_json::to_string(aws).unwrap_or_default(),
+            request.project_dir.display()
+        ),
+        None => "-".into(),
+    };
     let canonical = format!(
-        "esc-hook-cache\nschema={SCHEMA}\nbackend={backend}\nenvironment={}\nttl={}\nopen-duration={}\nidentity={identity}\n",
-        request.env,
+        "esc-hook-cache\nschema={SCHEMA}\nbackend={backend}\nenvironment={environment}\nttl={}\nopen-duration={}\naws={aws}\nidentity={identity}\n",
         seconds(request.ttl),
         seconds(Some(request.open_duration)),
     );
@@ -42,9 +53,11 @@ mod tests {
         let env = EnvRef::parse("acme/payments/dev").unwrap();
         let other_env = EnvRef::parse("acme/payments/dev@3").unwrap();
         let request = |env, ttl| OpenRequest {
-            env,
+            env: Some(env),
             open_duration: Duration::from_secs(7200),
             ttl,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
         };
         let id = identity("https://api.pulumi.com", "pul-1");
         let base = account("https://api.pulumi.com", &id, &request(&env, None));

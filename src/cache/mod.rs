@@ -95,7 +95,7 @@ impl CachedProvider {
         if let Some(index) = Index::open() {
             index.record(IndexEntry {
                 account: account.to_string(),
-                environment: request.env.to_string(),
+                environment: request.label(),
                 backend: self.backend.clone(),
                 store: store.name().to_string(),
                 blobs: blobs.len(),
@@ -219,9 +219,11 @@ mod tests {
     fn a_fresh_entry_serves_without_an_open() {
         let env = EnvRef::parse("a/b/c").unwrap();
         let request = OpenRequest {
-            env: &env,
+            env: Some(&env),
             open_duration: Duration::from_secs(7200),
             ttl: None,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
         };
         let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
         let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
@@ -253,9 +255,11 @@ mod tests {
     fn a_corrupt_entry_is_deleted_and_refetched() {
         let env = EnvRef::parse("a/b/c").unwrap();
         let request = OpenRequest {
-            env: &env,
+            env: Some(&env),
             open_duration: Duration::from_secs(7200),
             ttl: None,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
         };
         let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
         let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
@@ -272,9 +276,11 @@ mod tests {
     fn large_entries_are_split_into_blobs_and_read_back() {
         let env = EnvRef::parse("a/b/c").unwrap();
         let request = OpenRequest {
-            env: &env,
+            env: Some(&env),
             open_duration: Duration::from_secs(7200),
             ttl: None,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
         };
         let memory = Arc::new(store::MemoryStore::default());
         let store: Arc<dyn SecretStore> = memory.clone();
@@ -323,9 +329,11 @@ mod tests {
     fn a_failing_keyring_still_resolves_and_says_so() {
         let env = EnvRef::parse("a/b/c").unwrap();
         let request = OpenRequest {
-            env: &env,
+            env: Some(&env),
             open_duration: Duration::from_secs(7200),
             ttl: None,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
         };
         let (provider, _) = cached(Duration::from_secs(3600), Arc::new(Broken));
         let resolved = provider.resolve(&request).unwrap();

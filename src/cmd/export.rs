@@ -13,7 +13,7 @@ pub fn run(shell: Shell) -> anyhow::Result<()> {
         pwd: escrc::current_dir(),
         previous: State::from_env(),
         trust: TrustStore::open(),
-        provider: &|| super::esc_provider().map(|p| Box::new(p) as Box<dyn Provider>),
+        provider: &|request| super::provider_for(request).map(|p| Box::new(p) as Box<dyn Provider>),
         now: crate::time::now(),
         refresh_margin: cache::refresh_margin(),
     };

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod cache;
+pub mod credential_process;
 pub mod export;
 pub mod init;
 pub mod reload;
@@ -12,21 +13,43 @@ use std::time::Duration;
 
 use crate::cache::{self as credential_cache, CachedProvider};
 use crate::provider::esc::{EscClient, Timeouts};
-use crate::provider::{ProviderError, login};
+use crate::provider::sts::StsProvider;
+use crate::provider::{OpenRequest, Provider, ProviderError, login};
 
-/// The production provider: the Pulumi ESC API for the user's login, behind the keyring
-/// cache, with timeouts and store from the environment.
-pub fn esc_provider() -> Result<CachedProvider, ProviderError> {
-    let var = |name: &str| std::env::var(name).ok();
-    let login = login::resolve(&var)?;
+/// The production provider for a request: the Pulumi ESC API for the user's login (only when
+/// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all
+/// behind the keyring cache, with timeouts and store from the environment.
+pub fn provider_for(request: &OpenRequest) -> Result<CachedProvider, ProviderError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let timeouts = Timeouts {
         connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
         total: timeout_from(&var, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
     };
-    let identity = credential_cache::key::identity(&login.backend, &login.token);
-    let backend = login.backend.clone();
+    let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
+        match request.env {
+            Some(_) => {
+                let login = login::resolve(&var)?;
+                let identity = credential_cache::key::identity(&login.backend, &login.token);
+                let backend = login.backend.clone();
+                (
+                    Some(Box::new(EscClient::new(login, timeouts))),
+                    backend,
+                    identity,
+                )
+            }
+            // STS alone (web identity from a file or command): no Pulumi login involved.
+            None => (None, "-".into(), "-".into()),
+        };
+    if request.aws.is_some() {
+        inner = Some(Box::new(StsProvider {
+            esc: inner,
+            endpoint_var: Box::new(move |name| std::env::var(name).ok().filter(|v| !v.is_empty())),
+            timeout: timeouts.total,
+        }));
+    }
+    let inner = inner.ok_or_else(|| ProviderError::Config("nothing to open".into()))?;
     Ok(CachedProvider {
-        inner: Box::new(EscClient::new(login, timeouts)),
+        inner,
         store: credential_cache::store::open(var(credential_cache::store::SETTING).as_deref()),
         backend,
         identity,

@@ -25,9 +25,8 @@ pub fn run() -> anyhow::Result<()> {
         ),
     }
     let escrc = escrc::parse(&path, &content)?;
-    if let Some(env) = &escrc.environment {
-        let provider = super::esc_provider()?;
-        let request = OpenRequest::for_escrc(env, &escrc);
+    if let Some(request) = OpenRequest::for_escrc(&escrc) {
+        let provider = super::provider_for(&request)?;
         if let Ok(Some(store)) = &provider.store {
             forget(store.as_ref(), &provider.account(&request))
                 .map_err(|e| anyhow!("could not drop the cached entry: {e}"))?;
@@ -41,7 +40,8 @@ pub fn run() -> anyhow::Result<()> {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
         log::info(format!(
-            "reloaded {env} ({} left)",
+            "reloaded {} ({} left)",
+            request.label(),
             crate::duration::human(left)
         ));
     }

@@ -4,16 +4,47 @@
 use serde_json::{Value as Json, json};
 
 use crate::escrc;
+use crate::provider::sts::{Endpoint, Session, caller_identity};
 use crate::state::{Outcome, State};
 use crate::time;
 use crate::trust::{TrustStore, Verdict};
 
-pub fn run(as_json: bool) -> anyhow::Result<()> {
-    let report = report();
-    if as_json {
-        return super::print(&format!("{report:#}\n"));
+pub fn run(as_json: bool, verify: bool) -> anyhow::Result<()> {
+    let mut report = report();
+    let mut failed = None;
+    if verify {
+        report["verify"] = match verify_loaded() {
+            Ok((account, arn)) => json!({"account": account, "arn": arn}),
+            Err(error) => {
+                failed = Some(error.clone());
+                json!({"error": error})
+            }
+        };
     }
-    super::print(&human(&report))
+    if as_json {
+        super::print(&format!("{report:#}\n"))?;
+    } else {
+        super::print(&human(&report))?;
+    }
+    match failed {
+        Some(error) => Err(anyhow::anyhow!("could not verify the credentials: {error}")),
+        None => Ok(()),
+    }
+}
+
+/// GetCallerIdentity with the AWS credentials in this shell's environment.
+fn verify_loaded() -> Result<(String, String), String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let session = Session {
+        access_key_id: var("AWS_ACCESS_KEY_ID")
+            .ok_or("AWS_ACCESS_KEY_ID is not set in this shell")?,
+        secret_access_key: var("AWS_SECRET_ACCESS_KEY")
+            .ok_or("AWS_SECRET_ACCESS_KEY is not set in this shell")?,
+        session_token: var("AWS_SESSION_TOKEN"),
+        expires_at: None,
+    };
+    let endpoint = Endpoint::from_env(None, &var, std::time::Duration::from_secs(10));
+    caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
 
 /// The status as JSON; the text form is rendered from it, so the two never disagree.
@@ -127,6 +158,17 @@ fn human(report: &Json) -> String {
         _ if report["hook_seen"] == json!(true) => out.push_str("loaded:      nothing\n"),
         _ => out
             .push_str("loaded:      nothing (is the hook installed? see `esc-hook init --help`)\n"),
+    }
+    if let Some(verify) = report.get("verify") {
+        match (verify["account"].as_str(), verify["arn"].as_str()) {
+            (Some(account), Some(arn)) => {
+                out.push_str(&format!("aws:         account {account}, {arn}\n"));
+            }
+            _ => out.push_str(&format!(
+                "aws:         not verified: {}\n",
+                text(&verify["error"])
+            )),
+        }
     }
     out
 }

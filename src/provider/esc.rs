@@ -55,9 +55,10 @@ impl EscClient {
         &self,
         http: &reqwest::Client,
         request: &OpenRequest<'_>,
+        env: &EnvRef,
     ) -> Result<Json, ProviderError> {
-        let base = self.env_url(request.env);
-        let open_url = match &request.env.version {
+        let base = self.env_url(env);
+        let open_url = match &env.version {
             Some(version) => format!("{base}/versions/{version}/open"),
             None => format!("{base}/open"),
         };
@@ -65,9 +66,7 @@ impl EscClient {
             "{open_url}?duration={}",
             crate::duration::to_go(request.open_duration)
         );
-        let opened = self
-            .send(http, Method::POST, &open_url, request.env)
-            .await?;
+        let opened = self.send(http, Method::POST, &open_url, env).await?;
         let id = opened
             .get("id")
             .and_then(Json::as_str)
@@ -82,7 +81,7 @@ impl EscClient {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.send(http, Method::GET, &read_url, request.env).await {
+            match self.send(http, Method::GET, &read_url, env).await {
                 Err(e) if tries < READ_TRIES && is_transient(&e) => {
                     tokio::time::sleep(RETRY_DELAY).await;
                 }
@@ -196,6 +195,9 @@ impl EscClient {
 
 impl Provider for EscClient {
     fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
+        let Some(env_ref) = request.env else {
+            return Err(ProviderError::Config("no ESC environment to open".into()));
+        };
         // Installing twice is harmless; the first provider stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -219,13 +221,13 @@ impl Provider for EscClient {
                 reason: root_cause(&e),
             })?;
         let opened_at = SystemTime::now();
-        let env = request.env.to_string();
+        let env = env_ref.to_string();
         let read = runtime.block_on(async {
             // Ctrl-C ends the open but not esc-hook: it still prints a state recording the
             // interruption, so the next prompt does not hang on the same open again.
             let open = pin!(tokio::time::timeout(
                 self.timeouts.total,
-                self.open_and_read(&http, request)
+                self.open_and_read(&http, request, env_ref)
             ));
             let interrupt = pin!(tokio::signal::ctrl_c());
             race(open, interrupt).await
@@ -251,6 +253,7 @@ impl Provider for EscClient {
             expires_at: opened_at + ttl,
             from_cache: false,
             warning: None,
+            raw: Some(read),
         })
     }
 }

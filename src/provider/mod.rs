@@ -1,35 +1,60 @@
 //! Where values come from. The [`Provider`] trait is the seam: the Pulumi ESC API client is
-//! one implementation; a cache (a decorator around any provider) and AWS STS come later.
+//! one implementation, AWS STS wraps it (or stands alone), and the keyring cache decorates
+//! whichever results.
 
 pub mod esc;
 pub mod login;
 pub mod projection;
+pub mod sts;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::escrc::EnvRef;
+use std::path::Path;
 
-/// What a provider needs to know to open an environment.
+use crate::escrc::{AwsSettings, EnvRef, Escrc};
+
+/// What a provider needs to know: the environment to open (if any) and the STS steps (if any).
 #[derive(Clone, Debug)]
 pub struct OpenRequest<'a> {
-    pub env: &'a EnvRef,
+    pub env: Option<&'a EnvRef>,
     /// How long the open session may be read; at least the ttl.
     pub open_duration: Duration,
     /// The `.escrc`'s ttl, which wins over anything the environment says.
     pub ttl: Option<Duration>,
+    pub aws: Option<&'a AwsSettings>,
+    /// The `.escrc`'s directory: token files and commands are relative to it.
+    pub project_dir: &'a Path,
 }
 
 impl<'a> OpenRequest<'a> {
-    /// The request an `.escrc` makes for its environment.
-    pub fn for_escrc(env: &'a EnvRef, escrc: &crate::escrc::Escrc) -> OpenRequest<'a> {
-        OpenRequest {
-            env,
+    /// What an `.escrc` asks of the network; none when it only has local values.
+    pub fn for_escrc(escrc: &'a Escrc) -> Option<OpenRequest<'a>> {
+        let aws = escrc.aws.as_ref().filter(|aws| aws.uses_sts());
+        if escrc.environment.is_none() && aws.is_none() {
+            return None;
+        }
+        Some(OpenRequest {
+            env: escrc.environment.as_ref(),
             open_duration: escrc
                 .open_duration
                 .unwrap_or(DEFAULT_OPEN_DURATION)
                 .max(escrc.ttl.unwrap_or_default()),
             ttl: escrc.ttl,
+            aws,
+            project_dir: escrc.path.parent().unwrap_or(Path::new("/")),
+        })
+    }
+
+    /// What messages and listings call it.
+    pub fn label(&self) -> String {
+        match (self.env, self.aws) {
+            (Some(env), _) => env.to_string(),
+            (None, Some(aws)) => {
+                let role = aws.web_identity.as_ref().map(|w| w.role_arn.as_str());
+                format!("aws:{}", role.unwrap_or("session"))
+            }
+            (None, None) => crate::escrc::home_relative(self.project_dir),
         }
     }
 }
@@ -65,6 +90,8 @@ pub struct Resolved {
     pub from_cache: bool,
     /// Something the user should hear about once (a keyring that does not answer).
     pub warning: Option<String>,
+    /// The read response, for STS to find a token property in; never cached.
+    pub raw: Option<serde_json::Value>,
 }
 
 pub trait Provider {
@@ -126,6 +153,8 @@ pub enum ProviderError {
     Interrupted {
         env: String,
     },
+    /// An STS call failed; the line says which class and what to do.
+    Sts(String),
 }
 
 impl fmt::Display for ProviderError {
@@ -186,6 +215,7 @@ impl fmt::Display for ProviderError {
                 "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer)",
                 after.as_secs()
             ),
+            ProviderError::Sts(line) => f.write_str(line),
             ProviderError::Interrupted { env } => write!(
                 f,
                 "stopped opening {env} (Ctrl-C): leave and re-enter the directory to try again"

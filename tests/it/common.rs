@@ -301,3 +301,53 @@ pub fn numbered_payments() -> Json {
         json!("AKIA-@@OPEN@@");
     read
 }
+
+/// moto's STS server (from the test virtualenv) on a free loopback port.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// None (after a loud SKIP, or a failure in CI) when moto is not installed.
+    pub fn start() -> Option<Moto> {
+        let server = repo().join(".venv/bin/moto_server");
+        if !server.exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must provide .venv with moto[server] (see .ci/run)"
+            );
+            eprintln!("SKIP: .venv/bin/moto_server is missing; run .ci/run's setup");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed().as_secs() < 20, "moto did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(Moto { child, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

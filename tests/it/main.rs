@@ -10,3 +10,4 @@ mod cli;
 mod esc_api;
 mod hostile_values;
 mod shells;
+mod sts;

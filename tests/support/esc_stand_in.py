@@ -21,6 +21,11 @@ id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half
 "read-500" applies to the read instead. With "fault_after": N the fault only starts once N
 opens of any environment have succeeded (credentials that cannot be refreshed).
 
+It can also play an AWS STS endpoint that only fails: with "sts_fault": CODE in the
+configuration, any STS query (POST /) gets that AWS error (AccessDenied, ExpiredToken,
+InvalidIdentityToken, RegionDisabledException, Throttling). Successful STS calls are tested
+against moto instead.
+
 Control endpoints (never recorded): GET /_stand-in/requests lists what was received;
 POST /_stand-in/config replaces the configuration with the request body.
 """
@@ -86,7 +91,25 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.config = config
             return self.reply_json(200, {})
+        if self.path == "/" and self.state.config.get("sts_fault"):
+            return self.sts_fault(self.state.config["sts_fault"])
         self.handle_api("POST")
+
+    STS_STATUS = {"AccessDenied": 403, "RegionDisabledException": 403}
+
+    def sts_fault(self, code):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with self.state.lock:
+            self.state.requests.append({"method": "POST", "path": "/", "query": "", "headers": {}})
+        body = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            f"<Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>stand-in says {code}</Message></Error>"
+            "<RequestId>sts-req-1</RequestId></ErrorResponse>"
+        ).encode()
+        self.reply(self.STS_STATUS.get(code, 400), body, "text/xml")
 
     def handle_api(self, method):
         length = int(self.headers.get("Content-Length") or 0)

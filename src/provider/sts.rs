@@ -1,0 +1,533 @@
+//! AWS STS: a project's own AWS session. Chains from the environment's credentials into a role
+//! (AssumeRole), or gets a session with an OIDC token and no AWS keys at all
+//! (AssumeRoleWithWebIdentity). STS says exactly when the session expires, and that time then
+//! drives the cache and `AWS_CREDENTIAL_EXPIRATION`.
+//!
+//! The AWS SDK shares the one TLS stack (rustls with ring) and the current-thread runtime,
+//! both built only here on the network path.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::timeout::TimeoutConfig;
+use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::types::PolicyDescriptorType;
+use serde_json::Value as Json;
+
+use super::{OpenRequest, Provider, ProviderError, Resolved, ResolvedVar, Value};
+use crate::escrc::{AssumeRole, AwsSettings, WebIdentity};
+use crate::names::printable;
+
+/// Used when neither `aws.region`, the environment, nor the shell names a region.
+const DEFAULT_REGION: &str = "us-east-1";
+const DEFAULT_SESSION: Duration = Duration::from_secs(3600);
+const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A session's keys, as STS returns them.
+pub struct Session {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The AWS credentials among a set of variables, if there are any.
+    pub fn from_vars(vars: &[ResolvedVar]) -> Option<Session> {
+        let text = |name: &str| {
+            vars.iter()
+                .find(|v| v.name == name)
+                .and_then(|v| match &v.value {
+                    Value::Text(t) if !t.is_empty() => Some(t.clone()),
+                    _ => None,
+                })
+        };
+        Some(Session {
+            access_key_id: text("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: text("AWS_SECRET_ACCESS_KEY")?,
+            session_token: text("AWS_SESSION_TOKEN"),
+            expires_at: None,
+        })
+    }
+}
+
+/// Where STS is and how long to wait for it.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub region: String,
+    /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`; none means AWS's own.
+    pub url: Option<String>,
+    pub timeout: Duration,
+}
+
+impl Endpoint {
+    pub fn from_env(
+        region: Option<&str>,
+        var: &dyn Fn(&str) -> Option<String>,
+        timeout: Duration,
+    ) -> Endpoint {
+        let region = region
+            .map(String::from)
+            .or_else(|| var("AWS_REGION"))
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let url = var("AWS_ENDPOINT_URL_STS")
+            .or_else(|| var("AWS_ENDPOINT_URL"))
+            .filter(|u| !u.is_empty());
+        Endpoint {
+            region,
+            url,
+            timeout,
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("STS in {}", self.region))
+    }
+
+    fn client(&self, credentials: Option<&Session>) -> aws_sdk_sts::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .http_client(http)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5).min(self.timeout))
+                    .operation_timeout(self.timeout)
+                    .build(),
+            );
+        if let Some(url) = &self.url {
+            config = config.endpoint_url(url);
+        }
+        if let Some(session) = credentials {
+            config = config.credentials_provider(Credentials::new(
+                &session.access_key_id,
+                &session.secret_access_key,
+                session.session_token.clone(),
+                None,
+                "esc-hook",
+            ));
+        }
+        aws_sdk_sts::Client::from_conf(config.build())
+    }
+}
+
+pub type VarLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// The environment (if any), then STS.
+pub struct StsProvider {
+    pub esc: Option<Box<dyn Provider>>,
+    /// Reads `AWS_*` settings (the process environment in production).
+    pub endpoint_var: VarLookup,
+    pub timeout: Duration,
+}
+
+impl Provider for StsProvider {
+    fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
+        let mut resolved = match &self.esc {
+            Some(esc) => esc.resolve(request)?,
+            None => Resolved {
+                vars: Vec::new(),
+                opened_at: SystemTime::now(),
+                expires_at: SystemTime::now() + DEFAULT_SESSION,
+                from_cache: false,
+                warning: None,
+                raw: None,
+            },
+        };
+        let Some(aws) = request.aws else {
+            return Ok(resolved);
+        };
+        let env_region = resolved
+            .vars
+            .iter()
+            .find(|v| v.name == "AWS_REGION")
+            .and_then(|v| match &v.value {
+                Value::Text(t) => Some(t.clone()),
+                Value::File(_) => None,
+            });
+        let region = aws.region.clone().or(env_region);
+        let endpoint = Endpoint::from_env(region.as_deref(), &*self.endpoint_var, self.timeout);
+        let session = chain(aws, &endpoint, &resolved, request.project_dir)?;
+        if let Some(session) = session {
+            replace_credentials(&mut resolved, session);
+        }
+        Ok(resolved)
+    }
+}
+
+/// Runs the configured STS steps: web identity first (it needs no keys), then assume-role
+/// from whatever credentials there are by then.
+fn chain(
+    aws: &AwsSettings,
+    endpoint: &Endpoint,
+    resolved: &Resolved,
+    project_dir: &Path,
+) -> Result<Option<Session>, ProviderError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ProviderError::Config(format!("could not start the network runtime: {e}")))?;
+    let mut session = Session::from_vars(&resolved.vars);
+    if let Some(web) = &aws.web_identity {
+        let token = web_identity_token(web, resolved, project_dir)?;
+        session = Some(runtime.block_on(assume_role_with_web_identity(
+            endpoint,
+            web,
+            &token,
+            project_dir,
+        ))?);
+    }
+    if let Some(role) = &aws.assume_role {
+        let base = session.ok_or_else(|| {
+            ProviderError::Config(format!(
+                "aws.assume-role needs base credentials, and the environment exports no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (role {})",
+                role.role_arn
+            ))
+        })?;
+        session = Some(runtime.block_on(assume_role(endpoint, role, &base, project_dir))?);
+    }
+    Ok(session)
+}
+
+async fn assume_role(
+    endpoint: &Endpoint,
+    role: &AssumeRole,
+    base: &Session,
+    project_dir: &Path,
+) -> Result<Session, ProviderError> {
+    let policy_arns: Vec<PolicyDescriptorType> = role
+        .policy_arns
+        .iter()
+        .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+        .collect();
+    let output = endpoint
+        .client(Some(base))
+        .assume_role()
+        .role_arn(&role.role_arn)
+        .role_session_name(session_name(role.session_name.as_deref(), project_dir))
+        .duration_seconds(seconds(role.duration))
+        .set_external_id(role.external_id.clone())
+        .set_policy_arns((!policy_arns.is_empty()).then_some(policy_arns))
+        .set_policy(role.policy.clone())
+        .send()
+        .await
+        .map_err(|e| sts_error(&e, "AssumeRole", &role.role_arn, endpoint))?;
+    session_from(output.credentials(), &role.role_arn)
+}
+
+async fn assume_role_with_web_identity(
+    endpoint: &Endpoint,
+    web: &WebIdentity,
+    token: &str,
+    project_dir: &Path,
+) -> Result<Session, ProviderError> {
+    let output = endpoint
+        .client(None)
+        .assume_role_with_web_identity()
+        .role_arn(&web.role_arn)
+        .role_session_name(session_name(web.session_name.as_deref(), project_dir))
+        .web_identity_token(token)
+        .duration_seconds(seconds(web.duration))
+        .send()
+        .await
+        .map_err(|e| sts_error(&e, "AssumeRoleWithWebIdentity", &web.role_arn, endpoint))?;
+    session_from(output.credentials(), &web.role_arn)
+}
+
+/// Who is using these credentials: account and ARN.
+pub fn caller_identity(
+    endpoint: &Endpoint,
+    session: &Session,
+) -> Result<(String, String), ProviderError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ProviderError::Config(format!("could not start the network runtime: {e}")))?;
+    let output = runtime
+        .block_on(endpoint.client(Some(session)).get_caller_identity().send())
+        .map_err(|e| sts_error(&e, "GetCallerIdentity", "the loaded credentials", endpoint))?;
+    Ok((
+        output.account().unwrap_or("?").to_string(),
+        output.arn().unwrap_or("?").to_string(),
+    ))
+}
+
+fn seconds(duration: Option<Duration>) -> i32 {
+    i32::try_from(duration.unwrap_or(DEFAULT_SESSION).as_secs()).unwrap_or(i32::MAX)
+}
+
+fn session_from(
+    credentials: Option<&aws_sdk_sts::types::Credentials>,
+    role: &str,
+) -> Result<Session, ProviderError> {
+    let credentials = credentials
+        .ok_or_else(|| ProviderError::Sts(format!("STS returned no credentials for {role}")))?;
+    let expiration = credentials.expiration();
+    Ok(Session {
+        access_key_id: credentials.access_key_id().to_string(),
+        secret_access_key: credentials.secret_access_key().to_string(),
+        session_token: Some(credentials.session_token().to_string()),
+        expires_at: u64::try_from(expiration.secs())
+            .ok()
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+    })
+}
+
+/// The chained session replaces the environment's AWS credentials; its exact expiry becomes
+/// the whole result's.
+fn replace_credentials(resolved: &mut Resolved, session: Session) {
+    const NAMES: [&str; 4] = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CREDENTIAL_EXPIRATION",
+    ];
+    resolved.vars.retain(|v| !NAMES.contains(&v.name.as_str()));
+    let mut add = |name: &str, value: String, secret: bool| {
+        resolved.vars.push(ResolvedVar {
+            name: name.into(),
+            value: Value::Text(value),
+            secret,
+        });
+    };
+    add("AWS_ACCESS_KEY_ID", session.access_key_id, false);
+    add("AWS_SECRET_ACCESS_KEY", session.secret_access_key, true);
+    if let Some(token) = session.session_token {
+        add("AWS_SESSION_TOKEN", token, true);
+    }
+    resolved.vars.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(expires_at) = session.expires_at {
+        resolved.expires_at = expires_at;
+    }
+}
+
+/// A traceable default session name: `esc-hook-<user>-<project directory>`, cut to STS's rules.
+fn session_name(configured: Option<&str>, project_dir: &Path) -> String {
+    let name = configured.map(String::from).unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+        let repo = project_dir
+            .file_name()
+            .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
+        format!("esc-hook-{user}-{repo}")
+    });
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.len() < 2 {
+        "esc-hook".into()
+    } else {
+        clean
+    }
+}
+
+/// The OIDC token, from a file, a command, or the environment's properties.
+fn web_identity_token(
+    web: &WebIdentity,
+    resolved: &Resolved,
+    project_dir: &Path,
+) -> Result<String, ProviderError> {
+    let fail = |message: String| ProviderError::Config(format!("aws.web-identity: {message}"));
+    let token = if let Some(file) = &web.token_file {
+        let path = project_dir.join(file);
+        std::fs::read_to_string(&path).map_err(|e| {
+            fail(format!(
+                "could not read the token file {}: {}",
+                path.display(),
+                crate::escrc::io_reason(&e)
+            ))
+        })?
+    } else if let Some(command) = &web.token_command {
+        run_token_command(command, project_dir).map_err(fail)?
+    } else if let Some(property) = &web.token_property {
+        let raw = resolved
+            .raw
+            .as_ref()
+            .ok_or_else(|| fail("token-property needs an `environment`".into()))?;
+        property_text(raw, property)
+            .ok_or_else(|| fail(format!("the environment has no text property `{property}`")))?
+    } else {
+        return Err(fail("no token source".into()));
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        return Err(fail("the token is empty".into()));
+    }
+    Ok(token)
+}
+
+fn run_token_command(command: &str, dir: &Path) -> Result<String, String> {
+    let words = shell_words::split(command).map_err(|e| format!("token-command: {e}"))?;
+    let (program, args) = words.split_first().ok_or("token-command is empty")?;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "could not run token-command `{}`: {}",
+                printable(program, 60),
+                crate::escrc::io_reason(&e)
+            )
+        })?;
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(status)) => return Err(format!("token-command failed ({status})")),
+            Ok(None) if started.elapsed() > TOKEN_COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                return Err(format!(
+                    "token-command took longer than {}s",
+                    TOKEN_COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("token-command: {e}")),
+        }
+    }
+    let mut out = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .ok_or("token-command printed nothing")?
+        .read_to_string(&mut out)
+        .map_err(|e| format!("token-command output is not text: {e}"))?;
+    Ok(out)
+}
+
+/// The text at a dotted path of ESC `properties` (each level a `{"value": …}` node).
+fn property_text(raw: &Json, path: &str) -> Option<String> {
+    let mut node = raw.get("properties")?;
+    for (i, part) in path.split('.').enumerate() {
+        node = if i == 0 {
+            node.get(part)?
+        } else {
+            node.get("value")?.get(part)?
+        };
+    }
+    node.get("value")?.as_str().map(String::from)
+}
+
+/// One line per STS failure class.
+fn sts_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+    operation: &str,
+    role: &str,
+    endpoint: &Endpoint,
+) -> ProviderError {
+    let message = error
+        .message()
+        .map(|m| printable(m, 160))
+        .unwrap_or_default();
+    let line = match error.code() {
+        Some("AccessDenied") => {
+            format!("STS refused {operation} for {role} (AccessDenied): {message}")
+        }
+        Some("ExpiredToken" | "ExpiredTokenException") => format!(
+            "the credentials used for {role} have expired (ExpiredToken): reload the environment (`esc-hook reload`)"
+        ),
+        Some(
+            "InvalidIdentityToken"
+            | "InvalidIdentityTokenException"
+            | "IDPRejectedClaim"
+            | "IDPRejectedClaimException",
+        ) => {
+            format!(
+                "STS rejected the web identity token for {role} (InvalidIdentityToken): {message}"
+            )
+        }
+        Some("RegionDisabledException" | "RegionDisabled") => format!(
+            "STS is not enabled in {} (RegionDisabled): enable the region in IAM or set aws.region",
+            endpoint.region
+        ),
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded",
+        ) => "STS is throttling requests (Throttling): try again in a minute".to_string(),
+        Some(code) => format!("STS {operation} for {role} failed ({code}): {message}"),
+        None => match error {
+            SdkError::TimeoutError(_) => format!(
+                "{} did not answer within {}s",
+                endpoint.describe(),
+                endpoint.timeout.as_secs()
+            ),
+            _ => format!(
+                "could not reach {}: {}",
+                endpoint.describe(),
+                printable(&root_cause(&DisplayErrorContext(error).to_string()), 160)
+            ),
+        },
+    };
+    ProviderError::Sts(line)
+}
+
+/// The last `: `-separated part of an error chain, which says what actually happened.
+fn root_cause(text: &str) -> String {
+    text.rsplit(": ")
+        .next()
+        .unwrap_or(text)
+        .trim_end_matches(')')
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_session_names_are_traceable_and_valid() {
+        let name = session_name(None, Path::new("/src/my project"));
+        assert!(
+            name.starts_with("esc-hook-") && name.ends_with("-my-project"),
+            "{name}"
+        );
+        assert_eq!(
+            session_name(Some(&"x".repeat(100)), Path::new("/")).len(),
+            64
+        );
+    }
+
+    #[test]
+    fn properties_are_found_by_dotted_path() {
+        let raw: Json =
+            serde_json::json!({"properties": {"oidc": {"value": {"token": {"value": "eyJ"}}}}});
+        assert_eq!(property_text(&raw, "oidc.token").as_deref(), Some("eyJ"));
+        assert_eq!(property_text(&raw, "oidc"), None);
+        assert_eq!(property_text(&raw, "nope.token"), None);
+    }
+}
