@@ -14,8 +14,9 @@ use crate::escrc::{self, Escrc, FileStamp};
 use crate::files;
 use crate::interrupt;
 use crate::log;
-use crate::names::{VarName, printable};
-use crate::provider::{OpenRequest, Provider, ProviderError, Value};
+use crate::names::VarName;
+use crate::project;
+use crate::provider::{OpenRequest, Provider, ProviderError};
 use crate::shell::Change;
 use crate::state::{self, Loaded, Outcome, SetVar, State};
 use crate::time;
@@ -385,111 +386,42 @@ impl<'a> Transition<'a> {
         {
             return Err(LoadError::AlreadyInterrupted);
         }
-        let mut from_cache = false;
-        let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
-        let mut opened_at = time::now();
-        let mut expires_at = None;
+        let mut resolved = None;
         if let Some(request) = OpenRequest::for_escrc(escrc) {
             let provider = (inputs.provider)(&request).map_err(|e| e.to_string())?;
-            let resolved = provider.resolve(&request).map_err(|error| {
+            let result = provider.resolve(&request).map_err(|error| {
                 if let ProviderError::Interrupted { .. } = error {
                     interrupt::remember(stamp);
                 }
                 error.to_string()
             })?;
-            if let Some(warning) = &resolved.warning
+            if let Some(warning) = &result.warning
                 && !self.keyring_warned
             {
                 log::warn(warning);
                 self.keyring_warned = true;
             }
-            from_cache = resolved.from_cache;
-            opened_at = time::unix(resolved.opened_at);
-            let expires = time::unix(resolved.expires_at);
-            expires_at = Some(expires);
-            for var in resolved.vars {
-                if escrc.export.allows(&var.name) {
-                    wanted.insert(var.name, var.value);
-                }
-            }
-            // Prompts (starship's aws module) and SDKs read this to show or act on time left.
-            if wanted.contains_key("AWS_ACCESS_KEY_ID")
-                && !wanted.contains_key("AWS_CREDENTIAL_EXPIRATION")
-            {
-                wanted.insert(
-                    "AWS_CREDENTIAL_EXPIRATION".into(),
-                    Value::Text(time::rfc3339(expires)),
-                );
-            }
+            resolved = Some(result);
         }
-        if let Some(region) = escrc.aws.as_ref().and_then(|aws| aws.region.as_ref()) {
-            for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-                wanted.insert(name.into(), Value::Text(region.clone()));
-            }
-        }
-        // Inline values are the project's own word: they win over the environment's.
-        for (name, value) in &escrc.values {
-            wanted.insert(name.clone(), Value::Text(value.clone()));
-        }
-
-        let mut accepted: Vec<(VarName, Value)> = Vec::new();
-        for (name, value) in wanted {
-            if keep.contains(&name) {
-                continue;
-            }
-            let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR) else {
-                log::warn(format!(
-                    "skipped `{}`: not a usable variable name",
-                    printable(&name, 60)
-                ));
-                continue;
-            };
-            let (Value::Text(text) | Value::File(text)) = &value;
-            if text.contains('\0') {
-                log::warn(format!("skipped {name}: its value contains a NUL byte"));
-                continue;
-            }
-            if let Current::NotUtf8 = self.current(&name) {
-                log::warn(format!("left {name} alone: its current value is not UTF-8"));
-                continue;
-            }
-            accepted.push((var_name, value));
-        }
-
-        let file_contents: Vec<(String, String)> = accepted
-            .iter()
-            .filter_map(|(name, value)| match value {
-                Value::File(content) => Some((name.to_string(), content.clone())),
-                Value::Text(_) => None,
-            })
-            .collect();
-        let mut files_dir = None;
-        let mut file_paths = Vec::new().into_iter();
-        if !file_contents.is_empty() {
-            let (dir, paths) = files::write_private(&file_contents).map_err(|e| {
-                format!(
-                    "could not write the environment's files: {}",
-                    escrc::io_reason(&e)
-                )
-            })?;
-            files_dir = Some(dir);
-            file_paths = paths.into_iter();
-        }
+        let from_cache = resolved.as_ref().is_some_and(|r| r.from_cache);
+        let opened_at = resolved
+            .as_ref()
+            .map_or(inputs.now, |r| time::unix(r.opened_at));
+        let expires_at = resolved.as_ref().map(|r| time::unix(r.expires_at));
+        let mut wanted = project::wanted(escrc, resolved.as_ref());
+        wanted.retain(|name, _| !keep.contains(name));
+        let accepted = project::accept(wanted, |name| {
+            matches!(self.current(name), Current::NotUtf8)
+                .then(|| format!("left {name} alone: its current value is not UTF-8"))
+        });
+        let project::Materialized {
+            vars: accepted,
+            files_dir,
+        } = project::materialize(accepted)?;
 
         let salt = Loaded::new_salt();
         let mut vars = Vec::with_capacity(accepted.len());
-        for (name, value) in accepted {
-            let text = match value {
-                Value::Text(text) => text,
-                Value::File(_) => match file_paths.next().map(|p| p.into_os_string().into_string())
-                {
-                    Some(Ok(path)) => path,
-                    _ => {
-                        let message = "the files directory path is not UTF-8: set XDG_RUNTIME_DIR";
-                        return Err(LoadError::Report(message.to_string()));
-                    }
-                },
-            };
+        for (name, text) in accepted {
             let prev = match self.current(name.as_str()) {
                 Current::Text(prev) => Some(prev),
                 Current::Unset | Current::NotUtf8 => None,

@@ -12,6 +12,7 @@ mod hook;
 mod interrupt;
 mod log;
 mod names;
+mod project;
 mod provider;
 mod shell;
 mod state;

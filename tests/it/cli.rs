@@ -363,7 +363,10 @@ fn the_hook_calls_a_binary_whose_path_has_spaces_and_quotes() {
 fn the_binary_links_only_the_libc_family() {
     // libdbus (and with it libsystemd, libgcrypt, …) would cost every prompt ~0.8 ms; OpenSSL
     // would be a second TLS stack.
-    let out = std::process::Command::new("ldd").arg(bin()).output().unwrap();
+    let out = std::process::Command::new("ldd")
+        .arg(bin())
+        .output()
+        .unwrap();
     let text = stdout(&out);
     for unwanted in ["libdbus", "libssl", "libcrypto", "libsystemd"] {
         assert!(!text.contains(unwanted), "{unwanted}: {text}");
