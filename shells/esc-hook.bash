@@ -8,6 +8,9 @@ _esc_hook() {
   return $__esc_hook_status
 }
 
+# Lets `esc-hook doctor` tell that the hook runs in this very shell.
+export ESC_HOOK_SHELL="bash $$"
+
 if [[ -n "${__bp_imported:-}" ]]; then
   # bash-preexec rewrites PROMPT_COMMAND at its first prompt; its own list survives that.
   if [[ " ${precmd_functions[*]:-} " != *" _esc_hook "* ]]; then

@@ -6,6 +6,8 @@
 # parser, and native output line splitting cannot rewrite a CR LF inside a value.
 
 $global:__EscHookBinary = @ESC_HOOK@
+# Lets `esc-hook doctor` tell that the hook runs in this very shell.
+$env:ESC_HOOK_SHELL = "pwsh $PID"
 
 function global:__EscHookApply {
     $previousExitCode = $global:LASTEXITCODE

@@ -24,6 +24,9 @@ _esc_hook_chpwd() {
   _esc_hook_after_chpwd=1
 }
 
+# Lets `esc-hook doctor` tell that the hook runs in this very shell.
+export ESC_HOOK_SHELL="zsh $$"
+
 autoload -Uz add-zsh-hook
 # add-zsh-hook never adds a function twice, so re-sourcing is harmless.
 add-zsh-hook precmd _esc_hook_precmd

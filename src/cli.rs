@@ -72,10 +72,48 @@ pub enum Command {
         /// Ask AWS STS who the loaded credentials belong to (GetCallerIdentity)
         #[arg(long)]
         verify: bool,
+        /// One line for a prompt: the loaded environment and its time left (or nothing)
+        #[arg(long, conflicts_with_all = ["json", "verify"])]
+        short: bool,
+    },
+    /// Edit the nearest .escrc (or start one here) in $VISUAL or $EDITOR; allow it if saved
+    #[command(after_help = "Examples:\n  esc-hook edit\n  EDITOR='code --wait' esc-hook edit")]
+    Edit,
+    /// Check the setup: hook, keyring, Pulumi login, backend, and the nearest .escrc
+    #[command(after_help = "Example:\n  esc-hook doctor      # each problem comes with its fix")]
+    Doctor,
+    /// Print shell completions
+    #[command(
+        after_help = "Examples:\n  esc-hook completions bash > ~/.local/share/bash-completion/completions/esc-hook\n  \
+                            esc-hook completions zsh > \"${fpath[1]}/_esc-hook\"\n  \
+                            esc-hook completions fish > ~/.config/fish/completions/esc-hook.fish\n  \
+                            esc-hook completions pwsh >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  esc-hook man > ~/.local/share/man/man1/esc-hook.1")]
+    Man,
+    /// Run a command with a project's environment (exit code and signals pass through)
+    #[command(after_help = "Examples:\n  esc-hook exec -- terraform plan\n  \
+                            esc-hook exec --env acme/payments/dev -- aws s3 ls\n  \
+                            esc-hook exec --dir ~/src/payments -- make deploy")]
+    Exec {
+        /// An environment (org/project/env[@version]) opened with default settings
+        #[arg(long, conflicts_with = "dir")]
+        env: Option<String>,
+        /// A directory whose (allowed) .escrc says what to load; default: the current one
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The command and its arguments
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
     },
     /// Print AWS credentials for the `credential_process` setting of ~/.aws/config
     #[command(
-        after_help = "In ~/.aws/config:\n  [profile payments]\n  credential_process = esc-hook credential-process --env acme/payments/dev\n\n\
+        after_help = "Example, in ~/.aws/config:\n  [profile payments]\n  credential_process = esc-hook credential-process --env acme/payments/dev\n\n\
                             Served from the keyring cache while valid, so every AWS SDK and the AWS CLI\n\
                             can use a project's credentials without a shell hook."
     )]
@@ -110,4 +148,12 @@ pub enum CacheCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Pwsh,
 }

@@ -389,7 +389,10 @@ impl<'a> Transition<'a> {
         let mut resolved = None;
         if let Some(request) = OpenRequest::for_escrc(escrc) {
             let provider = (inputs.provider)(&request).map_err(|e| e.to_string())?;
-            let result = provider.resolve(&request).map_err(|error| {
+            let spinner = log::Spinner::start(format!("opening {}", request.label()));
+            let result = provider.resolve(&request);
+            drop(spinner);
+            let result = result.map_err(|error| {
                 if let ProviderError::Interrupted { .. } = error {
                     interrupt::remember(stamp);
                 }

@@ -1,9 +1,14 @@
 //! Log lines on stderr, always prefixed `esc-hook:`. stdout belongs to the shell.
 //! Lines name variables, never their values. `ESC_HOOK_QUIET=1` hides the informational ones;
-//! warnings and errors always show, since they say why something did not load.
+//! warnings and errors always show, since they say why something did not load. Colour only on
+//! a terminal, never with `NO_COLOR`; a spinner only on a terminal, when an open is slow.
 
 use std::fmt::Display;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub const QUIET_VAR: &str = "ESC_HOOK_QUIET";
 
@@ -11,17 +16,89 @@ pub fn quiet() -> bool {
     std::env::var_os(QUIET_VAR).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// A terminal that can show escape sequences.
+fn fancy_terminal() -> bool {
+    std::io::stderr().is_terminal() && std::env::var("TERM").as_deref() != Ok("dumb")
+}
+
+fn colour() -> bool {
+    fancy_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 pub fn info(message: impl Display) {
     if !quiet() {
-        line(message);
+        line(&message.to_string());
     }
 }
 
 pub fn warn(message: impl Display) {
-    line(message);
+    // The prefix stays plain text, so the line reads the same to people and to scripts.
+    match colour() {
+        true => line(&format!("\u{1b}[33m{message}\u{1b}[0m")),
+        false => line(&message.to_string()),
+    }
 }
 
-fn line(message: impl Display) {
+fn line(message: &str) {
     // A closed stderr must not turn into a panic in the middle of a prompt.
     let _ = writeln!(std::io::stderr().lock(), "esc-hook: {message}");
+}
+
+/// Shows `esc-hook: ⠋ <what>…` on the terminal while something slow runs, from 300 ms on;
+/// erased when dropped. Does nothing when stderr is not a terminal or the user asked for quiet.
+pub struct Spinner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    pub fn start(what: String) -> Spinner {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (fancy_terminal() && !quiet())
+            .then(|| {
+                let stop = Arc::clone(&stop);
+                std::thread::Builder::new()
+                    .name("spinner".into())
+                    .spawn(move || spin(&what, &stop))
+                    .ok()
+            })
+            .flatten();
+        Spinner { stop, thread }
+    }
+}
+
+fn spin(what: &str, stop: &AtomicBool) {
+    const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let tick = Duration::from_millis(20);
+    for _ in 0..15 {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(tick);
+    }
+    let mut frame = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let _ = write!(
+            std::io::stderr().lock(),
+            "\r\u{1b}[2Kesc-hook: {} {what}…",
+            FRAMES[frame % FRAMES.len()]
+        );
+        frame += 1;
+        for _ in 0..5 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(tick);
+        }
+    }
+    let _ = write!(std::io::stderr().lock(), "\r\u{1b}[2K");
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

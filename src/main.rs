@@ -28,11 +28,30 @@ use cli::{CacheCommand, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        // exec ends with the command's own exit code.
+        Command::Exec { env, dir, command } => {
+            return cmd::exec::run(env, dir, command).unwrap_or_else(|error| {
+                log::warn(format!("{error:#}"));
+                // Like env(1): 127 when the command cannot be run at all.
+                ExitCode::from(127)
+            });
+        }
         Command::Init { shell } => cmd::init::run(shell),
         Command::Export { shell } => cmd::export::run(shell),
         Command::Allow { path } => cmd::trust::allow(path),
         Command::Deny { path } => cmd::trust::deny(path),
-        Command::Status { json, verify } => cmd::status::run(json, verify),
+        Command::Status {
+            json,
+            verify,
+            short,
+        } => match short {
+            true => cmd::status::short(),
+            false => cmd::status::run(json, verify),
+        },
+        Command::Edit => cmd::edit::run(),
+        Command::Doctor => cmd::doctor::run(),
+        Command::Completions { shell } => cmd::completions::run(shell),
+        Command::Man => cmd::completions::man(),
         Command::CredentialProcess { env, dir } => cmd::credential_process::run(env, dir),
         Command::Reload => cmd::reload::run(),
         Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),

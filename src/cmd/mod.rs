@@ -1,7 +1,11 @@
 //! One module per command.
 
 pub mod cache;
+pub mod completions;
 pub mod credential_process;
+pub mod doctor;
+pub mod edit;
+pub mod exec;
 pub mod export;
 pub mod init;
 pub mod reload;
@@ -9,12 +13,61 @@ pub mod status;
 pub mod trust;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+
+use crate::escrc::{self, EnvRef, Escrc};
+use crate::glob::ExportFilter;
+use crate::trust::{TrustStore, Verdict};
 
 use crate::cache::{self as credential_cache, CachedProvider};
 use crate::provider::esc::{EscClient, Timeouts};
 use crate::provider::sts::StsProvider;
 use crate::provider::{OpenRequest, Provider, ProviderError, login};
+
+/// The project a command outside the hook works on: an environment named on the command line
+/// (opened with default settings; the user named it in their own configuration), or the
+/// allowed `.escrc` of a directory (the nearest at or above it; the current one by default).
+pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Result<Escrc> {
+    if let Some(reference) = env {
+        let env = EnvRef::parse(&reference).map_err(|e| anyhow!(e))?;
+        return Ok(Escrc {
+            path: PathBuf::from(format!("/{}", escrc::FILE_NAME)),
+            environment: Some(env),
+            open_duration: None,
+            ttl: None,
+            export: ExportFilter::default(),
+            values: Default::default(),
+            aws: None,
+        });
+    }
+    let dir = match dir {
+        Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
+        None => {
+            escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?
+        }
+    };
+    let stamp = escrc::find_nearest(&dir).ok_or_else(|| {
+        anyhow!(
+            "no {} in {} or any parent directory",
+            escrc::FILE_NAME,
+            dir.display()
+        )
+    })?;
+    let content = escrc::read(&stamp.path)?;
+    let store = TrustStore::open().map_err(|e| anyhow!(e))?;
+    match store.verdict(&stamp.path, &content) {
+        Verdict::Allowed => Ok(escrc::parse(&stamp.path, &content)?),
+        Verdict::Unsafe(problem) => bail!("{problem}"),
+        _ => bail!(
+            "{} is not allowed: run `esc-hook allow {}`",
+            stamp.path.display(),
+            dir.display()
+        ),
+    }
+}
 
 /// The production provider for a request: the Pulumi ESC API for the user's login (only when
 /// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all

@@ -32,6 +32,28 @@ pub fn run(as_json: bool, verify: bool) -> anyhow::Result<()> {
     }
 }
 
+/// One line for a prompt (starship's custom module): `acme/payments/dev 52m`, or nothing.
+pub fn short() -> anyhow::Result<()> {
+    let Ok(Some(state)) = State::from_env() else {
+        return Ok(());
+    };
+    let Some(loaded) = state
+        .loaded
+        .as_ref()
+        .filter(|_| state.outcome == Outcome::Loaded)
+    else {
+        return Ok(());
+    };
+    let line = match loaded.expires_at {
+        Some(at) => {
+            let left = std::time::Duration::from_secs(at.saturating_sub(time::now()));
+            format!("{} {}\n", state.label, crate::duration::human(left))
+        }
+        None => format!("{}\n", state.label),
+    };
+    super::print(&line)
+}
+
 /// GetCallerIdentity with the AWS credentials in this shell's environment.
 fn verify_loaded() -> Result<(String, String), String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());

@@ -193,6 +193,39 @@ impl EscClient {
     }
 }
 
+impl EscClient {
+    /// Asks the backend who the token belongs to (`GET /api/user`): the user's login name, or
+    /// the error it answered with. For `esc-hook doctor`.
+    pub fn whoami(&self) -> Result<String, ProviderError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                ProviderError::Config(format!("could not start the network runtime: {e}"))
+            })?;
+        // Errors name an environment; this request has none.
+        let env = EnvRef {
+            org: "-".into(),
+            project: "-".into(),
+            env: "-".into(),
+            version: None,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(self.timeouts.connect)
+            .timeout(self.timeouts.total)
+            .build()
+            .map_err(|e| self.transport_error(&e, &env))?;
+        let url = format!("{}/api/user", self.login.backend);
+        let user = runtime.block_on(self.send(&http, Method::GET, &url, &env))?;
+        Ok(["githubLogin", "name"]
+            .iter()
+            .find_map(|key| user.get(key).and_then(Json::as_str))
+            .unwrap_or("?")
+            .to_string())
+    }
+}
+
 impl Provider for EscClient {
     fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
         let Some(env_ref) = request.env else {

@@ -35,6 +35,8 @@ pub enum HookShell {
     Zsh,
     Fish,
     Pwsh,
+    /// nushell: the hook applies `export json` with load-env / hide-env.
+    Nu,
 }
 
 impl Shell {
@@ -88,6 +90,15 @@ impl HookShell {
                 fish::quote(&exe),
             ),
             HookShell::Pwsh => (include_str!("../../shells/esc-hook.ps1"), pwsh::quote(&exe)),
+            // nushell's single-quoted strings have no escapes at all; a path holding `'` gets
+            // a raw string instead.
+            HookShell::Nu if !exe.contains('\'') => {
+                (include_str!("../../shells/esc-hook.nu"), format!("'{exe}'"))
+            }
+            HookShell::Nu => (
+                include_str!("../../shells/esc-hook.nu"),
+                format!("r#'{exe}'#"),
+            ),
         };
         template.replace("@ESC_HOOK@", &quoted)
     }

@@ -351,3 +351,22 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// nushell's binary, from the npm package `nushell` that .ci/run installs under .tools/.
+pub fn nu() -> Option<std::path::PathBuf> {
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x64"
+    };
+    let path = repo().join(format!(".tools/node_modules/@nushell/linux-{arch}/bin/nu"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI must install nushell under .tools (see .ci/run)"
+    );
+    eprintln!("SKIP: nushell is not installed under .tools; this test did not run");
+    None
+}

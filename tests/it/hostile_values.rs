@@ -187,6 +187,42 @@ fn fish_receives_every_hostile_value_byte_for_byte() {
 }
 
 #[test]
+fn nushell_receives_every_hostile_value_byte_for_byte_through_its_hook() {
+    let Some(nu) = nu() else { return };
+    let values = all_values();
+    let (sandbox, dir) = project_with(&values);
+    let hook = Command::new(bin()).args(["init", "nu"]).output().unwrap();
+    let hook_path = sandbox.path("esc-hook.nu");
+    std::fs::write(&hook_path, &hook.stdout).unwrap();
+    let out = Command::new(nu)
+        .args([
+            "--no-config-file",
+            "-c",
+            &format!("source '{}'; ^env -0", hook_path.display()),
+        ])
+        .env_clear()
+        .envs(sandbox.env())
+        .env("PWD", &dir)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nu failed: {}", stderr(&out));
+    let env = parse_env0(&out.stdout);
+    let mut mismatches = Vec::new();
+    for (name, value) in &values {
+        if env.get(name.as_bytes()).map(Vec::as_slice) != Some(value.as_bytes()) {
+            mismatches.push(name.clone());
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "nu: {} mismatches: {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(10)]
+    );
+}
+
+#[test]
 fn powershell_output_parses_cleanly() {
     let values = all_values();
     let (sandbox, dir) = project_with(&values);

@@ -8,6 +8,7 @@ mod common;
 mod cache;
 mod cli;
 mod esc_api;
+mod everyday;
 mod hostile_values;
 mod shells;
 mod sts;

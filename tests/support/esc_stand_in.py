@@ -122,6 +122,10 @@ class Handler(BaseHTTPRequestHandler):
                  "headers": {k.lower(): v for k, v in self.headers.items()}}
             )
             config = self.state.config
+        if path == "/api/user":
+            if self.headers.get("Authorization") != "token " + config.get("token", ""):
+                return self.reply(401, fixture("error-401.json"))
+            return self.reply_json(200, {"githubLogin": "stand-in-user", "name": "Stand-in User"})
         if not path.startswith(PREFIX):
             return self.reply_json(404, {"code": 404, "message": "Not Found"})
         parts = path[len(PREFIX):].split("/")

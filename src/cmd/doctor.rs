@@ -1,0 +1,214 @@
+//! `esc-hook doctor`: the whole setup on one screen, each problem with its fix. Never shows a
+//! token or a value.
+
+use std::time::Duration;
+
+use crate::cache::store;
+use crate::escrc;
+use crate::provider::esc::{EscClient, Timeouts};
+use crate::provider::{ProviderError, login};
+use crate::trust::{TrustStore, Verdict};
+
+struct Check {
+    name: &'static str,
+    ok: bool,
+    text: String,
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut checks = vec![hook(&var), keyring(&var)];
+    checks.extend(pulumi(&var));
+    checks.push(nearest_escrc());
+    let mut out = String::new();
+    for check in &checks {
+        let mark = if check.ok { "ok  " } else { "FAIL" };
+        out.push_str(&format!("{mark} {:<8} {}\n", check.name, check.text));
+    }
+    super::print(&out)?;
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    match failed {
+        0 => Ok(()),
+        n => Err(anyhow::anyhow!(
+            "{n} check{} failed",
+            if n == 1 { "" } else { "s" }
+        )),
+    }
+}
+
+fn hook(var: &dyn Fn(&str) -> Option<String>) -> Check {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    let shell = var("SHELL")
+        .and_then(|s| s.rsplit('/').next().map(String::from))
+        .unwrap_or_else(|| "bash".into());
+    let marker = var("ESC_HOOK_SHELL");
+    let here = marker
+        .as_deref()
+        .and_then(|m| m.split_once(' '))
+        .filter(|(_, pid)| pid.parse() == Ok(parent));
+    match here {
+        Some((name, _)) => Check {
+            name: "hook",
+            ok: true,
+            text: format!("installed in this {name}"),
+        },
+        None => {
+            let fix = match shell.as_str() {
+                "zsh" => "add `eval \"$(esc-hook init zsh)\"` to ~/.zshrc",
+                "fish" => "add `esc-hook init fish | source` to ~/.config/fish/config.fish",
+                "nu" => "save `esc-hook init nu` and source it from config.nu",
+                "pwsh" => "add `Invoke-Expression (& esc-hook init pwsh | Out-String)` to $PROFILE",
+                _ => "add `eval \"$(esc-hook init bash)\"` to ~/.bashrc",
+            };
+            Check {
+                name: "hook",
+                ok: false,
+                text: format!("not installed in this shell: {fix}, then open a new shell"),
+            }
+        }
+    }
+}
+
+fn keyring(var: &dyn Fn(&str) -> Option<String>) -> Check {
+    let opened = store::open(var(store::SETTING).as_deref());
+    let result = opened.and_then(|store| match store {
+        None => Ok(None),
+        Some(store) => {
+            let probe = "doctor-probe";
+            store.set(probe, b"probe")?;
+            let read = store.get(probe)?;
+            store.delete(probe)?;
+            match read.as_deref() {
+                Some(b"probe") => Ok(Some(store.name())),
+                _ => Err(store::StoreError::Unavailable(
+                    "wrote a probe but read back something else".into(),
+                )),
+            }
+        }
+    });
+    match result {
+        Ok(Some(name)) => Check {
+            name: "keyring",
+            ok: true,
+            text: format!("{name} answers"),
+        },
+        Ok(None) => Check {
+            name: "keyring",
+            ok: true,
+            text: format!("caching is off ({}=none)", store::SETTING),
+        },
+        Err(e) => Check {
+            name: "keyring",
+            ok: false,
+            text: format!(
+                "{e}: credentials will not be cached; unlock or start your keyring (on Linux: gnome-keyring or KWallet, or a keyutils session), or set {}=none",
+                store::SETTING
+            ),
+        },
+    }
+}
+
+fn pulumi(var: &dyn Fn(&str) -> Option<String>) -> Vec<Check> {
+    let login = match login::resolve(var) {
+        Ok(login) => login,
+        Err(e) => {
+            return vec![Check {
+                name: "login",
+                ok: false,
+                text: e.to_string(),
+            }];
+        }
+    };
+    let source = if var("PULUMI_ACCESS_TOKEN").is_some() {
+        "PULUMI_ACCESS_TOKEN"
+    } else {
+        "pulumi login"
+    };
+    let backend = login.backend.clone();
+    let login_check = Check {
+        name: "login",
+        ok: true,
+        text: format!("token for {backend} from {source}"),
+    };
+    let client = EscClient::new(
+        login,
+        Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(10),
+        },
+    );
+    let backend_check = match client.whoami() {
+        Ok(user) => Check {
+            name: "backend",
+            ok: true,
+            text: format!("{backend} answers; you are {user}"),
+        },
+        Err(ProviderError::Unauthorized { .. }) => Check {
+            name: "backend",
+            ok: false,
+            text: format!(
+                "{backend} refused the token: run `pulumi login {backend}` or set PULUMI_ACCESS_TOKEN"
+            ),
+        },
+        Err(
+            e @ (ProviderError::Connect { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::CutOff { .. }),
+        ) => Check {
+            name: "backend",
+            ok: false,
+            text: format!("{e}: check the network, or PULUMI_BACKEND_URL"),
+        },
+        Err(other) => Check {
+            name: "backend",
+            ok: true,
+            text: format!("{backend} answers ({other})"),
+        },
+    };
+    vec![login_check, backend_check]
+}
+
+fn nearest_escrc() -> Check {
+    let Some(stamp) = escrc::current_dir().and_then(|dir| escrc::find_nearest(&dir)) else {
+        return Check {
+            name: ".escrc",
+            ok: true,
+            text: "none here or above (nothing to load in this directory)".into(),
+        };
+    };
+    let path = stamp.path;
+    let fail = |text: String| Check {
+        name: ".escrc",
+        ok: false,
+        text,
+    };
+    let content = match escrc::read(&path) {
+        Ok(content) => content,
+        Err(e) => return fail(e.to_string()),
+    };
+    let parsed = match escrc::parse(&path, &content) {
+        Ok(parsed) => parsed,
+        Err(e) => return fail(format!("{e}: fix it with `esc-hook edit`")),
+    };
+    let store = match TrustStore::open() {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    match store.verdict(&path, &content) {
+        Verdict::Allowed => Check {
+            name: ".escrc",
+            ok: true,
+            text: format!("{} ({}) is allowed", path.display(), parsed.label()),
+        },
+        Verdict::NotAllowed => fail(format!(
+            "{} is not allowed: run `esc-hook allow`",
+            path.display()
+        )),
+        Verdict::Denied => fail(format!(
+            "{} is denied: run `esc-hook allow` to trust it again",
+            path.display()
+        )),
+        Verdict::Unsafe(problem) => fail(problem),
+    }
+}

@@ -1,0 +1,93 @@
+//! `esc-hook edit`: open the nearest `.escrc` (or a new one here, from a template) in the
+//! user's editor, and allow it if they saved it: the edit itself is the review.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use anyhow::{anyhow, bail};
+
+use crate::escrc;
+use crate::log;
+use crate::trust::TrustStore;
+
+const TEMPLATE: &str = "\\
+# esc-hook: what this project loads into your shell. Every key: see .escrc.example.
+environment: org/project/env
+
+# values:
+#   AWS_REGION: eu-west-1
+";
+
+pub fn run() -> anyhow::Result<()> {
+    let cwd =
+        escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
+    let path = escrc::find_nearest(&cwd)
+        .map(|stamp| stamp.path)
+        .unwrap_or_else(|| cwd.join(escrc::FILE_NAME));
+    let before = match fs::read(&path) {
+        Ok(content) => Some(content),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => bail!(
+            "could not read {}: {}",
+            path.display(),
+            escrc::io_reason(&e)
+        ),
+    };
+    if before.is_none() {
+        fs::write(&path, TEMPLATE)
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o644)))
+            .map_err(|e| {
+                anyhow!(
+                    "could not create {}: {}",
+                    path.display(),
+                    escrc::io_reason(&e)
+                )
+            })?;
+    }
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    let words = shell_words::split(&editor)
+        .map_err(|e| anyhow!("could not read the editor command `{editor}`: {e}"))?;
+    let (program, args) = words
+        .split_first()
+        .ok_or_else(|| anyhow!("the editor command is empty"))?;
+    let status = Command::new(program)
+        .args(args)
+        .arg(&path)
+        .status()
+        .map_err(|e| {
+            anyhow!(
+                "could not start the editor `{program}`: {}",
+                escrc::io_reason(&e)
+            )
+        })?;
+    let after = fs::read(&path).unwrap_or_default();
+    let unchanged = match &before {
+        Some(before) => *before == after,
+        None => after == TEMPLATE.as_bytes(),
+    };
+    if unchanged {
+        if before.is_none() {
+            let _ = fs::remove_file(&path);
+        }
+        log::info(format!("{} not saved; nothing allowed", path.display()));
+        return Ok(());
+    }
+    if !status.success() {
+        bail!(
+            "the editor exited with {status}; {} was not allowed",
+            path.display()
+        );
+    }
+    let parsed = escrc::parse(&path, &after)
+        .map_err(|e| anyhow!("{e}; not allowed until it parses (run `esc-hook edit` again)"))?;
+    TrustStore::open()
+        .map_err(|e| anyhow!(e))?
+        .allow(&path, &after)
+        .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
+    log::info(format!("allowed {} ({})", path.display(), parsed.label()));
+    Ok(())
+}

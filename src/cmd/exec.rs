@@ -1,0 +1,111 @@
+//! `esc-hook exec -- CMD ARGS…`: run one command with a project's environment, for scripts, CI
+//! jobs and editors. The exit code is the command's; signals sent to esc-hook reach it; the
+//! environment's files are removed when it ends.
+
+use std::ffi::OsString;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use anyhow::{anyhow, bail};
+
+use crate::files;
+use crate::log;
+use crate::project;
+use crate::provider::{OpenRequest, Provider};
+use crate::state;
+
+pub fn run(
+    env: Option<String>,
+    dir: Option<PathBuf>,
+    command: Vec<OsString>,
+) -> anyhow::Result<ExitCode> {
+    let Some((program, args)) = command.split_first() else {
+        bail!("name a command to run: esc-hook exec -- CMD ARGS…");
+    };
+    let escrc = super::project_escrc(env, dir)?;
+    let resolved = match OpenRequest::for_escrc(&escrc) {
+        Some(request) => {
+            let resolved = super::provider_for(&request)?.resolve(&request)?;
+            if let Some(warning) = &resolved.warning {
+                log::warn(warning);
+            }
+            Some(resolved)
+        }
+        None => None,
+    };
+    let accepted = project::accept(project::wanted(&escrc, resolved.as_ref()), |_| None);
+    let materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
+
+    let mut child = Command::new(program);
+    child.args(args);
+    // The child's own hook (a shell started by exec) must not "unload" what exec set.
+    child.env_remove(state::VAR);
+    for (name, value) in &materialized.vars {
+        child.env(name.as_str(), value);
+    }
+    let Some(files_dir) = materialized.files_dir else {
+        // Nothing to clean up afterwards: become the command, so its exit code and signals
+        // are simply its own.
+        let error = child.exec();
+        bail!(
+            "could not run {}: {}",
+            program.to_string_lossy(),
+            crate::escrc::io_reason(&error)
+        );
+    };
+    let spawned = child.spawn();
+    let status = spawned.and_then(|mut running| {
+        forward_signals_to(running.id() as i32);
+        running.wait()
+    });
+    files::remove(&files_dir);
+    let status = status.map_err(|e| {
+        anyhow!(
+            "could not run {}: {}",
+            program.to_string_lossy(),
+            crate::escrc::io_reason(&e)
+        )
+    })?;
+    // A command killed by a signal exits like a shell reports it: 128 + the signal.
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+/// Passes signals sent to esc-hook on to the command. Signals from the terminal (Ctrl-C)
+/// already reach the whole foreground group, the command included, so only those sent by a
+/// process (`kill`) are forwarded; esc-hook itself stays to clean up.
+fn forward_signals_to(pid: i32) {
+    CHILD.store(pid, Ordering::SeqCst);
+    extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo; kill is async-signal-safe.
+        unsafe {
+            let code = (*info).si_code;
+            if code == libc::SI_USER || code == libc::SI_QUEUE {
+                libc::kill(CHILD.load(Ordering::SeqCst), signal);
+            }
+        }
+    }
+    for signal in [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: installing a handler that only calls async-signal-safe functions.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = forward as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
