@@ -4,8 +4,32 @@
 _esc_hook() {
   # Keep the user's $? for their prompt, and every variable local: nothing of ours lingers.
   local __esc_hook_status=$? __esc_hook_script
+  # An unchanged prompt is decided with builtins alone and spawns no process.
+  _esc_hook_unchanged && return $__esc_hook_status
   __esc_hook_script="$(@ESC_HOOK@ export bash)" && builtin eval "$__esc_hook_script"
   return $__esc_hook_status
+}
+
+# True when nothing the binary would react to has changed since it last ran: the directory,
+# the state, an .escrc appearing on the way up, the one in force changing or going, a trust
+# record, or the refresh time. The binary sets the _esc_hook_* variables after each run.
+# shellcheck disable=SC2154  # the _esc_hook_* variables come from the binary's output
+_esc_hook_unchanged() {
+  [[ -n "${_esc_hook_watch-}" && "$PWD" == "${_esc_hook_seen_pwd-}" ]] || return 1
+  [[ "${ESC_HOOK_STATE-}" == "${_esc_hook_seen_state-}" && -e "$_esc_hook_watch" ]] || return 1
+  local __esc_hook_file
+  for __esc_hook_file in ${_esc_hook_absent[@]+"${_esc_hook_absent[@]}"}; do
+    [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1
+  done
+  if [[ -n "${_esc_hook_present-}" ]]; then
+    [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+  fi
+  for __esc_hook_file in ${_esc_hook_newer[@]+"${_esc_hook_newer[@]}"}; do
+    [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
+  done
+  # bash < 5 has no EPOCHSECONDS: then the binary decides at every prompt.
+  [[ -n "${EPOCHSECONDS-}" ]] || return 1
+  (( ${_esc_hook_due:-0} == 0 || EPOCHSECONDS < _esc_hook_due ))
 }
 
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.

@@ -5,7 +5,36 @@
 set -gx ESC_HOOK_SHELL "fish $fish_pid"
 
 function __esc_hook_export --on-event fish_prompt --description 'esc-hook: load the project environment'
+    # An unchanged prompt is decided with builtins alone and spawns no process.
+    __esc_hook_unchanged; and return
     @ESC_HOOK@ export fish | source
+end
+
+# True when nothing the binary would react to has changed since it last ran: the directory,
+# the state, an .escrc appearing on the way up, the one in force changing or going, a trust
+# record, or the refresh time. The binary sets the _esc_hook_* variables after each run;
+# `path mtime` and `math` are builtins.
+function __esc_hook_unchanged
+    set -q _esc_hook_watch; and test "$PWD" = "$_esc_hook_seen_pwd"; or return 1
+    test "$ESC_HOOK_STATE" = "$_esc_hook_seen_state"; and test -e "$_esc_hook_watch"; or return 1
+    for file in $_esc_hook_absent
+        if test -e $file; or test -L $file
+            return 1
+        end
+    end
+    set -l since (path mtime -- $_esc_hook_watch); or return 1
+    if test -n "$_esc_hook_present"
+        set -l changed (path mtime -- $_esc_hook_present); or return 1
+        test $changed -le $since; or return 1
+    end
+    for dir in $_esc_hook_newer
+        set -l changed (path mtime -- $dir); and test $changed -gt $since; and return 1
+    end
+    if test "$_esc_hook_due" != 0
+        set -l now (math $since + (path mtime --relative -- $_esc_hook_watch))
+        test $now -lt $_esc_hook_due; or return 1
+    end
+    return 0
 end
 
 function __esc_hook_on_cd --on-variable PWD --description 'esc-hook: react to cd'

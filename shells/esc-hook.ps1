@@ -3,18 +3,47 @@
 # Loads a project's Pulumi ESC environment while you are inside it.
 #
 # The binary answers in JSON and this hook applies it: values never pass through PowerShell's
-# parser, and native output line splitting cannot rewrite a CR LF inside a value.
+# parser, and native output line splitting cannot rewrite a CR LF inside a value (JSON escapes
+# every line break, so each answer is exactly one line).
 
 $global:__EscHookBinary = @ESC_HOOK@
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.
 $env:ESC_HOOK_SHELL = "pwsh $PID"
 
+# True when nothing the binary would react to has changed since it last ran: the directory,
+# the state, an .escrc appearing on the way up, the one in force changing or going, a trust
+# record, or the refresh time. Everything here runs in-process: no process is spawned.
+function global:__EscHookUnchanged {
+    $watch = $global:__EscHookWatch
+    if ($null -eq $watch) { return $false }
+    if ($PWD.ProviderPath -ne $watch.pwd) { return $false }
+    if ("$env:ESC_HOOK_STATE" -ne $watch.state) { return $false }
+    if (-not (Test-Path -LiteralPath $watch.file)) { return $false }
+    $since = (Get-Item -LiteralPath $watch.file -Force).LastWriteTimeUtc
+    foreach ($file in $watch.absent) {
+        if (Test-Path -LiteralPath $file) { return $false }
+    }
+    if ($watch.present) {
+        if (-not (Test-Path -LiteralPath $watch.present)) { return $false }
+        if ((Get-Item -LiteralPath $watch.present -Force).LastWriteTimeUtc -gt $since) { return $false }
+    }
+    foreach ($dir in $watch.newer) {
+        if ((Test-Path -LiteralPath $dir) -and (Get-Item -LiteralPath $dir -Force).LastWriteTimeUtc -gt $since) { return $false }
+    }
+    if ($watch.due -gt 0 -and [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -ge $watch.due) { return $false }
+    return $true
+}
+
 function global:__EscHookApply {
+    if (__EscHookUnchanged) { return }
     $previousExitCode = $global:LASTEXITCODE
     $previousEncoding = [Console]::OutputEncoding
     try {
         [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)
-        $json = (& $global:__EscHookBinary export json) -join ''
+        # Two JSON lines: the changes, then what to watch.
+        $lines = @(& $global:__EscHookBinary export pwsh-hook)
+        $global:__EscHookWatch = if ($lines.Count -gt 1) { $lines[1] | ConvertFrom-Json } else { $null }
+        $json = $lines[0]
         if ($json) {
             $changes = $json | ConvertFrom-Json -AsHashtable
             foreach ($name in $changes.Keys) {

@@ -1,9 +1,31 @@
 # esc-hook for zsh. Install with, in ~/.zshrc:  eval "$(esc-hook init zsh)"
 # Loads a project's Pulumi ESC environment while you are inside it.
 
+zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
+
 _esc_hook() {
   local __esc_hook_script
   __esc_hook_script="$(@ESC_HOOK@ export zsh)" && builtin eval "$__esc_hook_script"
+}
+
+# True when nothing the binary would react to has changed since it last ran: the directory,
+# the state, an .escrc appearing on the way up, the one in force changing or going, a trust
+# record, or the refresh time. The binary sets the _esc_hook_* variables after each run.
+_esc_hook_unchanged() {
+  [[ -n "${_esc_hook_watch-}" && "$PWD" == "${_esc_hook_seen_pwd-}" ]] || return 1
+  [[ "${ESC_HOOK_STATE-}" == "${_esc_hook_seen_state-}" && -e "$_esc_hook_watch" ]] || return 1
+  local __esc_hook_file
+  for __esc_hook_file in "${(@)_esc_hook_absent}"; do
+    [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1
+  done
+  if [[ -n "${_esc_hook_present-}" ]]; then
+    [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+  fi
+  for __esc_hook_file in "${(@)_esc_hook_newer}"; do
+    [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
+  done
+  [[ -n "${EPOCHSECONDS-}" ]] || return 1
+  (( ${_esc_hook_due:-0} == 0 || EPOCHSECONDS < _esc_hook_due ))
 }
 
 _esc_hook_precmd() {
@@ -11,7 +33,8 @@ _esc_hook_precmd() {
   # A `cd` fires chpwd and then precmd: the chpwd run already did the work.
   if [[ -n "${_esc_hook_after_chpwd-}" ]]; then
     unset _esc_hook_after_chpwd
-  else
+  elif ! _esc_hook_unchanged; then
+    # An unchanged prompt is decided with builtins alone and spawns no process.
     _esc_hook
   fi
   return $__esc_hook_status

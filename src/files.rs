@@ -66,20 +66,34 @@ fn owner_pid(name: &str) -> Option<libc::pid_t> {
     random_ok.then(|| pid.parse().ok()).flatten()
 }
 
-fn sweep_dead_shells(base: &Path) {
+/// The shell pid of a per-shell marker (`watch-<pid>`, `interrupted-<pid>`).
+fn marker_pid(name: &str) -> Option<libc::pid_t> {
+    let (_, pid) = name.split_once('-')?;
+    ["watch-", "interrupted-"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+pub fn sweep_dead_shells(base: &Path) {
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(owner_pid) else {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| owner_pid(n).or_else(|| marker_pid(n)))
+        else {
             continue;
         };
         // SAFETY: signal 0 only checks that the process exists.
         let gone = unsafe { libc::kill(pid, 0) } == -1
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if gone {
-            let _ = fs::remove_dir_all(entry.path());
+            let path = entry.path();
+            let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
         }
     }
 }

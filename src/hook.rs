@@ -64,8 +64,23 @@ pub struct Inputs<'a> {
     pub refresh_margin: Duration,
 }
 
-/// The changes to apply to the shell; empty when nothing changed.
-pub fn export(inputs: &Inputs) -> Vec<Change> {
+/// The changes to apply to the shell (empty when nothing changed), and the state the shell
+/// is left in.
+pub fn export(inputs: &Inputs) -> (Vec<Change>, Option<State>) {
+    let changes = decide(inputs);
+    let state = match changes
+        .iter()
+        .rev()
+        .find(|c| c.name().as_str() == state::VAR)
+    {
+        Some(Change::Set(_, text)) => State::decode(text).ok(),
+        Some(Change::Unset(_)) => None,
+        None => inputs.previous.clone().ok().flatten(),
+    };
+    (changes, state)
+}
+
+fn decide(inputs: &Inputs) -> Vec<Change> {
     let found = inputs.pwd.as_deref().and_then(escrc::find_nearest);
     if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok()) {
         return match &inputs.previous {

@@ -18,6 +18,7 @@ mod shell;
 mod state;
 mod time;
 mod trust;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -45,6 +45,11 @@ impl TrustStore {
         TrustStore { root }
     }
 
+    /// The directories whose contents change when anything is allowed or denied.
+    pub fn record_dirs(&self) -> Vec<PathBuf> {
+        vec![self.root.join("allow"), self.root.join("deny")]
+    }
+
     pub fn keys(path: &Path, content: &[u8]) -> TrustKeys {
         let path = canonical(path);
         let path = path.as_os_str().as_encoded_bytes();

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::names::VarName;
+use crate::watch::Watch;
 
 /// One change to the shell's environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub enum Shell {
     Fish,
     Pwsh,
     Json,
+    /// The PowerShell hook's own format: the changes and what to watch, as JSON.
+    #[value(hide = true)]
+    PwshHook,
 }
 
 /// The shells that have a hook for `esc-hook init`.
@@ -37,6 +41,14 @@ pub enum HookShell {
     Pwsh,
     /// nushell: the hook applies `export json` with load-env / hide-env.
     Nu,
+}
+
+impl Change {
+    pub fn name(&self) -> &VarName {
+        match self {
+            Change::Set(name, _) | Change::Unset(name) => name,
+        }
+    }
 }
 
 impl Shell {
@@ -51,7 +63,7 @@ impl Shell {
                 Change::Unset(name) => last.insert(name, None),
             };
         }
-        if self == Shell::Json {
+        if matches!(self, Shell::Json | Shell::PwshHook) {
             return json::render(&last);
         }
         let mut script = String::new();
@@ -63,12 +75,70 @@ impl Shell {
                 (Shell::Fish, None) => fish::unset(name),
                 (Shell::Pwsh, Some(value)) => pwsh::set(name, value),
                 (Shell::Pwsh, None) => pwsh::unset(name),
-                (Shell::Json, _) => unreachable!("handled above"),
+                (Shell::Json | Shell::PwshHook, _) => String::new(),
             };
             script.push_str(&line);
             script.push('\n');
         }
         script
+    }
+}
+
+impl Shell {
+    /// The script that tells the shell's hook what to watch (see [`crate::watch`]). Editors'
+    /// JSON gets nothing.
+    pub fn render_watch(self, watch: &Watch) -> String {
+        let lossy = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        let absent: Vec<String> = watch.absent.iter().map(|p| lossy(p)).collect();
+        let newer: Vec<String> = watch.newer.iter().map(|p| lossy(p)).collect();
+        let present = watch.present.as_deref().map(lossy).unwrap_or_default();
+        match self {
+            Shell::Bash | Shell::Zsh => {
+                let list = |items: &[String]| {
+                    items
+                        .iter()
+                        .map(|i| posix::quote(i))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                format!(
+                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present={}\n_esc_hook_newer=({})\n_esc_hook_due={}\n",
+                    posix::quote(&watch.pwd),
+                    posix::quote(&watch.state),
+                    posix::quote(&lossy(&watch.file)),
+                    list(&absent),
+                    posix::quote(&present),
+                    list(&newer),
+                    watch.due
+                )
+            }
+            Shell::Fish => {
+                let list = |items: &[String]| {
+                    items
+                        .iter()
+                        .map(|i| format!(" {}", fish::quote(i)))
+                        .collect::<String>()
+                };
+                format!(
+                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present {};\nset -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
+                    fish::quote(&watch.pwd),
+                    fish::quote(&watch.state),
+                    fish::quote(&lossy(&watch.file)),
+                    list(&absent),
+                    fish::quote(&present),
+                    list(&newer),
+                    watch.due
+                )
+            }
+            Shell::Pwsh | Shell::Json => String::new(),
+            Shell::PwshHook => {
+                let json = serde_json::json!({
+                    "pwd": watch.pwd, "state": watch.state, "file": lossy(&watch.file),
+                    "absent": absent, "present": present, "newer": newer, "due": watch.due,
+                });
+                format!("{json}\n")
+            }
+        }
     }
 }
 

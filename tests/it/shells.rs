@@ -33,6 +33,8 @@ pub struct Session<'a> {
     sandbox: &'a Sandbox,
     lines: Vec<String>,
     probes: PathBuf,
+    /// When set, the hook calls esc-hook through a wrapper that counts the calls here.
+    calls: Option<PathBuf>,
 }
 
 fn quoted(path: &Path) -> String {
@@ -47,6 +49,7 @@ impl<'a> Session<'a> {
             sandbox,
             lines: Vec::new(),
             probes,
+            calls: None,
         }
     }
 
@@ -84,6 +87,54 @@ impl<'a> Session<'a> {
         self
     }
 
+    /// Counts every time the hook starts the binary, for [`Session::probe_calls`].
+    pub fn count_calls(&mut self) -> &mut Self {
+        self.calls = Some(self.sandbox.path(&format!("calls-{}", self.shell.name())));
+        self
+    }
+
+    /// Records `label calls=N`: how often the hook has started the binary so far.
+    pub fn probe_calls(&mut self, label: &str) -> &mut Self {
+        let calls = quoted(self.calls.as_ref().expect("count_calls first"));
+        let out = quoted(&self.probes);
+        self.lines.push(match self.shell {
+            Sh::Fish => format!("echo \"{label} calls=\"(count (cat {calls})) >> {out}"),
+            _ => format!("echo \"{label} calls=$(wc -l < {calls})\" >> {out}"),
+        });
+        self
+    }
+
+    /// The hook script for this shell, calling the counting wrapper when asked to.
+    fn hook_script(&self) -> String {
+        let init = Command::new(bin())
+            .args(["init", self.shell.name()])
+            .output()
+            .unwrap();
+        let script = String::from_utf8(init.stdout).unwrap();
+        let Some(calls) = &self.calls else {
+            return script;
+        };
+        let wrapper = self
+            .sandbox
+            .path(&format!("counting-esc-hook-{}", self.shell.name()));
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho call >> '{}'\nexec '{}' \"$@\"\n",
+                calls.display(),
+                bin()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .arg("755")
+            .arg(&wrapper)
+            .status()
+            .unwrap();
+        fs::write(calls, "").unwrap();
+        script.replace(bin(), wrapper.to_str().unwrap())
+    }
+
     /// Records the exit status of the previous command as `label status=N`: the hook ran at
     /// the prompt in between and must not have changed it.
     pub fn probe_status(&mut self, label: &str) -> &mut Self {
@@ -108,7 +159,7 @@ impl<'a> Session<'a> {
         input.push_str("\nexit\n");
         let mut command = match self.shell {
             Sh::Bash => {
-                fs::write(rc_dir.join("bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
+                fs::write(rc_dir.join("bashrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
                 c.args(["60", "bash", "--rcfile"])
                     .arg(rc_dir.join("bashrc"))
@@ -116,17 +167,13 @@ impl<'a> Session<'a> {
                 c
             }
             Sh::Zsh => {
-                fs::write(rc_dir.join(".zshrc"), "eval \"$(esc-hook init zsh)\"\n").unwrap();
+                fs::write(rc_dir.join(".zshrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
                 c.args(["60", "zsh", "-i"]);
                 c
             }
             Sh::Fish => {
-                fs::write(
-                    rc_dir.join("fish/config.fish"),
-                    "esc-hook init fish | source\n",
-                )
-                .unwrap();
+                fs::write(rc_dir.join("fish/config.fish"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
                 c.args(["60", "script", "-qfec", "fish -i", "/dev/null"]);
                 c
@@ -541,4 +588,91 @@ fn bash_survives_ctrl_c_during_an_open() {
 #[test]
 fn zsh_survives_ctrl_c_during_an_open() {
     ctrl_c_during_an_open(Sh::Zsh);
+}
+
+/// No process on an unchanged prompt, and one binary run within one prompt of each trigger:
+/// a directory change, an .escrc appearing, changing or going, an allow or deny, and the state
+/// variable changed behind the hook's back. (The refresh time is shown by the cache tests.)
+fn unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(shell: Sh) {
+    if !have(shell.name()) || (shell == Sh::Fish && !have("script")) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "p", "values:\n  X: p\n");
+    let sub = project.join("sub");
+    let mut session = Session::new(shell, &sandbox);
+    let unset_state = match shell {
+        Sh::Fish => "set -e ESC_HOOK_STATE",
+        _ => "unset ESC_HOOK_STATE",
+    };
+    session
+        .count_calls()
+        .run("sleep 1.2")
+        .probe_calls("idle-start")
+        .run("true")
+        .run("true")
+        .run("true")
+        .probe_calls("idle-end")
+        .probe("loaded", &["X"])
+        .run(&format!("mkdir '{}'", sub.display()))
+        .cd(&sub)
+        .probe("cd", &["X"])
+        .probe_calls("after-cd")
+        .run("printf 'values:\\n  X: sub\\n' > .escrc")
+        .probe("appeared", &["X"])
+        .run("esc-hook allow")
+        .probe("allowed", &["X", "Y"])
+        .run("printf '  Y: edited\\n' >> .escrc")
+        .probe("edited", &["X", "Y"])
+        .run("esc-hook allow")
+        .probe("allowed-again", &["X", "Y"])
+        .run("rm .escrc")
+        .probe("removed", &["X", "Y"])
+        .run("esc-hook deny")
+        .probe("denied", &["X"])
+        .run("esc-hook allow")
+        .probe("re-allowed", &["X"])
+        .run(unset_state)
+        .probe_calls("before-state")
+        .run("true")
+        .probe_calls("after-state");
+    let (probes, log) = session.finish(&project);
+    let calls = |label: &str| probes[label]["calls"].trim().parse::<u32>().unwrap();
+    assert_eq!(
+        calls("idle-end"),
+        calls("idle-start"),
+        "unchanged prompts ran the binary: {probes:#?}"
+    );
+    assert!(calls("after-cd") > calls("idle-end"), "{probes:#?}");
+    expect(&probes, "cd", &[("X", "p")]);
+    expect(&probes, "appeared", &[("X", "<unset>")]);
+    expect(&probes, "allowed", &[("X", "sub"), ("Y", "<unset>")]);
+    expect(&probes, "edited", &[("X", "<unset>"), ("Y", "<unset>")]);
+    expect(&probes, "allowed-again", &[("X", "sub"), ("Y", "edited")]);
+    expect(&probes, "removed", &[("X", "p"), ("Y", "<unset>")]);
+    expect(&probes, "denied", &[("X", "<unset>")]);
+    expect(&probes, "re-allowed", &[("X", "p")]);
+    assert!(
+        calls("after-state") > calls("before-state"),
+        "a changed state reaches the binary: {probes:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains(".escrc is not allowed")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn bash_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
+    unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(Sh::Bash);
+}
+
+#[test]
+fn zsh_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
+    unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(Sh::Zsh);
+}
+
+#[test]
+fn fish_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
+    unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(Sh::Fish);
 }

@@ -1,0 +1,101 @@
+//! What a shell hook checks with its own builtins to skip the binary on an unchanged prompt.
+//!
+//! After each run the binary hands the hook: the directory it decided for, the state value it
+//! left, the `.escrc` paths that must stay absent on the way up, the one that must stay as it
+//! is, the trust record directories, and when the credentials need refreshing. Modification
+//! times are compared against a per-shell watch file the binary touches at each run (dated one
+//! second back, so that shells comparing whole seconds miss nothing). Any difference, and the
+//! hook calls the binary; none, and the prompt spawns no process at all.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::escrc;
+use crate::files;
+use crate::state::State;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub pwd: String,
+    /// `ESC_HOOK_STATE` as this run leaves it (empty when unset).
+    pub state: String,
+    /// Touched at every run; the reference for modification times.
+    pub file: PathBuf,
+    /// `.escrc` paths that did not exist, from the directory up to the project (or `/`).
+    pub absent: Vec<PathBuf>,
+    /// The `.escrc` in force, which must not change.
+    pub present: Option<PathBuf>,
+    /// Directories whose change (a trust record added or removed) matters.
+    pub newer: Vec<PathBuf>,
+    /// Unix seconds at which the binary must run again (refresh or expiry); 0 for never.
+    pub due: u64,
+}
+
+/// The watch for the state a run leaves behind, touching the watch file.
+pub fn after_run(
+    pwd: &Path,
+    state: Option<&State>,
+    state_text: &str,
+    trust_dirs: Vec<PathBuf>,
+    margin: Duration,
+) -> Watch {
+    let present = state
+        .and_then(|s| s.escrc.as_ref())
+        .map(|stamp| stamp.path.clone());
+    let stop = present
+        .as_ref()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let mut absent = Vec::new();
+    let mut dir = Some(pwd);
+    while let Some(current) = dir {
+        if Some(current) == stop.as_deref() {
+            break;
+        }
+        absent.push(current.join(escrc::FILE_NAME));
+        dir = current.parent();
+    }
+    let due = state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
+        let expires = loaded.expires_at?;
+        let refresh = expires
+            .saturating_sub(margin.as_secs())
+            .max(loaded.retry_at.unwrap_or(0));
+        Some(refresh.min(expires))
+    });
+    let file = watch_file();
+    touch(&file);
+    Watch {
+        pwd: pwd.to_string_lossy().into_owned(),
+        state: state_text.to_string(),
+        file,
+        absent,
+        present,
+        newer: trust_dirs,
+        due: due.unwrap_or(0),
+    }
+}
+
+fn watch_file() -> PathBuf {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let shell = unsafe { libc::getppid() };
+    files::base_dir().join(format!("watch-{shell}"))
+}
+
+/// Creates or re-dates the watch file, one second in the past.
+fn touch(file: &Path) {
+    let base = files::base_dir();
+    if files::ensure_private_base(&base).is_err() {
+        return;
+    }
+    if !file.exists() {
+        // A new shell: a moment to forget the watch files of shells that are gone.
+        files::sweep_dead_shells(&base);
+    }
+    let dated = SystemTime::now() - Duration::from_secs(1);
+    let _ = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(file)
+        .and_then(|f| f.set_modified(dated));
+}
