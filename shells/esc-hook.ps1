@@ -7,6 +7,8 @@
 # every line break, so each answer is exactly one line).
 
 $global:__EscHookBinary = @ESC_HOOK@
+# Set before any read: StrictMode refuses variables that were never assigned.
+$global:__EscHookWatch = $null
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.
 $env:ESC_HOOK_SHELL = "pwsh $PID"
 

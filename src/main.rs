@@ -7,6 +7,8 @@ mod digest;
 mod duration;
 mod escrc;
 mod files;
+#[cfg(test)]
+mod fuzz;
 mod glob;
 mod hook;
 mod interrupt;
@@ -27,6 +29,11 @@ use clap::Parser;
 use cli::{CacheCommand, Cli, Command};
 
 fn main() -> ExitCode {
+    // The hook's own call comes first and skips building the whole command line parser:
+    // it runs at prompts, where every fraction of a millisecond is the user's.
+    if let Some(shell) = hook_call() {
+        return finish(cmd::export::run(shell));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         // exec ends with the command's own exit code.
@@ -60,6 +67,27 @@ fn main() -> ExitCode {
             cmd::cache::clear(environment, all)
         }
     };
+    finish(result)
+}
+
+/// `esc-hook export <shell>` exactly as the hooks write it; anything else goes through clap.
+fn hook_call() -> Option<shell::Shell> {
+    let mut args = std::env::args_os().skip(1);
+    let (command, shell, rest) = (args.next()?, args.next()?, args.next());
+    if command != "export" || rest.is_some() {
+        return None;
+    }
+    match shell.to_str()? {
+        "bash" => Some(shell::Shell::Bash),
+        "zsh" => Some(shell::Shell::Zsh),
+        "fish" => Some(shell::Shell::Fish),
+        "pwsh-hook" => Some(shell::Shell::PwshHook),
+        "json" => Some(shell::Shell::Json),
+        _ => None,
+    }
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

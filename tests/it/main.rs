@@ -7,8 +7,11 @@ mod common;
 
 mod cache;
 mod cli;
+mod coexist;
 mod esc_api;
 mod everyday;
+mod faults;
+mod hostile_env;
 mod hostile_values;
 mod shells;
 mod sts;
