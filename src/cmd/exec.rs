@@ -55,11 +55,15 @@ pub fn run(
             crate::escrc::io_reason(&error)
         );
     };
+    // Signals arriving between the spawn and the handlers are held back, not lost: the
+    // command (whose signal mask std resets) would otherwise outlive an esc-hook killed early.
+    let held = hold_signals();
     let spawned = child.spawn();
-    let status = spawned.and_then(|mut running| {
+    if let Ok(running) = &spawned {
         forward_signals_to(running.id() as i32);
-        running.wait()
-    });
+    }
+    release_signals(held);
+    let status = spawned.and_then(|mut running| running.wait());
     files::remove(&files_dir);
     let status = status.map_err(|e| {
         anyhow!(
@@ -76,6 +80,37 @@ pub fn run(
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
+
+const FORWARDED: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Blocks the forwarded signals; returns the previous mask.
+fn hold_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-mask manipulation on this thread.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        for signal in FORWARDED {
+            libc::sigaddset(&mut block, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut previous);
+        previous
+    }
+}
+
+fn release_signals(previous: libc::sigset_t) {
+    // SAFETY: restores the mask saved by `hold_signals`.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+    }
+}
 
 /// Passes signals sent to esc-hook on to the command. Signals from the terminal (Ctrl-C)
 /// already reach the whole foreground group, the command included, so only those sent by a

@@ -632,9 +632,9 @@ fn unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(shell: S
         .probe("denied", &["X"])
         .run("esc-hook allow")
         .probe("re-allowed", &["X"])
-        .run(unset_state)
+        .run("sleep 1.2")
         .probe_calls("before-state")
-        .run("true")
+        .run(unset_state)
         .probe_calls("after-state");
     let (probes, log) = session.finish(&project);
     let calls = |label: &str| probes[label]["calls"].trim().parse::<u32>().unwrap();
