@@ -199,6 +199,16 @@ mod tests {
         }
     }
 
+    fn request_for(env: &EnvRef) -> OpenRequest<'_> {
+        OpenRequest {
+            env: Some(env),
+            open_duration: Duration::from_secs(7200),
+            ttl: None,
+            aws: None,
+            project_dir: std::path::Path::new("/p"),
+        }
+    }
+
     fn cached(ttl: Duration, store: Arc<dyn SecretStore>) -> (CachedProvider, Rc<Cell<u32>>) {
         let opens = Rc::new(Cell::new(0));
         let provider = CachedProvider {
@@ -218,13 +228,7 @@ mod tests {
     #[test]
     fn a_fresh_entry_serves_without_an_open() {
         let env = EnvRef::parse("a/b/c").unwrap();
-        let request = OpenRequest {
-            env: Some(&env),
-            open_duration: Duration::from_secs(7200),
-            ttl: None,
-            aws: None,
-            project_dir: std::path::Path::new("/p"),
-        };
+        let request = request_for(&env);
         let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
         let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
         assert!(!provider.resolve(&request).unwrap().from_cache);
@@ -254,13 +258,7 @@ mod tests {
     #[test]
     fn a_corrupt_entry_is_deleted_and_refetched() {
         let env = EnvRef::parse("a/b/c").unwrap();
-        let request = OpenRequest {
-            env: Some(&env),
-            open_duration: Duration::from_secs(7200),
-            ttl: None,
-            aws: None,
-            project_dir: std::path::Path::new("/p"),
-        };
+        let request = request_for(&env);
         let store: Arc<dyn SecretStore> = Arc::new(store::MemoryStore::default());
         let (provider, opens) = cached(Duration::from_secs(3600), Arc::clone(&store));
         store.set(&provider.account(&request), b"garbage").unwrap();
@@ -275,13 +273,7 @@ mod tests {
     #[test]
     fn large_entries_are_split_into_blobs_and_read_back() {
         let env = EnvRef::parse("a/b/c").unwrap();
-        let request = OpenRequest {
-            env: Some(&env),
-            open_duration: Duration::from_secs(7200),
-            ttl: None,
-            aws: None,
-            project_dir: std::path::Path::new("/p"),
-        };
+        let request = request_for(&env);
         let memory = Arc::new(store::MemoryStore::default());
         let store: Arc<dyn SecretStore> = memory.clone();
         let (provider, _) = cached(Duration::from_secs(3600), Arc::clone(&store));
@@ -328,13 +320,7 @@ mod tests {
     #[test]
     fn a_failing_keyring_still_resolves_and_says_so() {
         let env = EnvRef::parse("a/b/c").unwrap();
-        let request = OpenRequest {
-            env: Some(&env),
-            open_duration: Duration::from_secs(7200),
-            ttl: None,
-            aws: None,
-            project_dir: std::path::Path::new("/p"),
-        };
+        let request = request_for(&env);
         let (provider, _) = cached(Duration::from_secs(3600), Arc::new(Broken));
         let resolved = provider.resolve(&request).unwrap();
         assert!(resolved.warning.unwrap().contains("locked"));

@@ -243,9 +243,7 @@ fn refreshes_at_the_prompt(shell: Sh) {
     let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": numbered_payments()}}));
     let mut sandbox = sandbox_for(&stand_in, "keyutils");
     // ttl 10s, refreshed 8s before: fresh for 2 seconds.
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "8s".into()));
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "8s");
     let dir = allowed_project(
         &sandbox,
         "payments",
@@ -295,9 +293,7 @@ fn expired_credentials_that_cannot_be_refreshed_are_unset_loudly() {
     }}));
     let mut sandbox = sandbox_for(&stand_in, "none");
     // ttl 4s, refresh from 2s before expiry.
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "2s".into()));
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "2s");
     let dir = allowed_project(
         &sandbox,
         "payments",
@@ -439,9 +435,7 @@ fn no_secret_reaches_stderr_or_a_file_through_a_whole_day() {
     }
     let stand_in = StandIn::payments();
     let mut sandbox = sandbox_for(&stand_in, "secret-service");
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_REFRESH_MARGIN".into(), "8s".into()));
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "8s");
     let dir = allowed_project(
         &sandbox,
         "payments",

@@ -310,9 +310,7 @@ fn status_reports_names_trust_and_expiry_but_never_values() {
 #[test]
 fn quiet_hides_information_but_not_problems() {
     let mut sandbox = Sandbox::new();
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_QUIET".into(), "1".into()));
+    sandbox.set("ESC_HOOK_QUIET", "1");
     let dir = allowed_project(&sandbox, "app", VALUES);
     let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_REGION"]);
     assert_eq!(vars, ["AWS_REGION=eu-west-1"]);

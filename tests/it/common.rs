@@ -95,6 +95,20 @@ impl Sandbox {
             .push(("PULUMI_ACCESS_TOKEN".into(), TOKEN.into()));
     }
 
+    /// Logged in to `stand_in`, with the keyring cache switched off.
+    pub fn uncached_esc(stand_in: &StandIn) -> Sandbox {
+        let mut sandbox = Sandbox::new();
+        sandbox.with_esc(stand_in);
+        sandbox.set("ESC_HOOK_KEYRING", "none");
+        sandbox
+    }
+
+    /// Sets a variable for every process of this sandbox.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.extra_env.retain(|(k, _)| k != name);
+        self.extra_env.push((name.into(), value.into()));
+    }
+
     pub fn env(&self) -> Vec<(String, String)> {
         let bin_dir = Path::new(bin()).parent().unwrap().display().to_string();
         let mut env = vec![

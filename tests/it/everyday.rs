@@ -42,11 +42,7 @@ fn exec_runs_a_command_with_the_environment_and_passes_its_exit_code() {
 #[test]
 fn exec_with_files_cleans_up_and_forwards_signals() {
     let stand_in = StandIn::payments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let script = "cat \"$KUBECONFIG\"; echo \"$KUBECONFIG\" > files-path; exit 3";
     let out = sandbox.run(
         &sandbox.home(),
@@ -206,11 +202,7 @@ fn every_command_has_help_with_examples() {
 #[test]
 fn the_prompt_line_shows_environment_and_time_left() {
     let stand_in = StandIn::payments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let dir = allowed_project(
         &sandbox,
         "app",
@@ -289,11 +281,7 @@ fn a_slow_open_shows_a_spinner_on_a_terminal_only() {
     let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {
         "read": fixture("read-payments-dev.json"), "fault": "slow:2"
     }}));
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
     let rc = sandbox.path("bashrc");
     std::fs::write(&rc, "eval \"$(esc-hook init bash)\"\n").unwrap();
@@ -358,11 +346,7 @@ fn a_slow_open_shows_a_spinner_on_a_terminal_only() {
 #[test]
 fn doctor_reports_each_part_with_its_fix() {
     let stand_in = StandIn::payments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let dir = sandbox.project("app", "environment: acme/payments/dev\n");
     // Through the hook in this very shell: everything but trust is fine.
     let out = sandbox.bash(

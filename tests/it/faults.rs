@@ -40,12 +40,8 @@ const FAULTS: [(&str, &str); 12] = [
 fn sandbox_for(fault: &str, stand_in: &StandIn) -> Sandbox {
     let mut sandbox = Sandbox::new();
     sandbox.with_esc(stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_TIMEOUT".into(), "2s".into()));
+    sandbox.set("ESC_HOOK_KEYRING", "none");
+    sandbox.set("ESC_HOOK_TIMEOUT", "2s");
     match fault {
         "refused" => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -162,13 +158,9 @@ fn failing_refresh(shell: Sh) {
                     "read": numbered_payments(), "fault": fault, "fault_after": 1
                 }}));
                 let mut sandbox = sandbox_for(fault, &stand_in);
-                sandbox
-                    .extra_env
-                    .push(("ESC_HOOK_REFRESH_MARGIN".into(), "3s".into()));
+                sandbox.set("ESC_HOOK_REFRESH_MARGIN", "3s");
                 sandbox.extra_env.retain(|(k, _)| k != "ESC_HOOK_TIMEOUT");
-                sandbox
-                    .extra_env
-                    .push(("ESC_HOOK_TIMEOUT".into(), "1s".into()));
+                sandbox.set("ESC_HOOK_TIMEOUT", "1s");
                 let dir = allowed_project(
                     &sandbox,
                     "payments",

@@ -176,11 +176,7 @@ fn no_home_and_an_unwritable_data_directory_give_one_line() {
 #[test]
 fn edited_moved_or_foreign_backend_files_send_nothing() {
     let stand_in = StandIn::payments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
     // Edited after the allow.
     fs::write(

@@ -15,9 +15,7 @@ fn sts_sandbox(moto: &Moto) -> Sandbox {
     sandbox
         .extra_env
         .push(("AWS_ENDPOINT_URL_STS".into(), moto.url()));
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    sandbox.set("ESC_HOOK_KEYRING", "none");
     sandbox
 }
 
@@ -112,9 +110,7 @@ fn the_aws_cli_uses_esc_hook_as_its_credential_process_and_the_cache_serves_the_
     let stand_in = StandIn::payments();
     let mut sandbox = Sandbox::new();
     sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "secret-service".into()));
+    sandbox.set("ESC_HOOK_KEYRING", "secret-service");
     let config = sandbox.home().join(".aws/config");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
@@ -151,11 +147,7 @@ fn the_aws_cli_uses_esc_hook_as_its_credential_process_and_the_cache_serves_the_
 #[test]
 fn credential_process_prints_the_aws_format() {
     let stand_in = StandIn::payments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
     let out = sandbox.run(
         &sandbox.home(),
         &["credential-process", "--env", "acme/payments/dev"],
@@ -217,9 +209,7 @@ fn every_sts_failure_class_gives_its_line_and_leaves_the_shell_working() {
         sandbox
             .extra_env
             .push(("AWS_ENDPOINT_URL_STS".into(), stand_in.url()));
-        sandbox
-            .extra_env
-            .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+        sandbox.set("ESC_HOOK_KEYRING", "none");
         set_sts_fault(&stand_in, code);
         let dir = allowed_project(
             &sandbox,
@@ -256,9 +246,7 @@ fn every_sts_failure_class_gives_its_line_and_leaves_the_shell_working() {
         "AWS_ENDPOINT_URL".into(),
         format!("http://127.0.0.1:{port}"),
     ));
-    sandbox
-        .extra_env
-        .push(("ESC_HOOK_KEYRING".into(), "none".into()));
+    sandbox.set("ESC_HOOK_KEYRING", "none");
     let dir = allowed_project(
         &sandbox,
         "ci",
