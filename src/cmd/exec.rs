@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{anyhow, bail};
@@ -20,7 +20,7 @@ pub fn run(
     env: Option<String>,
     dir: Option<PathBuf>,
     command: Vec<OsString>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     let Some((program, args)) = command.split_first() else {
         bail!("name a command to run: esc-hook exec -- CMD ARGS…");
     };
@@ -76,7 +76,7 @@ pub fn run(
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
