@@ -242,18 +242,18 @@ fn refreshes_at_the_prompt(shell: Sh) {
     }
     let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": numbered_payments()}}));
     let mut sandbox = sandbox_for(&stand_in, "keyutils");
-    // ttl 10s, refreshed 8s before: fresh for 2 seconds.
-    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "8s");
+    // ttl 20s, refreshed 16s before: fresh for 4 seconds, wide enough for a loaded machine.
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "16s");
     let dir = allowed_project(
         &sandbox,
         "payments",
-        "environment: acme/payments/dev\nttl: 10s\n",
+        "environment: acme/payments/dev\nttl: 20s\n",
     );
     let mut session = Session::new(shell, &sandbox);
     session
         .cd(&dir)
         .probe("first", &["AWS_ACCESS_KEY_ID"])
-        .run("sleep 3")
+        .run("sleep 5")
         .probe("second", &["AWS_ACCESS_KEY_ID"]);
     let (probes, log) = session.finish(&sandbox.home());
     expect(&probes, "first", &[("AWS_ACCESS_KEY_ID", "AKIA-1")]);
