@@ -42,6 +42,8 @@ function global:__EscHookApply {
     $previousEncoding = [Console]::OutputEncoding
     try {
         [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)
+        # PowerShell does not maintain $env:PWD; the binary reads it to keep symlinked paths.
+        $env:PWD = $PWD.ProviderPath
         # Two JSON lines: the changes, then what to watch.
         $lines = @(& $global:__EscHookBinary export pwsh-hook)
         $global:__EscHookWatch = if ($lines.Count -gt 1) { $lines[1] | ConvertFrom-Json } else { $null }

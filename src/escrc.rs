@@ -534,11 +534,20 @@ pub fn find_nearest(start: &Path) -> Option<FileStamp> {
     None
 }
 
-/// The directory the shell is in: `$PWD` when it is absolute (it keeps the user's symlinked
-/// path), else the process's working directory.
+/// The directory the shell is in: `$PWD` when it is absolute and really is the working
+/// directory (it keeps the user's symlinked path), else the working directory itself. A shell
+/// that does not maintain `$PWD` (PowerShell started from bash inherits bash's) must not send
+/// esc-hook to another project.
 pub fn current_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let same_dir = |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
     match std::env::var_os("PWD").map(PathBuf::from) {
-        Some(pwd) if pwd.is_absolute() => Some(pwd),
+        Some(pwd)
+            if pwd.is_absolute()
+                && matches!((fs::metadata(&pwd), fs::metadata(".")), (Ok(a), Ok(b)) if same_dir(&a, &b)) =>
+        {
+            Some(pwd)
+        }
         _ => std::env::current_dir().ok(),
     }
 }

@@ -384,3 +384,35 @@ fn the_binary_links_only_the_libc_family() {
     }
     assert!(text.contains("libc.so"), "{text}");
 }
+
+#[test]
+fn a_stale_pwd_from_another_shell_does_not_pick_the_wrong_project() {
+    // PowerShell started from bash inherits bash's $PWD and never updates it.
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "app", VALUES);
+    let elsewhere = sandbox.home().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let out = sandbox
+        .esc(&elsewhere, &["export", "json"])
+        .env("PWD", &project)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json.get("AWS_REGION").is_none(),
+        "the working directory wins: {json}"
+    );
+    // A symlinked path that is the working directory is kept as the user typed it.
+    let link = sandbox.home().join("link");
+    std::os::unix::fs::symlink(&project, &link).unwrap();
+    let out = sandbox
+        .esc(&project, &["status", "--json"])
+        .env("PWD", &link)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["escrc"]["path"],
+        link.join(".escrc").display().to_string()
+    );
+}
