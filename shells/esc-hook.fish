@@ -15,6 +15,9 @@ end
 # record, or the refresh time. The binary sets the _esc_hook_* variables after each run;
 # `path mtime` and `math` are builtins.
 function __esc_hook_unchanged
+    # fish before 3.5 has no `path` builtin: then the binary decides at every prompt.
+    set -q __esc_hook_has_path; or set -g __esc_hook_has_path (type -q path; and echo 1; or echo 0)
+    test "$__esc_hook_has_path" = 1; or return 1
     set -q _esc_hook_watch; and test "$PWD" = "$_esc_hook_seen_pwd"; or return 1
     test "$ESC_HOOK_STATE" = "$_esc_hook_seen_state"; and test -e "$_esc_hook_watch"; or return 1
     for file in $_esc_hook_absent
