@@ -334,11 +334,7 @@ impl Moto {
             eprintln!("SKIP: .venv/bin/moto_server is missing; run .ci/run's setup");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -383,4 +379,81 @@ pub fn nu() -> Option<std::path::PathBuf> {
     );
     eprintln!("SKIP: nushell is not installed under .tools; this test did not run");
     None
+}
+
+/// A loopback port nothing listens on (bound once, then freed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tmux server of the sandbox's own, running one interactive shell on a real terminal;
+/// killed when dropped, even when the test fails.
+pub struct Tmux {
+    socket: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Tmux {
+    pub fn start(sandbox: &Sandbox, extra_env: &[(&str, &Path)], shell: &str) -> Tmux {
+        let mut env = sandbox.env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.display().to_string())),
+        );
+        let tmux = Tmux {
+            socket: sandbox.path("tmux.sock"),
+            env,
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            shell,
+        ]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// Types `keys` (tmux key names, such as `Enter` or `C-c`).
+    pub fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend(keys);
+        self.run(&args);
+    }
+
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
 }

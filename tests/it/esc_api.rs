@@ -243,11 +243,7 @@ fn a_slow_server_times_out_within_the_configured_bound() {
 fn connection_refused_names_the_backend() {
     let mut sandbox = Sandbox::new();
     // A port nothing listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     sandbox.extra_env.push((
         "PULUMI_BACKEND_URL".into(),
         format!("http://127.0.0.1:{port}"),

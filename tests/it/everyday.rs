@@ -285,46 +285,18 @@ fn a_slow_open_shows_a_spinner_on_a_terminal_only() {
     let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
     let rc = sandbox.path("bashrc");
     std::fs::write(&rc, "eval \"$(esc-hook init bash)\"\n").unwrap();
-    let socket = sandbox.path("tmux.sock");
-    let tmux = |args: &[&str]| {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(args)
-            .env_clear()
-            .envs(sandbox.env())
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "150",
-        "-y",
-        "20",
+    let tmux = Tmux::start(
+        &sandbox,
+        &[],
         &format!("bash --rcfile '{}' -i", rc.display()),
-    ]);
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
-    tmux(&[
-        "send-keys",
-        "-t",
-        "t",
-        &format!("cd '{}'", dir.display()),
-        "Enter",
-    ]);
+    tmux.send(&[&format!("cd '{}'", dir.display()), "Enter"]);
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let during = tmux(&["capture-pane", "-p", "-t", "t"]);
+    let during = tmux.screen();
     std::thread::sleep(std::time::Duration::from_millis(1800));
-    let after = tmux(&["capture-pane", "-p", "-t", "t"]);
-    let _ = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .arg("kill-server")
-        .output();
+    let after = tmux.screen();
+    drop(tmux);
     assert!(during.contains("opening acme/payments/dev…"), "{during}");
     assert!(
         !after.contains("opening acme/payments/dev…"),

@@ -44,11 +44,7 @@ fn sandbox_for(fault: &str, stand_in: &StandIn) -> Sandbox {
     sandbox.set("ESC_HOOK_TIMEOUT", "2s");
     match fault {
         "refused" => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             sandbox.extra_env.push((
                 "PULUMI_BACKEND_URL".into(),
                 format!("http://127.0.0.1:{port}"),

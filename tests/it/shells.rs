@@ -499,35 +499,11 @@ fn ctrl_c_during_an_open(shell: Sh) {
     fs::create_dir_all(&rc_dir).unwrap();
     fs::write(rc_dir.join("bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
     fs::write(rc_dir.join(".zshrc"), "eval \"$(esc-hook init zsh)\"\n").unwrap();
-    let socket = sandbox.path("tmux.sock");
-    let tmux = |args: &[&str]| {
-        let mut command = Command::new("tmux");
-        command
-            .arg("-S")
-            .arg(&socket)
-            .args(args)
-            .env_clear()
-            .envs(sandbox.env())
-            .env("ZDOTDIR", &rc_dir);
-        let out = command.current_dir(sandbox.home()).output().unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {}", stderr(&out));
-        stdout(&out)
-    };
     let start = match shell {
         Sh::Bash => format!("bash --rcfile '{}' -i", rc_dir.join("bashrc").display()),
         _ => "zsh -i".to_string(),
     };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &start,
-    ]);
+    let tmux = Tmux::start(&sandbox, &[("ZDOTDIR", &rc_dir)], &start);
     let probe = sandbox.path("probe");
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let started = std::time::Instant::now();
@@ -539,31 +515,24 @@ fn ctrl_c_during_an_open(shell: Sh) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
-    tmux(&[
-        "send-keys",
-        "-t",
-        "t",
+    tmux.send(&[
         &format!("export KEEP=1; cd '{}'", project.display()),
         "Enter",
     ]);
     wait_for("the open", &|| !stand_in.requests().is_empty());
-    tmux(&["send-keys", "-t", "t", "C-c"]);
+    tmux.send(&["C-c"]);
     let probe_line = format!(
         "echo \"K=$KEEP A=${{AWS_ACCESS_KEY_ID-unset}} S=${{ESC_HOOK_STATE:+set}}\" > '{}'",
         probe.display()
     );
-    tmux(&["send-keys", "-t", "t", &probe_line, "Enter"]);
+    tmux.send(&[&probe_line, "Enter"]);
     wait_for("the probe", &|| {
         fs::read_to_string(&probe).is_ok_and(|p| p.ends_with('\n'))
     });
-    tmux(&["send-keys", "-t", "t", "true", "Enter"]);
+    tmux.send(&["true", "Enter"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let screen = tmux(&["capture-pane", "-p", "-t", "t"]);
-    let _ = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .arg("kill-server")
-        .output();
+    let screen = tmux.screen();
+    drop(tmux);
 
     assert_eq!(
         fs::read_to_string(&probe).unwrap(),

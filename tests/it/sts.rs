@@ -237,11 +237,7 @@ fn every_sts_failure_class_gives_its_line_and_leaves_the_shell_working() {
 
     // Nothing listening at all.
     let mut sandbox = Sandbox::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     sandbox.extra_env.push((
         "AWS_ENDPOINT_URL".into(),
         format!("http://127.0.0.1:{port}"),
