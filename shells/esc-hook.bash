@@ -6,7 +6,9 @@ _esc_hook() {
   local __esc_hook_status=$? __esc_hook_script
   # An unchanged prompt is decided with builtins alone and spawns no process.
   _esc_hook_unchanged && return $__esc_hook_status
-  __esc_hook_script="$(@ESC_HOOK@ export bash)" && builtin eval "$__esc_hook_script"
+  # A read-only name the shell refuses must not exit a `set -e` shell: that takes an `||`
+  # list and `command eval` (with `builtin eval`, bash treats the error as fatal anyway).
+  __esc_hook_script="$(@ESC_HOOK@ export bash)" && command eval "$__esc_hook_script" || :
   return $__esc_hook_status
 }
 
@@ -15,8 +17,9 @@ _esc_hook() {
 # record, or the refresh time. The binary sets the _esc_hook_* variables after each run.
 # shellcheck disable=SC2154  # the _esc_hook_* variables come from the binary's output
 _esc_hook_unchanged() {
-  [[ -n "${_esc_hook_watch-}" && "$PWD" == "${_esc_hook_seen_pwd-}" ]] || return 1
-  [[ "${ESC_HOOK_STATE-}" == "${_esc_hook_seen_state-}" && -e "$_esc_hook_watch" ]] || return 1
+  # `[ = ]` compares bytes; `[[ == ]]` would follow the user's `shopt -s nocasematch`.
+  [ -n "${_esc_hook_watch-}" ] && [ "$PWD" = "${_esc_hook_seen_pwd-}" ] || return 1
+  [ "${ESC_HOOK_STATE-}" = "${_esc_hook_seen_state-}" ] && [[ -e "$_esc_hook_watch" ]] || return 1
   local __esc_hook_file
   for __esc_hook_file in ${_esc_hook_absent[@]+"${_esc_hook_absent[@]}"}; do
     [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1

@@ -3,7 +3,10 @@
 
 zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
 
+# Every function starts with `emulate -L zsh`: the user's options (extended_glob, ksh_arrays,
+# nounset, err_exit, rc_quotes, …) cannot change what they do.
 _esc_hook() {
+  emulate -L zsh
   local __esc_hook_script
   __esc_hook_script="$(@ESC_HOOK@ export zsh)" && builtin eval "$__esc_hook_script"
 }
@@ -12,6 +15,7 @@ _esc_hook() {
 # the state, an .escrc appearing on the way up, the one in force changing or going, a trust
 # record, or the refresh time. The binary sets the _esc_hook_* variables after each run.
 _esc_hook_unchanged() {
+  emulate -L zsh
   [[ -n "${_esc_hook_watch-}" && "$PWD" == "${_esc_hook_seen_pwd-}" ]] || return 1
   [[ "${ESC_HOOK_STATE-}" == "${_esc_hook_seen_state-}" && -e "$_esc_hook_watch" ]] || return 1
   local __esc_hook_file
@@ -30,6 +34,7 @@ _esc_hook_unchanged() {
 
 _esc_hook_precmd() {
   local __esc_hook_status=$?
+  emulate -L zsh
   # A `cd` fires chpwd and then precmd: the chpwd run already did the work.
   if [[ -n "${_esc_hook_after_chpwd-}" ]]; then
     unset _esc_hook_after_chpwd
@@ -41,6 +46,7 @@ _esc_hook_precmd() {
 }
 
 _esc_hook_chpwd() {
+  emulate -L zsh
   # Completion functions cd inside subshells; a load there would be lost and slow the widget.
   (( ZSH_SUBSHELL )) && return 0
   _esc_hook

@@ -3,7 +3,7 @@
 //! Everything here is local and cheap: no network, no token. Parse errors name the file, line
 //! and key, because a user reading them is looking at that file in an editor.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -109,6 +109,9 @@ pub struct Escrc {
     pub values: BTreeMap<String, String>,
     /// Per-project AWS: region, and an STS session of its own.
     pub aws: Option<AwsSettings>,
+    /// Names that change how a shell behaves (`PATH`, `LD_LIBRARY_PATH`, …), exported anyway
+    /// because the project says so.
+    pub allow_names: BTreeSet<String>,
 }
 
 /// The `aws:` section.
@@ -317,6 +320,8 @@ struct RawEscrc {
     #[serde(default)]
     values: BTreeMap<String, ScalarText>,
     aws: Option<AwsSettings>,
+    #[serde(default)]
+    allow_names: Vec<AllowedNameField>,
 }
 
 /// Parses `.escrc` content. `path` is only used in messages.
@@ -354,6 +359,7 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         export: ExportFilter::new(raw.export.into_iter().map(|p| p.0).collect()),
         values: raw.values.into_iter().map(|(k, v)| (k, v.0)).collect(),
         aws: raw.aws,
+        allow_names: raw.allow_names.into_iter().map(|n| n.0).collect(),
     })
 }
 
@@ -417,6 +423,27 @@ struct EnvRefField(EnvRef);
 struct DurationField<K>(Duration, std::marker::PhantomData<K>);
 struct PatternField(String);
 struct ScalarText(String);
+struct AllowedNameField(String);
+
+impl<'de> Deserialize<'de> for AllowedNameField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::names::{Refusal, VarName, refusal};
+        let text = String::deserialize(d)?;
+        let shown = crate::names::printable(&text, 60);
+        match (VarName::parse(&text), refusal(&text)) {
+            (None, _) => Err(de::Error::custom(format!(
+                "`{shown}` is not a variable name"
+            ))),
+            (Some(_), Some(Refusal::Behaviour)) => Ok(AllowedNameField(text)),
+            (Some(_), Some(Refusal::Reserved)) => Err(de::Error::custom(format!(
+                "`{shown}` is reserved by a shell or by esc-hook and is never exported"
+            ))),
+            (Some(_), None) => Err(de::Error::custom(format!(
+                "`{shown}` is exported without being listed here"
+            ))),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for EnvRefField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

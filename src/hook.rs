@@ -300,6 +300,15 @@ impl<'a> Transition<'a> {
                 Current::Unset | Current::NotUtf8 => false,
             };
             if !still_ours {
+                let current = match self.current(name.as_str()) {
+                    Current::Text(value) => Some(value),
+                    Current::Unset | Current::NotUtf8 => None,
+                };
+                // Still the user's own value: the shell refused the assignment (a read-only
+                // name), or the user put it back. Nothing to restore and nothing to say.
+                if current == var.prev {
+                    continue;
+                }
                 log::warn(format!("kept {name}: it changed since esc-hook set it"));
                 kept.push(name.to_string());
                 continue;
@@ -428,7 +437,7 @@ impl<'a> Transition<'a> {
         let expires_at = resolved.as_ref().map(|r| time::unix(r.expires_at));
         let mut wanted = project::wanted(escrc, resolved.as_ref());
         wanted.retain(|name, _| !keep.contains(name));
-        let accepted = project::accept(wanted, |name| {
+        let accepted = project::accept(wanted, &escrc.allow_names, |name| {
             matches!(self.current(name), Current::NotUtf8)
                 .then(|| format!("left {name} alone: its current value is not UTF-8"))
         });
@@ -438,19 +447,32 @@ impl<'a> Transition<'a> {
         } = project::materialize(accepted)?;
 
         let salt = Loaded::new_salt();
-        let mut vars = Vec::with_capacity(accepted.len());
-        for (name, text) in accepted {
-            let prev = match self.current(name.as_str()) {
-                Current::Text(prev) => Some(prev),
-                Current::Unset | Current::NotUtf8 => None,
-            };
-            vars.push(SetVar {
+        let mut vars: Vec<SetVar> = accepted
+            .iter()
+            .map(|(name, text)| SetVar {
                 name: name.to_string(),
-                prev,
-                hash: Loaded::hash(&salt, name.as_str(), &text),
-            });
-            self.set(name, text);
+                prev: match self.current(name.as_str()) {
+                    Current::Text(prev) => Some(prev),
+                    Current::Unset | Current::NotUtf8 => None,
+                },
+                hash: Loaded::hash(&salt, name.as_str(), text),
+            })
+            .collect();
+        // The state names every variable and keeps the user's previous values: it must stay
+        // within what one variable may hold, or no program (esc-hook included) could start.
+        let fits = state::fitting(&vars);
+        if fits < vars.len() {
+            let dropped: Vec<String> = vars.drain(fits..).map(|v| v.name).collect();
+            log::warn(format!(
+                "skipped {} variable{} ({}): the state that records them would exceed {} KiB",
+                dropped.len(),
+                if dropped.len() == 1 { "" } else { "s" },
+                crate::names::printable(&dropped.join(" "), 80),
+                state::MAX_STATE_LEN / 1024
+            ));
         }
+        let mut accepted = accepted;
+        accepted.truncate(fits);
         let loaded = Loaded {
             salt,
             vars,
@@ -459,6 +481,9 @@ impl<'a> Transition<'a> {
             expires_at,
             retry_at: None,
         };
+        for (name, text) in accepted {
+            self.set(name, text);
+        }
         Ok((loaded, from_cache))
     }
 

@@ -32,6 +32,89 @@ impl fmt::Display for VarName {
     }
 }
 
+/// Why a valid name is still not exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Read-only or special in a supported shell (assigning it fails, or means something
+    /// else), or esc-hook's own: never exported.
+    Reserved,
+    /// Changes how a shell or the dynamic loader behaves (prompt and startup hooks, `LD_*`,
+    /// `IFS`, `PATH`, …): exported only when the `.escrc` lists it under `allow-names`.
+    Behaviour,
+}
+
+#[rustfmt::skip]
+/// Names a shell reserves: bash, zsh, fish and nushell read-only or special parameters, whose
+/// assignment fails (and aborts a `set -e` shell) or changes the shell itself.
+const RESERVED: &[&str] = &[
+    // bash
+    "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
+    "BASH_CMDS", "BASH_COMMAND", "BASH_EXECUTION_STRING", "BASH_LINENO", "BASH_REMATCH",
+    "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "BASH_VERSION", "COMP_CWORD", "COMP_KEY",
+    "COMP_LINE", "COMP_POINT", "COMP_TYPE", "COMP_WORDBREAKS", "COMP_WORDS", "COPROC",
+    "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD",
+    "HOSTTYPE", "LINENO", "MACHTYPE", "OLDPWD", "OPTARG", "OPTERR", "OPTIND", "OSTYPE",
+    "PIPESTATUS", "PPID", "PWD", "RANDOM", "READLINE_LINE", "READLINE_MARK", "READLINE_POINT",
+    "REPLY", "SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_",
+    // zsh
+    "ARGC", "argv", "EGID", "GID", "USERNAME", "ERRNO", "TTY", "TTYIDLE", "ZSH_ARGZERO",
+    "ZSH_EVAL_CONTEXT", "ZSH_EXECUTION_STRING", "ZSH_NAME", "ZSH_PATCHLEVEL", "ZSH_SCRIPT",
+    "ZSH_SUBSHELL", "ZSH_VERSION", "status", "pipestatus", "signals", "options", "parameters",
+    "commands", "functions", "aliases", "builtins", "modules", "jobstates", "jobtexts",
+    "jobdirs", "nameddirs", "userdirs", "dirstack", "history", "historywords", "funcstack",
+    "funcfiletrace", "funcsourcetrace", "functrace", "sysparams", "errnos", "widgets",
+    "keymaps", "TRY_BLOCK_ERROR", "TRY_BLOCK_INTERRUPT", "MATCH", "MBEGIN", "MEND", "match",
+    "mbegin", "mend", "reply", "HOST", "VENDOR", "CPUTYPE",
+    // fish
+    "version", "FISH_VERSION", "fish_pid", "hostname", "last_pid", "status_generation",
+    "CMD_DURATION", "umask",
+    // nushell
+    "FILE_PWD", "CURRENT_FILE", "LAST_EXIT_CODE", "CMD_DURATION_MS", "NU_VERSION", "config",
+];
+
+#[rustfmt::skip]
+/// Names (and prefixes, ending in `*`) that change how a shell or the loader behaves.
+const BEHAVIOUR: &[&str] = &[
+    // prompts and hooks run code at every prompt
+    "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4", "PROMPT", "PROMPT2", "PROMPT3",
+    "PROMPT4", "RPROMPT", "RPROMPT2", "RPS1", "RPS2", "SPROMPT", "PROMPT_DIRTRIM",
+    "PROMPT_EOL_MARK", "POSTEDIT", "prompt", "precmd_functions", "preexec_functions",
+    "chpwd_functions", "periodic_functions", "zshaddhistory_functions", "zshexit_functions",
+    "PERIOD", "PROMPT_*", "TRANSIENT_PROMPT_*", "fish_*", "FISH_*",
+    // startup files of the next shell
+    "BASH_ENV", "ENV", "ZDOTDIR", "INPUTRC", "HOME", "XDG_*", "SHELL", "NU_LIB_DIRS",
+    "NU_PLUGIN_DIRS", "ENV_CONVERSIONS", "PSModulePath", "POWERSHELL_*",
+    "PSExecutionPolicyPreference", "__PSLockdownPolicy",
+    // how words, commands and history are read
+    "IFS", "PATH", "path", "CDPATH", "cdpath", "FPATH", "fpath", "MODULE_PATH", "module_path",
+    "GLOBIGNORE", "FIGNORE", "fignore", "EXECIGNORE", "HISTFILE", "HISTCONTROL", "HISTIGNORE",
+    "SAVEHIST", "HISTSIZE", "HISTFILESIZE", "histchars", "HISTCHARS", "TMOUT", "STTY",
+    "KEYTIMEOUT", "NULLCMD", "READNULLCMD", "WORDCHARS", "MAIL", "MAILPATH", "mailpath",
+    "MAILCHECK", "POSIXLY_CORRECT", "BASH_COMPAT", "BASH_XTRACEFD", "BASH_LOADABLES_PATH",
+    // the dynamic loader and libc
+    "LD_*", "DYLD_*", "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "HOSTALIASES",
+    "RESOLV_HOST_CONF", "RES_OPTIONS", "LOCALDOMAIN", "MALLOC_CHECK_", "MALLOC_PERTURB_",
+];
+
+fn listed(list: &[&str], name: &str) -> bool {
+    list.iter().any(|entry| match entry.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == *entry,
+    })
+}
+
+/// Whether `name` may not be exported as it is, and why. esc-hook's own settings and state
+/// (`ESC_HOOK_*`) are reserved: nothing an environment sets may configure esc-hook.
+pub fn refusal(name: &str) -> Option<Refusal> {
+    if name.starts_with("ESC_HOOK_") || listed(RESERVED, name) {
+        Some(Refusal::Reserved)
+    } else if listed(BEHAVIOUR, name) {
+        Some(Refusal::Behaviour)
+    } else {
+        None
+    }
+}
+
 /// Renders untrusted text (a refused name, a server message) for a one-line log: control
 /// characters and quotes escaped, length bounded, so it can never spoof or break a terminal line.
 pub fn printable(text: &str, max_chars: usize) -> String {
@@ -61,6 +144,51 @@ mod tests {
         }
         for bad in ["", "1A", "A-B", "A B", "É", "A=B", "A\n", "$A", "a.b"] {
             assert!(VarName::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_changes_a_shell_and_nothing_else() {
+        for reserved in [
+            "UID",
+            "EUID",
+            "ARGC",
+            "EGID",
+            "status",
+            "fish_pid",
+            "ESC_HOOK_STATE",
+            "ESC_HOOK_KEYRING",
+            "_",
+        ] {
+            assert_eq!(refusal(reserved), Some(Refusal::Reserved), "{reserved}");
+        }
+        for behaviour in [
+            "PROMPT_COMMAND",
+            "BASH_ENV",
+            "LD_PRELOAD",
+            "DYLD_INSERT_LIBRARIES",
+            "IFS",
+            "PATH",
+            "PS1",
+            "ZDOTDIR",
+            "XDG_DATA_HOME",
+            "fish_user_paths",
+            "PROMPT_INDICATOR",
+            "MALLOC_CHECK_",
+        ] {
+            assert_eq!(refusal(behaviour), Some(Refusal::Behaviour), "{behaviour}");
+        }
+        for fine in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_REGION",
+            "KUBECONFIG",
+            "PULUMI_ACCESS_TOKEN",
+            "LDAP_URL",
+            "MALLOC",
+            "PATHS",
+            "X_",
+        ] {
+            assert_eq!(refusal(fine), None, "{fine}");
         }
     }
 

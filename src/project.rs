@@ -3,15 +3,14 @@
 //! get their expiry; `aws.region` and inline `values` are added on top; names and values that no
 //! shell can hold are refused; `files` are written to a private directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::escrc::{self, Escrc};
 use crate::files;
 use crate::log;
-use crate::names::{VarName, printable};
+use crate::names::{Refusal, VarName, printable, refusal};
 use crate::provider::{Resolved, Value};
-use crate::state;
 use crate::time;
 
 /// Every variable the project asks for, by name: the environment's (filtered), then
@@ -44,31 +43,98 @@ pub fn wanted(escrc: &Escrc, resolved: Option<&Resolved>) -> BTreeMap<String, Va
     wanted
 }
 
-/// Keeps what can be exported, saying why anything else is skipped; `refuse` may veto a
+/// A single exported value larger than this is refused: Linux refuses to start any program
+/// whose environment holds a string over 128 KiB (E2BIG), so one such value would leave the
+/// shell unable to run anything, esc-hook included. Large values belong under `files`.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// What one project exports at most, so that the whole environment stays within what the
+/// kernel passes to a program. (The state's own bound, which also limits the count, is applied
+/// where it is built.)
+pub const MAX_TOTAL_BYTES: usize = 512 * 1024;
+const MAX_NAME_BYTES: usize = 256;
+
+/// Keeps what can be exported, saying (one line per reason) why anything else is not:
+/// unusable names, NUL bytes, names that change how a shell behaves unless the `.escrc` lists
+/// them in `allow_names`, reserved names, and what exceeds the size bounds. `refuse` may veto a
 /// name for the caller's own reason.
 pub fn accept(
     wanted: BTreeMap<String, Value>,
+    allow_names: &BTreeSet<String>,
     refuse: impl Fn(&str) -> Option<String>,
 ) -> Vec<(VarName, Value)> {
     let mut accepted = Vec::new();
+    let (mut behaviour, mut reserved, mut too_many) = (Vec::new(), Vec::new(), Vec::new());
+    let mut total = 0usize;
     for (name, value) in wanted {
-        let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str() != state::VAR) else {
+        let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str().len() <= MAX_NAME_BYTES)
+        else {
             log::warn(format!(
                 "skipped `{}`: not a usable variable name",
                 printable(&name, 60)
             ));
             continue;
         };
+        match refusal(&name) {
+            Some(Refusal::Reserved) => {
+                reserved.push(name);
+                continue;
+            }
+            Some(Refusal::Behaviour) if !allow_names.contains(&name) => {
+                behaviour.push(name);
+                continue;
+            }
+            _ => {}
+        }
         let (Value::Text(text) | Value::File(text)) = &value;
         if text.contains('\0') {
             log::warn(format!("skipped {name}: its value contains a NUL byte"));
+            continue;
+        }
+        // A file variable exports only its path; its content goes to disk.
+        let exported = match &value {
+            Value::Text(text) => text.len(),
+            Value::File(_) => 256,
+        };
+        if exported > MAX_VALUE_BYTES {
+            log::warn(format!(
+                "skipped {name}: its value is {} KiB, over the {} KiB a variable may hold (serve it under `files` instead)",
+                exported.div_ceil(1024),
+                MAX_VALUE_BYTES / 1024
+            ));
             continue;
         }
         if let Some(reason) = refuse(&name) {
             log::warn(reason);
             continue;
         }
+        let size = name.len() + exported + 2;
+        if total + size > MAX_TOTAL_BYTES {
+            too_many.push(name);
+            continue;
+        }
+        total += size;
         accepted.push((var_name, value));
+    }
+    if !behaviour.is_empty() {
+        log::warn(format!(
+            "refused {}: they change how the shell or the loader behaves (list them under `allow-names` in .escrc to export them)",
+            behaviour.join(" ")
+        ));
+    }
+    if !reserved.is_empty() {
+        log::warn(format!(
+            "refused {}: reserved by a shell or by esc-hook",
+            reserved.join(" ")
+        ));
+    }
+    if !too_many.is_empty() {
+        log::warn(format!(
+            "skipped {} variable{} ({}): a project exports at most {} KiB",
+            too_many.len(),
+            if too_many.len() == 1 { "" } else { "s" },
+            printable(&too_many.join(" "), 80),
+            MAX_TOTAL_BYTES / 1024
+        ));
     }
     accepted
 }

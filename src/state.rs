@@ -24,6 +24,10 @@ const SCHEMA: u32 = 1;
 /// process, and a forged huge one must not make the hook slow.
 const MAX_ENCODED_LEN: usize = 256 * 1024;
 
+/// The largest state a load may leave: well under the 128 KiB the kernel allows one
+/// environment string, so every program can still be started and the project unloaded.
+pub const MAX_STATE_LEN: usize = 96 * 1024;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     v: u32,
@@ -115,6 +119,21 @@ impl Loaded {
     pub fn still_ours(&self, var: &SetVar, current: Option<&str>) -> bool {
         current.is_some_and(|value| Self::hash(&self.salt, &var.name, value) == var.hash)
     }
+}
+
+/// How many of `vars` (from the first) a state can record within [`MAX_STATE_LEN`], leaving
+/// room for the rest of the state (paths, label, trust keys, times).
+pub fn fitting(vars: &[SetVar]) -> usize {
+    const ROOM_FOR_THE_REST: usize = 8 * 1024;
+    let budget = (MAX_STATE_LEN - ROOM_FOR_THE_REST) / 4 * 3;
+    let mut used = 0;
+    for (index, var) in vars.iter().enumerate() {
+        used += serde_json::to_vec(var).map_or(usize::MAX / 2, |json| json.len() + 1);
+        if used > budget {
+            return index;
+        }
+    }
+    vars.len()
 }
 
 impl State {

@@ -35,7 +35,11 @@ pub fn run(
         }
         None => None,
     };
-    let accepted = project::accept(project::wanted(&escrc, resolved.as_ref()), |_| None);
+    let accepted = project::accept(
+        project::wanted(&escrc, resolved.as_ref()),
+        &escrc.allow_names,
+        |_| None,
+    );
     let materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
 
     let mut child = Command::new(program);

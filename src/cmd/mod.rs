@@ -41,6 +41,7 @@ pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Resul
             export: ExportFilter::default(),
             values: Default::default(),
             aws: None,
+            allow_names: Default::default(),
         });
     }
     let dir = match dir {

@@ -66,11 +66,18 @@ impl Shell {
         if matches!(self, Shell::Json | Shell::PwshHook) {
             return json::render(&last);
         }
+        // The state goes first: should the shell refuse a later assignment, the state is
+        // still recorded, so the next prompt neither opens again nor forgets what to unload.
+        let (state, rest): (Vec<_>, Vec<_>) = last
+            .into_iter()
+            .partition(|(name, _)| name.as_str() == crate::state::VAR);
         let mut script = String::new();
-        for (name, value) in last {
+        for (name, value) in state.into_iter().chain(rest) {
             let line = match (self, value) {
-                (Shell::Bash | Shell::Zsh, Some(value)) => posix::set(name, value),
-                (Shell::Bash | Shell::Zsh, None) => posix::unset(name),
+                (Shell::Bash | Shell::Zsh, Some(value)) => {
+                    posix::set(self == Shell::Zsh, name, value)
+                }
+                (Shell::Bash | Shell::Zsh, None) => posix::unset(self == Shell::Zsh, name),
                 (Shell::Fish, Some(value)) => fish::set(name, value),
                 (Shell::Fish, None) => fish::unset(name),
                 (Shell::Pwsh, Some(value)) => pwsh::set(name, value),
@@ -189,14 +196,29 @@ mod tests {
             Change::Set(name("A"), "x".into()),
             Change::Unset(name("B")),
         ];
-        assert_eq!(Shell::Bash.render(&changes), "export A=x;\nunset B;\n");
+        assert_eq!(Shell::Bash.render(&changes), "export A='x';\nunset B;\n");
         assert_eq!(Shell::Json.render(&changes), "{\"A\":\"x\",\"B\":null}\n");
+    }
+
+    #[test]
+    fn the_state_is_written_first_and_every_value_is_quoted() {
+        let changes = [
+            Change::Set(name("A"), "p{a,b}ss".into()),
+            Change::Set(name(crate::state::VAR), "s".into()),
+        ];
+        assert_eq!(
+            Shell::Bash.render(&changes),
+            "export ESC_HOOK_STATE='s';\nexport A='p{a,b}ss';\n"
+        );
     }
 
     #[test]
     fn each_shell_quotes_its_own_way() {
         let changes = [Change::Set(name("V"), "it's \\".into())];
-        assert_eq!(Shell::Zsh.render(&changes), "export V='it'\\''s \\';\n");
+        assert_eq!(
+            Shell::Zsh.render(&changes),
+            "{ export V='it'\\''s \\' } always { TRY_BLOCK_ERROR=0 };\n"
+        );
         assert_eq!(Shell::Fish.render(&changes), "set -gx V 'it\\'s \\\\';\n");
         assert_eq!(Shell::Pwsh.render(&changes), "${env:V} = 'it''s \\'\n");
     }

@@ -1,16 +1,40 @@
-//! bash and zsh: POSIX single quotes, where every byte but `'` is literal (`'\''` ends the
-//! quote, adds an escaped quote, and reopens it).
+//! bash and zsh: every value in POSIX single quotes, where every byte but `'` is literal (`'\''`
+//! ends the quote, adds an escaped quote, and reopens it). Always quoted, never bare: a bare
+//! word is open to brace expansion (`p{a,b}ss`), `extended_glob` (`^`), and whatever option a
+//! user sets next.
+//!
+//! A shell refusing an assignment (a read-only name) must report it and go on. zsh aborts the
+//! rest of an `eval` on such an error, so each zsh assignment sits in an `always` block that
+//! clears it. bash goes on by itself, but under `set -e` exits even through `|| :`; the bash hook
+//! therefore evaluates the whole script with `command eval` in an `||` list.
 
 use crate::names::VarName;
 
 pub fn quote(text: &str) -> String {
-    shell_words::quote(text).into_owned()
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
-pub fn set(name: &VarName, value: &str) -> String {
-    format!("export {name}={};", quote(value))
+/// One command that can never abort the script around it.
+fn guarded(zsh: bool, command: String) -> String {
+    match zsh {
+        true => format!("{{ {command} }} always {{ TRY_BLOCK_ERROR=0 }};"),
+        false => format!("{command};"),
+    }
 }
 
-pub fn unset(name: &VarName) -> String {
-    format!("unset {name};")
+pub fn set(zsh: bool, name: &VarName, value: &str) -> String {
+    guarded(zsh, format!("export {name}={}", quote(value)))
+}
+
+pub fn unset(zsh: bool, name: &VarName) -> String {
+    guarded(zsh, format!("unset {name}"))
 }

@@ -144,7 +144,7 @@ fn twenty_shells_entering_at_once_on_a_cold_cache_make_one_open() {
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(
-            stdout(&out).contains("export AWS_ACCESS_KEY_ID=ASIAEXAMPLEKEYID0001;"),
+            stdout(&out).contains("export AWS_ACCESS_KEY_ID='ASIAEXAMPLEKEYID0001';"),
             "{}",
             stderr(&out)
         );

@@ -13,5 +13,6 @@ mod everyday;
 mod faults;
 mod hostile_env;
 mod hostile_values;
+mod security;
 mod shells;
 mod sts;
