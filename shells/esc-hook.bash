@@ -8,7 +8,7 @@ _esc_hook() {
   _esc_hook_unchanged && return $__esc_hook_status
   # A read-only name the shell refuses must not exit a `set -e` shell: that takes an `||`
   # list and `command eval` (with `builtin eval`, bash treats the error as fatal anyway).
-  __esc_hook_script="$(@ESC_HOOK@ export bash)" && command eval "$__esc_hook_script" || :
+  __esc_hook_script="$(@ESC_HOOK@ export bash --shell-pid "$$")" && command eval "$__esc_hook_script" || :
   return $__esc_hook_status
 }
 

@@ -7,7 +7,7 @@ set -gx ESC_HOOK_SHELL "fish $fish_pid"
 function __esc_hook_export --on-event fish_prompt --description 'esc-hook: load the project environment'
     # An unchanged prompt is decided with builtins alone and spawns no process.
     __esc_hook_unchanged; and return
-    @ESC_HOOK@ export fish | source
+    @ESC_HOOK@ export fish --shell-pid $fish_pid | source
 end
 
 # True when nothing the binary would react to has changed since it last ran: the directory,
@@ -43,7 +43,7 @@ end
 function __esc_hook_on_cd --on-variable PWD --description 'esc-hook: react to cd'
     # `cd` inside a command substitution changes nothing the user will see.
     status --is-command-substitution; and return
-    @ESC_HOOK@ export fish | source
+    @ESC_HOOK@ export fish --shell-pid $fish_pid | source
 end
 
 # A shell started inside a project has the environment before its first command.

@@ -8,7 +8,7 @@
 $env.ESC_HOOK_SHELL = $"nu ($nu.pid)"
 
 let esc_hook_apply = {||
-    let changes = (^@ESC_HOOK@ export json | from json)
+    let changes = (^@ESC_HOOK@ export json --shell-pid $nu.pid | from json)
     let gone = ($changes | items {|name, value| if $value == null { $name } } | compact)
     let set = ($changes | items {|name, value| {name: $name, value: $value} } | where value != null | reduce --fold {} {|it, acc| $acc | insert $it.name $it.value })
     if ($gone | is-not-empty) { hide-env --ignore-errors ...$gone }

@@ -8,7 +8,7 @@ zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
 _esc_hook() {
   emulate -L zsh
   local __esc_hook_script
-  __esc_hook_script="$(@ESC_HOOK@ export zsh)" && builtin eval "$__esc_hook_script"
+  __esc_hook_script="$(@ESC_HOOK@ export zsh --shell-pid "$$")" && builtin eval "$__esc_hook_script"
 }
 
 # True when nothing the binary would react to has changed since it last ran: the directory,

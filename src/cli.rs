@@ -40,6 +40,9 @@ pub enum Command {
     Export {
         #[arg(value_enum)]
         shell: Shell,
+        /// The hook's shell: only it may remove the files it loaded (default: the parent)
+        #[arg(long, hide = true)]
+        shell_pid: Option<i32>,
     },
     /// Trust an .escrc (the nearest one, or the one at PATH) so the hook loads it
     #[command(after_help = "Examples:\n  esc-hook allow\n  esc-hook allow ~/src/payments")]

@@ -243,7 +243,8 @@ impl Escrc {
 
 /// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
 pub fn home_relative(path: &Path) -> String {
-    match dirs::home_dir().and_then(|home| path.strip_prefix(home).ok().map(Path::to_path_buf)) {
+    let home = crate::settings::Settings::get().home();
+    match home.and_then(|home| path.strip_prefix(home).ok().map(Path::to_path_buf)) {
         Some(rest) => format!("~/{}", rest.display()),
         None => path.display().to_string(),
     }
@@ -565,10 +566,10 @@ pub fn find_nearest(start: &Path) -> Option<FileStamp> {
 /// directory (it keeps the user's symlinked path), else the working directory itself. A shell
 /// that does not maintain `$PWD` (PowerShell started from bash inherits bash's) must not send
 /// esc-hook to another project.
-pub fn current_dir() -> Option<PathBuf> {
+pub fn current_dir(settings: &crate::settings::Settings) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let same_dir = |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
-    match std::env::var_os("PWD").map(PathBuf::from) {
+    match settings.current_var("PWD").map(PathBuf::from) {
         Some(pwd)
             if pwd.is_absolute()
                 && matches!((fs::metadata(&pwd), fs::metadata(".")), (Ok(a), Ok(b)) if same_dir(&a, &b)) =>

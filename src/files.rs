@@ -1,9 +1,11 @@
 //! The private directory holding an environment's `files` while it is loaded.
 //!
 //! Lives in `$XDG_RUNTIME_DIR/esc-hook` (memory-backed on most systems) or else
-//! `<temp>/esc-hook-<uid>`; the base is 0700 and must be ours, each load gets its own 0700
-//! subdirectory named `<shell pid>-<random>`, and each file is 0600. Unload removes the
-//! subdirectory, and only ever a direct child of the base, whatever the state variable claims.
+//! `<temp>/esc-hook-<uid>`; the base is 0700, must be ours and not a link, each load gets its
+//! own 0700 subdirectory named `<owner pid>-<random>`, and each file is 0600, created without
+//! following links. Unload removes the subdirectory only when this process is its owner (the
+//! same shell, or the same `exec`), and only ever a direct child of the base, whatever the
+//! state variable claims: a subshell leaving the project leaves its parent's files alone.
 //! A shell that exits while loaded cannot unload: the next load sweeps the directories of
 //! shells that are gone.
 
@@ -11,26 +13,59 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::digest::random_hex;
 
 pub fn base_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir.join("esc-hook"),
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        _ => std::env::temp_dir().join(format!("esc-hook-{}", unsafe { libc::geteuid() })),
-    }
+    crate::settings::Settings::get().runtime_base()
+}
+
+/// The process whose files this run makes and may remove: the shell the hook runs in (named by
+/// the hook itself, else the parent process), or `exec`'s own process.
+static OWNER: OnceLock<libc::pid_t> = OnceLock::new();
+
+pub fn set_owner(pid: libc::pid_t) {
+    let _ = OWNER.set(pid);
+}
+
+pub fn owner() -> libc::pid_t {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    *OWNER.get_or_init(|| unsafe { libc::getppid() })
+}
+
+/// The base directory, made private and checked to be ours; every path under it is used only
+/// after this (see [`ensure_private_base`]).
+pub fn private_base() -> io::Result<PathBuf> {
+    let base = base_dir();
+    ensure_private_base(&base)?;
+    Ok(base)
+}
+
+/// A directory directly under the private base (`locks`), made 0700 and checked like the base.
+pub fn private_subdir(name: &str) -> io::Result<PathBuf> {
+    let dir = private_base()?.join(name);
+    ensure_private_base(&dir)?;
+    Ok(dir)
+}
+
+/// Opens a file under the private base for writing, creating it 0600, never through a link.
+pub fn open_private(path: &Path, truncate: bool) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(truncate)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Writes each `(name, content)` into a fresh private directory; returns the directory and
 /// each file's path, in order.
 pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<PathBuf>)> {
-    let base = base_dir();
-    ensure_private_base(&base)?;
+    let base = private_base()?;
     sweep_dead_shells(&base);
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let shell = unsafe { libc::getppid() };
-    let dir = base.join(format!("{shell}-{}", random_hex(8)));
+    let dir = base.join(format!("{}-{}", owner(), random_hex(8)));
     fs::DirBuilder::new().mode(0o700).create(&dir)?;
     let mut paths = Vec::with_capacity(files.len());
     for (name, content) in files {
@@ -39,6 +74,7 @@ pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<Pat
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .and_then(|mut file| file.write_all(content.as_bytes()));
         if let Err(e) = written {
@@ -50,11 +86,12 @@ pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<Pat
     Ok((dir, paths))
 }
 
-/// Removes a directory made by [`write_private`]; anything else is left alone.
+/// Removes a directory made by [`write_private`] for this same owner; anything else (another
+/// shell's, a subshell's parent's, a forged path) is left alone.
 pub fn remove(dir: &Path) {
     let base = base_dir();
     let name = dir.file_name().and_then(|n| n.to_str());
-    if dir.parent() == Some(base.as_path()) && name.and_then(owner_pid).is_some() {
+    if dir.parent() == Some(base.as_path()) && name.and_then(owner_pid) == Some(owner()) {
         let _ = fs::remove_dir_all(dir);
     }
 }
@@ -98,8 +135,8 @@ pub fn sweep_dead_shells(base: &Path) {
     }
 }
 
-/// The base must be a real directory owned by us and closed to others; in a shared temp dir
-/// someone else could have made it first.
+/// The base must be a real directory (not a link) owned by us and closed to others: in a shared
+/// temp dir someone else could have made it first, and would then choose where our files go.
 pub fn ensure_private_base(base: &Path) -> io::Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(base) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
@@ -110,8 +147,8 @@ pub fn ensure_private_base(base: &Path) -> io::Result<()> {
     let me = unsafe { libc::geteuid() };
     if !meta.is_dir() || meta.uid() != me {
         return Err(io::Error::other(format!(
-            "{} is not a directory of yours",
-            base.display()
+            "{} is not a directory of yours: remove it, or set XDG_RUNTIME_DIR",
+            crate::names::printable(&base.to_string_lossy(), 200)
         )));
     }
     if meta.mode() & 0o077 != 0 {

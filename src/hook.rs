@@ -6,7 +6,6 @@
 //! list of changes for one shell script.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,35 +16,11 @@ use crate::log;
 use crate::names::VarName;
 use crate::project;
 use crate::provider::{OpenRequest, Provider, ProviderError};
+use crate::settings::Environ;
 use crate::shell::Change;
 use crate::state::{self, Loaded, Outcome, SetVar, State};
 use crate::time;
 use crate::trust::{TrustStore, Verdict};
-
-/// The shell's environment as it was when the hook ran.
-pub struct Environ {
-    vars: BTreeMap<String, OsString>,
-}
-
-impl Environ {
-    pub fn capture() -> Environ {
-        let vars = std::env::vars_os()
-            .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
-            .collect();
-        Environ { vars }
-    }
-}
-
-impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Environ {
-        Environ {
-            vars: iter
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
-    }
-}
 
 /// Builds the provider for an environment only when one is needed: finding the login reads
 /// files, and an untrusted or values-only `.escrc` must never touch the token.
@@ -83,10 +58,16 @@ pub fn export(inputs: &Inputs) -> (Vec<Change>, Option<State>) {
 fn decide(inputs: &Inputs) -> Vec<Change> {
     let found = inputs.pwd.as_deref().and_then(escrc::find_nearest);
     if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok()) {
-        return match &inputs.previous {
-            Ok(Some(state)) if refresh_due(state, inputs) => refresh(state, inputs),
-            _ => Vec::new(),
-        };
+        match &inputs.previous {
+            Ok(Some(state)) if refresh_due(state, inputs) => {
+                if let Some(changes) = refresh(state, inputs) {
+                    return changes;
+                }
+                // The file is no longer allowed as it is: decided afresh below, which
+                // unloads and says why.
+            }
+            _ => return Vec::new(),
+        }
     }
     let mut transition = Transition::new(inputs.environ);
     transition.interrupted = interrupt::take();
@@ -118,6 +99,8 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
 }
 
 /// Nothing to do: the same `.escrc` (or none) as last time, and its trust records unchanged.
+/// A state that loaded from a file without the trust keys it was allowed by (which esc-hook
+/// never writes) is not believed.
 fn is_unchanged(
     previous: &Result<Option<State>, String>,
     found: Option<&FileStamp>,
@@ -127,7 +110,10 @@ fn is_unchanged(
         Ok(None) => found.is_none(),
         Ok(Some(state)) if state.escrc.as_ref() == found => match (&state.trust, store) {
             (Some(keys), Some(store)) => store.still_allowed(keys) == state.outcome.was_allowed(),
-            _ => true,
+            (Some(_), None) => !state.outcome.was_allowed(),
+            // Nothing loaded (an unreadable or unsafe file), or nothing loaded from a file
+            // (what `exec` set, outside any project): nothing to re-check.
+            (None, _) => state.loaded.is_none() || state.escrc.is_none(),
         },
         _ => false,
     }
@@ -140,7 +126,7 @@ fn refresh_due(state: &State, inputs: &Inputs) -> bool {
         let Some(expires) = loaded.expires_at else {
             return false;
         };
-        let due = inputs.now + inputs.refresh_margin.as_secs() >= expires
+        let due = inputs.now.saturating_add(inputs.refresh_margin.as_secs()) >= expires
             && loaded.retry_at.is_none_or(|retry| inputs.now >= retry);
         due || inputs.now >= expires
     })
@@ -149,23 +135,50 @@ fn refresh_due(state: &State, inputs: &Inputs) -> bool {
 /// After a failed refresh of still-valid credentials, wait this long before trying again.
 const REFRESH_RETRY_SECONDS: u64 = 60;
 
-/// Swaps in fresh credentials for the same `.escrc` (cache first, then the network). If that
-/// fails the old ones stay while they are valid; once expired they are removed, loudly.
-fn refresh(previous: &State, inputs: &Inputs) -> Vec<Change> {
+/// Swaps in fresh credentials for the same `.escrc` (cache first, then the network), which must
+/// still be allowed as it is now (`None` when it is not: the caller decides afresh). If the
+/// refresh fails the old ones stay while they are valid; once expired they are removed, loudly.
+fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     let Some(loaded) = &previous.loaded else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     let expires_at = loaded.expires_at.unwrap_or(inputs.now);
+    let result = match &previous.escrc {
+        Some(stamp) => {
+            let file = escrc::read(&stamp.path);
+            let allowed = match (&file, &inputs.trust) {
+                (Ok(file), Ok(store)) => store.verdict(&stamp.path, file) == Verdict::Allowed,
+                _ => false,
+            };
+            if !allowed {
+                return None;
+            }
+            Ok(stamp)
+        }
+        // What `exec` set has no file to refresh from: it stays until it expires.
+        None if inputs.now < expires_at => {
+            let mut state = previous.clone();
+            if let Some(loaded) = &mut state.loaded {
+                loaded.retry_at = Some(expires_at);
+            }
+            return Some(vec![Change::Set(
+                VarName::constant(state::VAR),
+                state.encode(),
+            )]);
+        }
+        None => Err(LoadError::Report(
+            "it was set by `esc-hook exec`, which cannot refresh it".into(),
+        )),
+    };
     let mut attempt = Transition::new(inputs.environ);
     attempt.keyring_warned = previous.keyring_warned;
     let kept = attempt.leave(previous, false);
-    let Some(stamp) = &previous.escrc else {
-        return Vec::new();
-    };
-    let result = escrc::read(&stamp.path)
-        .and_then(|content| escrc::parse(&stamp.path, &content))
-        .map_err(|e| LoadError::Report(e.to_string()))
-        .and_then(|escrc| attempt.load(&escrc, stamp, inputs, &kept));
+    let result = result.and_then(|stamp| {
+        escrc::read(&stamp.path)
+            .and_then(|file| escrc::parse(&stamp.path, &file))
+            .map_err(|e| LoadError::Report(e.to_string()))
+            .and_then(|escrc| attempt.load(&escrc, stamp, inputs, &kept))
+    });
     let state_name = VarName::constant(state::VAR);
     let mut state = previous.clone();
     match result {
@@ -182,7 +195,7 @@ fn refresh(previous: &State, inputs: &Inputs) -> Vec<Change> {
             state.loaded = Some(fresh);
             state.keyring_warned = attempt.keyring_warned;
             attempt.set(state_name, state.encode());
-            attempt.changes
+            Some(attempt.changes)
         }
         Err(error) => {
             let reason = match error {
@@ -196,9 +209,9 @@ fn refresh(previous: &State, inputs: &Inputs) -> Vec<Change> {
                     previous.label
                 ));
                 if let Some(loaded) = &mut state.loaded {
-                    loaded.retry_at = Some(inputs.now + REFRESH_RETRY_SECONDS);
+                    loaded.retry_at = Some(inputs.now.saturating_add(REFRESH_RETRY_SECONDS));
                 }
-                return vec![Change::Set(state_name, state.encode())];
+                return Some(vec![Change::Set(state_name, state.encode())]);
             }
             let mut unload = Transition::new(inputs.environ);
             unload.leave(previous, false);
@@ -211,7 +224,7 @@ fn refresh(previous: &State, inputs: &Inputs) -> Vec<Change> {
             state.outcome = Outcome::Failed;
             state.loaded = None;
             unload.set(state_name, state.encode());
-            unload.changes
+            Some(unload.changes)
         }
     }
 }

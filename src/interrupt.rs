@@ -8,6 +8,8 @@
 //! open the same file within a few seconds, it records the failure instead of opening.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use crate::digest::sha256_hex;
@@ -18,10 +20,9 @@ use crate::time;
 /// A marker older than this is ignored: it only has to bridge to the next prompt.
 const FRESH_SECONDS: u64 = 30;
 
-fn marker() -> PathBuf {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let shell = unsafe { libc::getppid() };
-    files::base_dir().join(format!("interrupted-{shell}"))
+fn marker() -> Option<PathBuf> {
+    let base = files::private_base().ok()?;
+    Some(base.join(format!("interrupted-{}", files::owner())))
 }
 
 fn key(stamp: &FileStamp) -> String {
@@ -30,15 +31,24 @@ fn key(stamp: &FileStamp) -> String {
 
 /// Notes that the open for `stamp` was interrupted in this shell.
 pub fn remember(stamp: &FileStamp) {
-    if files::ensure_private_base(&files::base_dir()).is_ok() {
-        let _ = fs::write(marker(), format!("{} {}\n", key(stamp), time::now()));
+    if let Some(marker) = marker() {
+        let line = format!("{} {}\n", key(stamp), time::now());
+        let _ = files::open_private(&marker, true).and_then(|mut f| f.write_all(line.as_bytes()));
     }
 }
 
 /// Takes this shell's marker, if any: the stamp key it names, when still fresh.
 pub fn take() -> Option<String> {
-    let path = marker();
-    let text = fs::read_to_string(&path).ok()?;
+    let path = marker()?;
+    let mut text = String::new();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut text)
+        .ok()?;
     let _ = fs::remove_file(&path);
     let (key, at) = text.trim().split_once(' ')?;
     let at: u64 = at.parse().ok()?;

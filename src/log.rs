@@ -10,19 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub const QUIET_VAR: &str = "ESC_HOOK_QUIET";
+use crate::settings::Settings;
 
 pub fn quiet() -> bool {
-    std::env::var_os(QUIET_VAR).is_some_and(|v| !v.is_empty() && v != "0")
+    Settings::get().quiet()
 }
 
 /// A terminal that can show escape sequences.
 fn fancy_terminal() -> bool {
-    std::io::stderr().is_terminal() && std::env::var("TERM").as_deref() != Ok("dumb")
+    std::io::stderr().is_terminal() && Settings::get().var("TERM") != Some("dumb")
 }
 
 fn colour() -> bool {
-    fancy_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    fancy_terminal() && Settings::get().colour_allowed()
 }
 
 pub fn info(message: impl Display) {

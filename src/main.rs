@@ -23,6 +23,7 @@ mod log;
 mod names;
 mod project;
 mod provider;
+mod settings;
 mod shell;
 mod state;
 mod time;
@@ -47,39 +48,42 @@ extern "C" fn main(
 
 /// The exit code.
 fn run() -> u8 {
+    // Before anything else, and before any thread: esc-hook's settings come from the user's
+    // environment without what esc-hook set (see settings.rs).
+    let settings = settings::Settings::capture();
     // The hook's own call comes first and skips building the whole command line parser:
     // it runs at prompts, where every fraction of a millisecond is the user's.
-    if let Some(shell) = hook_call() {
-        return finish(cmd::export::run(shell));
+    if let Some((shell, shell_pid)) = hook_call() {
+        return finish(cmd::export::run(settings, shell, shell_pid));
     }
     let cli = Cli::parse();
     let result = match cli.command {
         // exec ends with the command's own exit code.
         Command::Exec { env, dir, command } => {
-            return cmd::exec::run(env, dir, command).unwrap_or_else(|error| {
+            return cmd::exec::run(settings, env, dir, command).unwrap_or_else(|error| {
                 log::warn(format!("{error:#}"));
                 // Like env(1): 127 when the command cannot be run at all.
                 127
             });
         }
         Command::Init { shell } => cmd::init::run(shell),
-        Command::Export { shell } => cmd::export::run(shell),
-        Command::Allow { path } => cmd::trust::allow(path),
-        Command::Deny { path } => cmd::trust::deny(path),
+        Command::Export { shell, shell_pid } => cmd::export::run(settings, shell, shell_pid),
+        Command::Allow { path } => cmd::trust::allow(settings, path),
+        Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {
             json,
             verify,
             short,
         } => match short {
-            true => cmd::status::short(),
-            false => cmd::status::run(json, verify),
+            true => cmd::status::short(settings),
+            false => cmd::status::run(settings, json, verify),
         },
-        Command::Edit => cmd::edit::run(),
-        Command::Doctor => cmd::doctor::run(),
+        Command::Edit => cmd::edit::run(settings),
+        Command::Doctor => cmd::doctor::run(settings),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
-        Command::CredentialProcess { env, dir } => cmd::credential_process::run(env, dir),
-        Command::Reload => cmd::reload::run(),
+        Command::CredentialProcess { env, dir } => cmd::credential_process::run(settings, env, dir),
+        Command::Reload => cmd::reload::run(settings),
         Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),
         Command::Cache(CacheCommand::Clear { environment, all }) => {
             cmd::cache::clear(environment, all)
@@ -88,21 +92,26 @@ fn run() -> u8 {
     finish(result)
 }
 
-/// `esc-hook export <shell>` exactly as the hooks write it; anything else goes through clap.
-fn hook_call() -> Option<shell::Shell> {
-    let mut args = std::env::args_os().skip(1);
-    let (command, shell, rest) = (args.next()?, args.next()?, args.next());
-    if command != "export" || rest.is_some() {
-        return None;
-    }
-    match shell.to_str()? {
-        "bash" => Some(shell::Shell::Bash),
-        "zsh" => Some(shell::Shell::Zsh),
-        "fish" => Some(shell::Shell::Fish),
-        "pwsh-hook" => Some(shell::Shell::PwshHook),
-        "json" => Some(shell::Shell::Json),
-        _ => None,
-    }
+/// `esc-hook export <shell> [--shell-pid N]` exactly as the hooks write it; anything else goes
+/// through clap.
+fn hook_call() -> Option<(shell::Shell, Option<i32>)> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(5).collect();
+    let shell_pid = match args.as_slice() {
+        [command, _] if command == "export" => None,
+        [command, _, flag, pid] if command == "export" && flag == "--shell-pid" => {
+            Some(pid.to_str()?.parse().ok().filter(|pid| *pid > 0)?)
+        }
+        _ => return None,
+    };
+    let shell = match args[1].to_str()? {
+        "bash" => shell::Shell::Bash,
+        "zsh" => shell::Shell::Zsh,
+        "fish" => shell::Shell::Fish,
+        "pwsh-hook" => shell::Shell::PwshHook,
+        "json" => shell::Shell::Json,
+        _ => return None,
+    };
+    Some((shell, shell_pid))
 }
 
 fn finish(result: anyhow::Result<()>) -> u8 {

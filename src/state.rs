@@ -182,19 +182,6 @@ impl State {
         }
         Ok(state)
     }
-
-    /// The state of the current process, if any: `Err` when the variable is present but
-    /// unreadable (forged, truncated, or from another version).
-    pub fn from_env() -> Result<Option<State>, String> {
-        match std::env::var_os(VAR) {
-            None => Ok(None),
-            Some(text) if text.is_empty() => Ok(None),
-            Some(text) => match text.to_str() {
-                Some(text) => State::decode(text).map(Some),
-                None => Err(format!("{VAR} is not valid")),
-            },
-        }
-    }
 }
 
 /// Paths as JSON strings: UTF-8 paths as themselves, others (rare, but legal on Unix) as

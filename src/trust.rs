@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::sha256_hex;
+use crate::settings::Settings;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -35,8 +36,9 @@ pub struct TrustStore {
 
 impl TrustStore {
     /// The store in the user's data dir (`$XDG_DATA_HOME/esc-hook` on Linux).
-    pub fn open() -> Result<TrustStore, String> {
-        let data = dirs::data_dir()
+    pub fn open(settings: &Settings) -> Result<TrustStore, String> {
+        let data = settings
+            .data_dir()
             .ok_or("could not find the data directory: set HOME (or XDG_DATA_HOME)")?;
         Ok(TrustStore::at(data.join("esc-hook")))
     }

@@ -76,26 +76,18 @@ pub fn after_run(
 }
 
 fn watch_file() -> PathBuf {
-    // SAFETY: getppid has no preconditions and cannot fail.
-    let shell = unsafe { libc::getppid() };
-    files::base_dir().join(format!("watch-{shell}"))
+    files::base_dir().join(format!("watch-{}", files::owner()))
 }
 
 /// Creates or re-dates the watch file, one second in the past.
 fn touch(file: &Path) {
-    let base = files::base_dir();
-    if files::ensure_private_base(&base).is_err() {
+    let Ok(base) = files::private_base() else {
         return;
-    }
-    if !file.exists() {
+    };
+    if fs::symlink_metadata(file).is_err() {
         // A new shell: a moment to forget the watch files of shells that are gone.
         files::sweep_dead_shells(&base);
     }
     let dated = SystemTime::now() - Duration::from_secs(1);
-    let _ = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(file)
-        .and_then(|f| f.set_modified(dated));
+    let _ = files::open_private(file, false).and_then(|f| f.set_modified(dated));
 }

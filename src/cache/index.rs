@@ -31,7 +31,7 @@ pub struct Index {
 
 impl Index {
     pub fn open() -> Option<Index> {
-        dirs::cache_dir().map(|d| Index {
+        crate::settings::Settings::get().cache_dir().map(|d| Index {
             dir: d.join("esc-hook"),
         })
     }
@@ -66,6 +66,9 @@ impl Index {
 
     /// Read, change, write atomically (temp file + rename), under the index lock.
     fn update(&self, change: impl FnOnce(&mut BTreeMap<String, IndexEntry>)) {
+        if fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
         let _lock = lock::acquire(&self.dir.join("index.lock"), Duration::from_secs(2));
         let mut entries = self.entries();
         change(&mut entries);

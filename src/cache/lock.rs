@@ -12,17 +12,16 @@ pub struct KeyLock {
     _file: File,
 }
 
-/// Waits up to `wait` for the lock on `path`; `None` if it could not be had (the caller then
-/// goes on without it: a duplicate open is better than a stuck prompt).
+/// Waits up to `wait` for the lock on `path` (in a directory the caller made private); `None` if
+/// it could not be had (the caller then goes on without it: a duplicate open is better than a
+/// stuck prompt). The lock file is never opened through a link.
 pub fn acquire(path: &Path, wait: Duration) -> Option<KeyLock> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).ok()?;
-    }
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .ok()?;
     let deadline = Instant::now() + wait;
@@ -45,7 +44,7 @@ mod tests {
     #[test]
     fn a_second_holder_waits_and_then_gives_up() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("locks/k.lock");
+        let path = dir.path().join("k.lock");
         let first = acquire(&path, Duration::ZERO).unwrap();
         assert!(acquire(&path, Duration::from_millis(60)).is_none());
         drop(first);

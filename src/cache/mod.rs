@@ -25,14 +25,6 @@ use crate::time;
 pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
 
-/// The refresh margin from `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes.
-pub fn refresh_margin() -> Duration {
-    std::env::var(MARGIN_SETTING)
-        .ok()
-        .and_then(|text| crate::duration::parse(&text).ok())
-        .unwrap_or(DEFAULT_MARGIN)
-}
-
 /// Whether a cached environment may still be served at `now`.
 pub fn serves(resolved: &Resolved, now: SystemTime, margin: Duration) -> bool {
     resolved.opened_at <= now && now + margin < resolved.expires_at
@@ -150,10 +142,11 @@ impl Provider for CachedProvider {
             Ok(None) => {}
             Err(e) => problem = Some(e),
         }
-        let _lock = lock::acquire(
-            &crate::files::base_dir().join("locks").join(&account[..32]),
-            self.lock_wait,
-        );
+        // In the private runtime base only: a base someone else made means no lock at all
+        // (a duplicate open), never a file where they choose or a wait on their lock.
+        let _lock = crate::files::private_subdir("locks")
+            .ok()
+            .and_then(|dir| lock::acquire(&dir.join(&account[..32]), self.lock_wait));
         if problem.is_none() {
             // Another shell may have opened it while this one waited for the lock.
             match self.fresh(store.as_ref(), &account) {

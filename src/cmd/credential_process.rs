@@ -10,17 +10,22 @@ use serde_json::json;
 use crate::log;
 use crate::provider::sts::Session;
 use crate::provider::{OpenRequest, Provider};
+use crate::settings::Settings;
 use crate::time;
 
-pub fn run(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let escrc = super::project_escrc(env, dir)?;
+pub fn run(
+    settings: &'static Settings,
+    env: Option<String>,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let escrc = super::project_escrc(settings, env, dir)?;
     let request = OpenRequest::for_escrc(&escrc).ok_or_else(|| {
         anyhow!(
             "{} opens nothing that holds AWS credentials",
             escrc.path.display()
         )
     })?;
-    let provider = super::provider_for(&request)?;
+    let provider = super::provider_for(settings, &request)?;
     let resolved = provider.resolve(&request)?;
     if let Some(warning) = &resolved.warning {
         log::warn(warning);

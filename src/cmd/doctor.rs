@@ -7,6 +7,7 @@ use crate::cache::store;
 use crate::escrc;
 use crate::provider::esc::{EscClient, Timeouts};
 use crate::provider::{ProviderError, login};
+use crate::settings::Settings;
 use crate::trust::{TrustStore, Verdict};
 
 struct Check {
@@ -15,11 +16,11 @@ struct Check {
     text: String,
 }
 
-pub fn run() -> anyhow::Result<()> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let var = |name: &str| settings.var(name).map(String::from);
     let mut checks = vec![hook(&var), keyring(&var)];
-    checks.extend(pulumi(&var));
-    checks.push(nearest_escrc());
+    checks.extend(pulumi(&var, settings));
+    checks.push(nearest_escrc(settings));
     let mut out = String::new();
     for check in &checks {
         let mark = if check.ok { "ok  " } else { "FAIL" };
@@ -109,8 +110,8 @@ fn keyring(var: &dyn Fn(&str) -> Option<String>) -> Check {
     }
 }
 
-fn pulumi(var: &dyn Fn(&str) -> Option<String>) -> Vec<Check> {
-    let login = match login::resolve(var) {
+fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Check> {
+    let login = match login::resolve(var, settings.home()) {
         Ok(login) => login,
         Err(e) => {
             return vec![Check {
@@ -169,8 +170,8 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>) -> Vec<Check> {
     vec![login_check, backend_check]
 }
 
-fn nearest_escrc() -> Check {
-    let Some(stamp) = escrc::current_dir().and_then(|dir| escrc::find_nearest(&dir)) else {
+fn nearest_escrc(settings: &Settings) -> Check {
+    let Some(stamp) = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir)) else {
         return Check {
             name: ".escrc",
             ok: true,
@@ -191,7 +192,7 @@ fn nearest_escrc() -> Check {
         Ok(parsed) => parsed,
         Err(e) => return fail(format!("{e}: fix it with `esc-hook edit`")),
     };
-    let store = match TrustStore::open() {
+    let store = match TrustStore::open(settings) {
         Ok(store) => store,
         Err(e) => return fail(e),
     };

@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail};
 
 use crate::escrc;
 use crate::log;
+use crate::settings::Settings;
 use crate::trust::TrustStore;
 
 const TEMPLATE: &str = "\\
@@ -19,9 +20,9 @@ environment: org/project/env
 #   AWS_REGION: eu-west-1
 ";
 
-pub fn run() -> anyhow::Result<()> {
-    let cwd =
-        escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let cwd = escrc::current_dir(settings)
+        .ok_or_else(|| anyhow!("could not find the current directory"))?;
     let path = escrc::find_nearest(&cwd)
         .map(|stamp| stamp.path)
         .unwrap_or_else(|| cwd.join(escrc::FILE_NAME));
@@ -47,9 +48,9 @@ pub fn run() -> anyhow::Result<()> {
     }
     let editor = ["VISUAL", "EDITOR"]
         .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "vi".into());
-    let words = shell_words::split(&editor)
+        .find_map(|name| settings.var(name).filter(|v| !v.trim().is_empty()))
+        .unwrap_or("vi");
+    let words = shell_words::split(editor)
         .map_err(|e| anyhow!("could not read the editor command `{editor}`: {e}"))?;
     let (program, args) = words
         .split_first()
@@ -84,7 +85,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     let parsed = escrc::parse(&path, &after)
         .map_err(|e| anyhow!("{e}; not allowed until it parses (run `esc-hook edit` again)"))?;
-    TrustStore::open()
+    TrustStore::open(settings)
         .map_err(|e| anyhow!(e))?
         .allow(&path, &after)
         .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;

@@ -12,11 +12,16 @@ use anyhow::{anyhow, bail};
 
 use crate::files;
 use crate::log;
+use crate::names::VarName;
 use crate::project;
 use crate::provider::{OpenRequest, Provider};
-use crate::state;
+use crate::settings::Settings;
+use crate::state::{self, Loaded, Outcome, SetVar, State};
+use crate::time;
+use std::time::SystemTime;
 
 pub fn run(
+    settings: &'static Settings,
     env: Option<String>,
     dir: Option<PathBuf>,
     command: Vec<OsString>,
@@ -24,10 +29,10 @@ pub fn run(
     let Some((program, args)) = command.split_first() else {
         bail!("name a command to run: esc-hook exec -- CMD ARGS…");
     };
-    let escrc = super::project_escrc(env, dir)?;
+    let escrc = super::project_escrc(settings, env, dir)?;
     let resolved = match OpenRequest::for_escrc(&escrc) {
         Some(request) => {
-            let resolved = super::provider_for(&request)?.resolve(&request)?;
+            let resolved = super::provider_for(settings, &request)?.resolve(&request)?;
             if let Some(warning) = &resolved.warning {
                 log::warn(warning);
             }
@@ -40,15 +45,29 @@ pub fn run(
         &escrc.allow_names,
         |_| None,
     );
+    // The files are exec's own: only this process removes them, whatever the command does.
+    files::set_owner(std::process::id() as i32);
     let materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
 
+    // The command gets the user's environment without anything esc-hook set (another
+    // project's variables, loaded in the calling shell, stay out), plus this project's.
     let mut child = Command::new(program);
-    child.args(args);
-    // The child's own hook (a shell started by exec) must not "unload" what exec set.
-    child.env_remove(state::VAR);
+    child.args(args).env_clear().envs(settings.clean_env());
     for (name, value) in &materialized.vars {
         child.env(name.as_str(), value);
     }
+    // And a state saying what exec set: a shell started here (an editor's terminal,
+    // `exec -- $SHELL`) then knows these values are esc-hook's, not the user's, keeps none of
+    // them in its own state, and unsets them when it enters another project.
+    let opened = resolved.as_ref().map(|r| (r.opened_at, r.expires_at));
+    let state = child_state(
+        settings,
+        &escrc.label(),
+        &materialized.vars,
+        opened,
+        &materialized.files_dir,
+    );
+    child.env(state::VAR, state.encode());
     let Some(files_dir) = materialized.files_dir else {
         // Nothing to clean up afterwards: become the command, so its exit code and signals
         // are simply its own.
@@ -81,6 +100,39 @@ pub fn run(
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// What exec set, as a state: outside any `.escrc` (nothing for the child's hook to re-check),
+/// each variable with the user's own previous value and a salted hash of exec's.
+fn child_state(
+    settings: &Settings,
+    label: &str,
+    vars: &[(VarName, String)],
+    opened: Option<(SystemTime, SystemTime)>,
+    files_dir: &Option<PathBuf>,
+) -> State {
+    let salt = Loaded::new_salt();
+    let mut set: Vec<SetVar> = vars
+        .iter()
+        .map(|(name, value)| SetVar {
+            name: name.to_string(),
+            prev: settings.clean_var(name.as_str()),
+            hash: Loaded::hash(&salt, name.as_str(), value),
+        })
+        .collect();
+    set.truncate(state::fitting(&set));
+    let mut child = State::outside(false);
+    child.label = format!("{label} (exec)");
+    child.outcome = Outcome::Loaded;
+    child.loaded = Some(Loaded {
+        salt,
+        vars: set,
+        files_dir: files_dir.clone(),
+        opened_at: opened.map_or_else(time::now, |(at, _)| time::unix(at)),
+        expires_at: opened.map(|(_, until)| time::unix(until)),
+        retry_at: None,
+    });
+    child
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);

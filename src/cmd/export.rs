@@ -1,22 +1,29 @@
-use crate::cache;
 use crate::escrc;
-use crate::hook::{self, Environ, Inputs};
+use crate::hook::{self, Inputs};
 use crate::provider::Provider;
+use crate::settings::Settings;
 use crate::shell::{Change, Shell};
-use crate::state::State;
 use crate::trust::TrustStore;
 use crate::watch;
 
-pub fn run(shell: Shell) -> anyhow::Result<()> {
-    let environ = Environ::capture();
+pub fn run(
+    settings: &'static Settings,
+    shell: Shell,
+    shell_pid: Option<i32>,
+) -> anyhow::Result<()> {
+    if let Some(pid) = shell_pid {
+        crate::files::set_owner(pid);
+    }
     let inputs = Inputs {
-        environ: &environ,
-        pwd: escrc::current_dir(),
-        previous: State::from_env(),
-        trust: TrustStore::open(),
-        provider: &|request| super::provider_for(request).map(|p| Box::new(p) as Box<dyn Provider>),
+        environ: &settings.current,
+        pwd: escrc::current_dir(settings),
+        previous: settings.state.clone(),
+        trust: TrustStore::open(settings),
+        provider: &|request| {
+            super::provider_for(settings, request).map(|p| Box::new(p) as Box<dyn Provider>)
+        },
         now: crate::time::now(),
-        refresh_margin: cache::refresh_margin(),
+        refresh_margin: settings.refresh_margin(),
     };
     let (changes, state) = hook::export(&inputs);
     // Editors reading JSON expect an object even when nothing changed.
@@ -34,7 +41,11 @@ pub fn run(shell: Shell) -> anyhow::Result<()> {
         {
             Some(Change::Set(_, text)) => text.clone(),
             Some(Change::Unset(_)) => String::new(),
-            None => std::env::var(crate::state::VAR).unwrap_or_default(),
+            None => settings
+                .current_var(crate::state::VAR)
+                .and_then(|v| v.to_str())
+                .unwrap_or_default()
+                .to_string(),
         };
         let watch = watch::after_run(
             pwd,

@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail};
 
 use crate::escrc::{self, EnvRef, Escrc};
 use crate::glob::ExportFilter;
+use crate::settings::Settings;
 use crate::trust::{TrustStore, Verdict};
 
 use crate::cache::{self as credential_cache, CachedProvider};
@@ -30,7 +31,11 @@ use crate::provider::{OpenRequest, Provider, ProviderError, login};
 /// The project a command outside the hook works on: an environment named on the command line
 /// (opened with default settings; the user named it in their own configuration), or the
 /// allowed `.escrc` of a directory (the nearest at or above it; the current one by default).
-pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Result<Escrc> {
+pub fn project_escrc(
+    settings: &Settings,
+    env: Option<String>,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<Escrc> {
     if let Some(reference) = env {
         let env = EnvRef::parse(&reference).map_err(|e| anyhow!(e))?;
         return Ok(Escrc {
@@ -46,9 +51,8 @@ pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Resul
     }
     let dir = match dir {
         Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
-        None => {
-            escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?
-        }
+        None => escrc::current_dir(settings)
+            .ok_or_else(|| anyhow!("could not find the current directory"))?,
     };
     let stamp = escrc::find_nearest(&dir).ok_or_else(|| {
         anyhow!(
@@ -58,7 +62,7 @@ pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Resul
         )
     })?;
     let content = escrc::read(&stamp.path)?;
-    let store = TrustStore::open().map_err(|e| anyhow!(e))?;
+    let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
     match store.verdict(&stamp.path, &content) {
         Verdict::Allowed => Ok(escrc::parse(&stamp.path, &content)?),
         Verdict::Unsafe(problem) => bail!("{problem}"),
@@ -73,8 +77,11 @@ pub fn project_escrc(env: Option<String>, dir: Option<PathBuf>) -> anyhow::Resul
 /// The production provider for a request: the Pulumi ESC API for the user's login (only when
 /// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all
 /// behind the keyring cache, with timeouts and store from the environment.
-pub fn provider_for(request: &OpenRequest) -> Result<CachedProvider, ProviderError> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+pub fn provider_for(
+    settings: &'static Settings,
+    request: &OpenRequest,
+) -> Result<CachedProvider, ProviderError> {
+    let var = |name: &str| settings.var(name).map(String::from);
     let timeouts = Timeouts {
         connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
         total: timeout_from(&var, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
@@ -82,7 +89,7 @@ pub fn provider_for(request: &OpenRequest) -> Result<CachedProvider, ProviderErr
     let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
         match request.env {
             Some(_) => {
-                let login = login::resolve(&var)?;
+                let login = login::resolve(&var, settings.home())?;
                 let identity = credential_cache::key::identity(&login.backend, &login.token);
                 let backend = login.backend.clone();
                 (
@@ -97,7 +104,7 @@ pub fn provider_for(request: &OpenRequest) -> Result<CachedProvider, ProviderErr
     if request.aws.is_some() {
         inner = Some(Box::new(StsProvider {
             esc: inner,
-            endpoint_var: Box::new(move |name| std::env::var(name).ok().filter(|v| !v.is_empty())),
+            setting: Box::new(move |name| settings.var(name).map(String::from)),
             timeout: timeouts.total,
         }));
     }
@@ -107,7 +114,7 @@ pub fn provider_for(request: &OpenRequest) -> Result<CachedProvider, ProviderErr
         store: credential_cache::store::open(var(credential_cache::store::SETTING).as_deref()),
         backend,
         identity,
-        margin: credential_cache::refresh_margin(),
+        margin: settings.refresh_margin(),
         // Long enough for another shell's whole open, so it is waited for, not repeated.
         lock_wait: timeouts.total + Duration::from_secs(2),
     })

@@ -10,12 +10,13 @@ use crate::cache::forget;
 use crate::escrc;
 use crate::log;
 use crate::provider::{OpenRequest, Provider};
+use crate::settings::Settings;
 use crate::trust::{TrustStore, Verdict};
 
-pub fn run() -> anyhow::Result<()> {
-    let path = super::trust::target(None)?;
+pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
+    let path = super::trust::target(settings, None)?;
     let content = escrc::read(&path)?;
-    let store = TrustStore::open().map_err(|e| anyhow!(e))?;
+    let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
     match store.verdict(&path, &content) {
         Verdict::Allowed => {}
         Verdict::Unsafe(problem) => bail!("{problem}"),
@@ -26,7 +27,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     let escrc = escrc::parse(&path, &content)?;
     if let Some(request) = OpenRequest::for_escrc(&escrc) {
-        let provider = super::provider_for(&request)?;
+        let provider = super::provider_for(settings, &request)?;
         if let Ok(Some(store)) = &provider.store {
             forget(store.as_ref(), &provider.account(&request))
                 .map_err(|e| anyhow!("could not drop the cached entry: {e}"))?;

@@ -5,15 +5,16 @@ use serde_json::{Value as Json, json};
 
 use crate::escrc;
 use crate::provider::sts::{Endpoint, Session, caller_identity};
-use crate::state::{Outcome, State};
+use crate::settings::Settings;
+use crate::state::Outcome;
 use crate::time;
 use crate::trust::{TrustStore, Verdict};
 
-pub fn run(as_json: bool, verify: bool) -> anyhow::Result<()> {
-    let mut report = report();
+pub fn run(settings: &Settings, as_json: bool, verify: bool) -> anyhow::Result<()> {
+    let mut report = report(settings);
     let mut failed = None;
     if verify {
-        report["verify"] = match verify_loaded() {
+        report["verify"] = match verify_loaded(settings) {
             Ok((account, arn)) => json!({"account": account, "arn": arn}),
             Err(error) => {
                 failed = Some(error.clone());
@@ -33,8 +34,8 @@ pub fn run(as_json: bool, verify: bool) -> anyhow::Result<()> {
 }
 
 /// One line for a prompt (starship's custom module): `acme/payments/dev 52m`, or nothing.
-pub fn short() -> anyhow::Result<()> {
-    let Ok(Some(state)) = State::from_env() else {
+pub fn short(settings: &Settings) -> anyhow::Result<()> {
+    let Ok(Some(state)) = &settings.state else {
         return Ok(());
     };
     let Some(loaded) = state
@@ -55,8 +56,16 @@ pub fn short() -> anyhow::Result<()> {
 }
 
 /// GetCallerIdentity with the AWS credentials in this shell's environment.
-fn verify_loaded() -> Result<(String, String), String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
+    // The credentials in this shell are esc-hook's own: read as the shell has them.
+    let var = |name: &str| {
+        settings
+            .current_var(name)
+            .and_then(|v| v.to_str())
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let setting = |name: &str| settings.var(name).map(String::from);
     let session = Session {
         access_key_id: var("AWS_ACCESS_KEY_ID")
             .ok_or("AWS_ACCESS_KEY_ID is not set in this shell")?,
@@ -65,19 +74,19 @@ fn verify_loaded() -> Result<(String, String), String> {
         session_token: var("AWS_SESSION_TOKEN"),
         expires_at: None,
     };
-    let endpoint = Endpoint::from_env(None, &var, std::time::Duration::from_secs(10));
+    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10));
     caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
 
 /// The status as JSON; the text form is rendered from it, so the two never disagree.
-fn report() -> Json {
-    let nearest = escrc::current_dir().and_then(|dir| escrc::find_nearest(&dir));
+fn report(settings: &Settings) -> Json {
+    let nearest = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir));
     let escrc = nearest.map(|stamp| {
         let path = stamp.path;
         let (trust, environment, error) = match escrc::read(&path) {
             Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
             Ok(content) => {
-                let trust = match TrustStore::open() {
+                let trust = match TrustStore::open(settings) {
                     Ok(store) => Json::from(match store.verdict(&path, &content) {
                         Verdict::Allowed => "allowed",
                         Verdict::NotAllowed => "not-allowed",
@@ -105,7 +114,7 @@ fn report() -> Json {
             "error": error,
         })
     });
-    let loaded = match State::from_env() {
+    let loaded = match &settings.state {
         Ok(Some(state)) if state.outcome != Outcome::Outside => {
             let outcome = serde_json::to_value(state.outcome).unwrap_or(Json::Null);
             let (variables, opened_at, expires_at) = match &state.loaded {
@@ -135,7 +144,7 @@ fn report() -> Json {
         }
         _ => Json::Null,
     };
-    let hook_active = std::env::var_os(crate::state::VAR).is_some();
+    let hook_active = settings.current_var(crate::state::VAR).is_some();
     json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
 }
 

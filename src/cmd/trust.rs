@@ -6,10 +6,11 @@ use anyhow::{anyhow, bail};
 
 use crate::escrc;
 use crate::log;
+use crate::settings::Settings;
 use crate::trust::{self, TrustStore};
 
-pub fn allow(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let path = target(path)?;
+pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = target(settings, path)?;
     let content = escrc::read(&path)?;
     if let Some(problem) = trust::unsafe_ownership(&path) {
         bail!("not allowed: {problem}");
@@ -21,32 +22,32 @@ pub fn allow(path: Option<PathBuf>) -> anyhow::Result<()> {
             path.display().to_string()
         }
     };
-    store()?
+    store(settings)?
         .allow(&path, &content)
         .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
     log::info(format!("allowed {} ({label})", path.display()));
     Ok(())
 }
 
-pub fn deny(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let path = target(path)?;
+pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = target(settings, path)?;
     // A file that cannot be read can still be denied: the deny record only needs the path.
     let content = escrc::read(&path).unwrap_or_default();
-    store()?
+    store(settings)?
         .deny(&path, &content)
         .map_err(|e| anyhow!("could not record the deny: {}", escrc::io_reason(&e)))?;
     log::info(format!("denied {}", path.display()));
     Ok(())
 }
 
-fn store() -> anyhow::Result<TrustStore> {
-    TrustStore::open().map_err(|reason| anyhow!(reason))
+fn store(settings: &Settings) -> anyhow::Result<TrustStore> {
+    TrustStore::open(settings).map_err(|reason| anyhow!(reason))
 }
 
 /// The `.escrc` meant: PATH (a file, or a directory holding one), else the nearest one.
-pub fn target(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let cwd =
-        escrc::current_dir().ok_or_else(|| anyhow!("could not find the current directory"))?;
+pub fn target(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let cwd = escrc::current_dir(settings)
+        .ok_or_else(|| anyhow!("could not find the current directory"))?;
     match path {
         Some(path) => {
             let path = absolute(&cwd, &path);

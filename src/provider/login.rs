@@ -24,10 +24,14 @@ impl std::fmt::Debug for Login {
     }
 }
 
-/// Reads `PULUMI_*` variables through `var` (the process environment in production).
-pub fn resolve(var: &dyn Fn(&str) -> Option<String>) -> Result<Login, ProviderError> {
+/// Reads `PULUMI_*` settings through `var` (the clean environment in production); `home` is
+/// where `~/.pulumi` is.
+pub fn resolve(
+    var: &dyn Fn(&str) -> Option<String>,
+    home: Option<PathBuf>,
+) -> Result<Login, ProviderError> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
-    let credentials = read_credentials(&var)?;
+    let credentials = read_credentials(&var, home)?;
     let backend = var("PULUMI_BACKEND_URL")
         .or_else(|| var("PULUMI_API"))
         .or_else(|| credentials.as_ref().and_then(|c| c.current()))
@@ -108,11 +112,12 @@ impl Credentials {
 /// `~/.pulumi/credentials.json`. A missing file is no error; an unreadable one is.
 fn read_credentials(
     var: &dyn Fn(&str) -> Option<String>,
+    home: Option<PathBuf>,
 ) -> Result<Option<Credentials>, ProviderError> {
     let dir = var("PULUMI_CREDENTIALS_PATH")
         .or_else(|| var("PULUMI_HOME"))
         .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|home| home.join(".pulumi")));
+        .or_else(|| home.map(|home| home.join(".pulumi")));
     let Some(path) = dir.map(|d| d.join("credentials.json")) else {
         return Ok(None);
     };
@@ -151,7 +156,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        resolve(&|name| map.get(name).cloned())
+        resolve(&|name| map.get(name).cloned(), None)
     }
 
     fn credentials_dir(json: &str) -> tempfile::TempDir {

@@ -137,8 +137,8 @@ pub type VarLookup = Box<dyn Fn(&str) -> Option<String>>;
 /// The environment (if any), then STS.
 pub struct StsProvider {
     pub esc: Option<Box<dyn Provider>>,
-    /// Reads `AWS_*` settings (the process environment in production).
-    pub endpoint_var: VarLookup,
+    /// Reads `AWS_*` and `USER` settings (the clean environment in production).
+    pub setting: VarLookup,
     pub timeout: Duration,
 }
 
@@ -167,8 +167,15 @@ impl Provider for StsProvider {
                 Value::File(_) => None,
             });
         let region = aws.region.clone().or(env_region);
-        let endpoint = Endpoint::from_env(region.as_deref(), &*self.endpoint_var, self.timeout);
-        let session = chain(aws, &endpoint, &resolved, request.project_dir)?;
+        let endpoint = Endpoint::from_env(region.as_deref(), &*self.setting, self.timeout);
+        let user = (self.setting)("USER");
+        let session = chain(
+            aws,
+            &endpoint,
+            &resolved,
+            request.project_dir,
+            user.as_deref(),
+        )?;
         if let Some(session) = session {
             replace_credentials(&mut resolved, session);
         }
@@ -183,6 +190,7 @@ fn chain(
     endpoint: &Endpoint,
     resolved: &Resolved,
     project_dir: &Path,
+    user: Option<&str>,
 ) -> Result<Option<Session>, ProviderError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -195,7 +203,7 @@ fn chain(
             endpoint,
             web,
             &token,
-            project_dir,
+            &session_name(web.session_name.as_deref(), project_dir, user),
         ))?);
     }
     if let Some(role) = &aws.assume_role {
@@ -205,7 +213,8 @@ fn chain(
                 role.role_arn
             ))
         })?;
-        session = Some(runtime.block_on(assume_role(endpoint, role, &base, project_dir))?);
+        let name = session_name(role.session_name.as_deref(), project_dir, user);
+        session = Some(runtime.block_on(assume_role(endpoint, role, &base, &name))?);
     }
     Ok(session)
 }
@@ -214,7 +223,7 @@ async fn assume_role(
     endpoint: &Endpoint,
     role: &AssumeRole,
     base: &Session,
-    project_dir: &Path,
+    session_name: &str,
 ) -> Result<Session, ProviderError> {
     let policy_arns: Vec<PolicyDescriptorType> = role
         .policy_arns
@@ -225,7 +234,7 @@ async fn assume_role(
         .client(Some(base))
         .assume_role()
         .role_arn(&role.role_arn)
-        .role_session_name(session_name(role.session_name.as_deref(), project_dir))
+        .role_session_name(session_name)
         .duration_seconds(seconds(role.duration))
         .set_external_id(role.external_id.clone())
         .set_policy_arns((!policy_arns.is_empty()).then_some(policy_arns))
@@ -240,13 +249,13 @@ async fn assume_role_with_web_identity(
     endpoint: &Endpoint,
     web: &WebIdentity,
     token: &str,
-    project_dir: &Path,
+    session_name: &str,
 ) -> Result<Session, ProviderError> {
     let output = endpoint
         .client(None)
         .assume_role_with_web_identity()
         .role_arn(&web.role_arn)
-        .role_session_name(session_name(web.session_name.as_deref(), project_dir))
+        .role_session_name(session_name)
         .web_identity_token(token)
         .duration_seconds(seconds(web.duration))
         .send()
@@ -323,9 +332,9 @@ fn replace_credentials(resolved: &mut Resolved, session: Session) {
 }
 
 /// A traceable default session name: `esc-hook-<user>-<project directory>`, cut to STS's rules.
-fn session_name(configured: Option<&str>, project_dir: &Path) -> String {
+fn session_name(configured: Option<&str>, project_dir: &Path, user: Option<&str>) -> String {
     let name = configured.map(String::from).unwrap_or_else(|| {
-        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+        let user = user.unwrap_or("user");
         let repo = project_dir
             .file_name()
             .map_or_else(|| "project".into(), |n| n.to_string_lossy().into_owned());
@@ -511,13 +520,13 @@ mod tests {
 
     #[test]
     fn default_session_names_are_traceable_and_valid() {
-        let name = session_name(None, Path::new("/src/my project"));
+        let name = session_name(None, Path::new("/src/my project"), Some("alice"));
         assert!(
             name.starts_with("esc-hook-") && name.ends_with("-my-project"),
             "{name}"
         );
         assert_eq!(
-            session_name(Some(&"x".repeat(100)), Path::new("/")).len(),
+            session_name(Some(&"x".repeat(100)), Path::new("/"), None).len(),
             64
         );
     }

@@ -17,11 +17,12 @@ fn exec_runs_a_command_with_the_environment_and_passes_its_exit_code() {
             "--",
             "sh",
             "-c",
-            "echo \"$AWS_REGION ${ESC_HOOK_STATE-none}\"; exit 7",
+            "echo \"$AWS_REGION ${ESC_HOOK_STATE:+state-of-exec}\"; exit 7",
         ],
     );
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "eu-west-1 none\n");
+    // A state naming what exec set, for a shell started here (tests/it/security.rs).
+    assert_eq!(stdout(&out), "eu-west-1 state-of-exec\n");
     let missing = sandbox.run(&dir, &["exec", "--", "no-such-command-here"]);
     assert_eq!(missing.status.code(), Some(127));
     assert!(

@@ -293,3 +293,272 @@ fn allow_names_opts_a_listed_name_back_in_and_reserved_names_never() {
         "{log}"
     );
 }
+
+// B: one project never configures another. Going from A to B in one hook run, B was opened
+// with A's variables in the process: A's backend got the user's token, A's STS endpoint got
+// B's OIDC token, B's token-command saw A's secrets, and A's data directory made a
+// never-allowed `.escrc` count as allowed.
+fn one_project_never_configures_another(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let evil = StandIn::start(serde_json::json!({}));
+    let good = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&good);
+    // The user's own STS endpoint: answers every call with an error, and records it.
+    sandbox.set("AWS_ENDPOINT_URL_STS", &good.url());
+    let home = sandbox.home();
+    let attacker_data = sandbox.path("attacker-data");
+    let project_a = allowed_project(
+        &sandbox,
+        "a",
+        &format!(
+            "allow-names: [XDG_DATA_HOME]\nvalues:\n  PULUMI_BACKEND_URL: {evil}\n  PULUMI_ACCESS_TOKEN: pul-of-project-a\n  AWS_ENDPOINT_URL_STS: {evil}\n  AWS_ENDPOINT_URL: {evil}\n  HTTP_PROXY: {evil}\n  http_proxy: {evil}\n  HTTPS_PROXY: {evil}\n  A_SECRET: a-secret-value\n  XDG_DATA_HOME: {data}\n",
+            evil = evil.url(),
+            data = attacker_data.display()
+        ),
+    );
+    let project_b = allowed_project(&sandbox, "b", "environment: acme/payments/dev\n");
+    let dump = sandbox.path(&format!("token-command-env-{}", shell.name()));
+    let project_c = allowed_project(
+        &sandbox,
+        "c",
+        &format!(
+            "aws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-command: sh -c 'env > {}; echo token'\n",
+            dump.display()
+        ),
+    );
+    // D was never allowed; its record sits in the data directory A points at.
+    let project_d = sandbox.project("d", "values:\n  D_LOADED: yes\n");
+    let mut attacker = Sandbox::new();
+    attacker.set("XDG_DATA_HOME", attacker_data.to_str().unwrap());
+    attacker.set("HOME", home.to_str().unwrap());
+    attacker.allow(&project_d);
+
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&project_a)
+        .cd(&project_b)
+        .probe(
+            "b",
+            &["AWS_ACCESS_KEY_ID", "A_SECRET", "PULUMI_BACKEND_URL"],
+        )
+        .cd(&project_a)
+        .cd(&project_c)
+        .cd(&project_a)
+        .cd(&project_d)
+        .probe("d", &["D_LOADED"])
+        .cd(&home);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(
+        &probes,
+        "b",
+        &[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001"),
+            ("A_SECRET", "<unset>"),
+            ("PULUMI_BACKEND_URL", good.url().as_str()),
+        ],
+    );
+    expect(&probes, "d", &[("D_LOADED", "<unset>")]);
+    assert_eq!(
+        evil.requests().len(),
+        0,
+        "{name}: nothing reached A's hosts: {:?} {log:#?}",
+        evil.requests()
+    );
+    let esc_opens = good
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/open")))
+        .count();
+    assert_eq!(esc_opens, 1, "{name}: {log:#?}");
+    let env = fs::read_to_string(&dump).unwrap_or_else(|_| panic!("{name}: {log:#?}"));
+    assert!(env.contains("PATH="), "{env}");
+    assert!(
+        !env.contains("a-secret-value") && !env.contains(&evil.url()),
+        "{name}: the token command saw A's variables: {env}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains(".escrc is not allowed") && l.contains("d/.escrc")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn one_project_never_configures_another_in_every_shell() {
+    for shell in SHELLS {
+        one_project_never_configures_another(shell);
+    }
+}
+
+// D1: a shell started by `exec` (an editor's terminal) took exec's secrets for the user's own,
+// kept them in plain text in its state, and put them back on leaving.
+fn a_shell_started_by_exec_knows_what_exec_set(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let home = sandbox.home();
+    let payments = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let other = allowed_project(&sandbox, "other", "values:\n  OTHER: yes\n");
+    let state_file = sandbox.path(&format!("state-{}", shell.name()));
+    let dump_state = match shell {
+        Sh::Fish => format!("printf %s \"$ESC_HOOK_STATE\" > '{}'", state_file.display()),
+        _ => format!("printf %s \"$ESC_HOOK_STATE\" > '{}'", state_file.display()),
+    };
+    let dir = payments.to_str().unwrap().to_string();
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .launched_by(&[bin(), "exec", "--dir", &dir, "--"])
+        .probe("start", &["AWS_SECRET_ACCESS_KEY"])
+        .run(&dump_state)
+        .cd(&other)
+        .probe("other", &["AWS_SECRET_ACCESS_KEY", "OTHER"])
+        .cd(&home)
+        .probe("home", &["AWS_SECRET_ACCESS_KEY", "OTHER"]);
+    let (probes, log) = session.finish(&home);
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    expect(&probes, "start", &[("AWS_SECRET_ACCESS_KEY", secret)]);
+    expect(
+        &probes,
+        "other",
+        &[("AWS_SECRET_ACCESS_KEY", "<unset>"), ("OTHER", "yes")],
+    );
+    expect(
+        &probes,
+        "home",
+        &[("AWS_SECRET_ACCESS_KEY", "<unset>"), ("OTHER", "<unset>")],
+    );
+    let state = fs::read_to_string(&state_file).unwrap();
+    let decoded = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            state.trim(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(decoded.contains("AWS_SECRET_ACCESS_KEY"), "{decoded}");
+    assert!(
+        !decoded.contains(secret),
+        "no value in the state: {decoded}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("kept AWS")),
+        "{}: {log:#?}",
+        shell.name()
+    );
+}
+
+#[test]
+fn a_shell_started_by_exec_knows_what_exec_set_in_every_shell() {
+    for shell in SHELLS {
+        a_shell_started_by_exec_knows_what_exec_set(shell);
+    }
+}
+
+// D2: the files directory was named after getppid(): a subshell leaving the project deleted
+// its parent's KUBECONFIG (so did an ERR trap under `set -E`).
+#[test]
+fn only_the_shell_that_loaded_files_removes_them() {
+    if !available(Sh::Bash) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let home = sandbox.home();
+    let payments = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let rc = sandbox.path("child-rc");
+    fs::write(
+        &rc,
+        String::from_utf8(sandbox.run(&home, &["init", "bash"]).stdout).unwrap(),
+    )
+    .unwrap();
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .run("set -E; trap ':' ERR")
+        .cd(&payments)
+        .run("false || true")
+        .run("test -f \"$KUBECONFIG\" && echo 'at kubeconfig=present' >> ../files-probe")
+        // A non-interactive child leaving the project, and a hooked interactive one.
+        .run("(cd / && eval \"$(esc-hook export bash)\")")
+        .run(&format!(
+            "printf 'cd /\\ntrue\\nexit\\n' | bash --rcfile '{}' -i >/dev/null 2>&1",
+            rc.display()
+        ))
+        // Another shell's load sweeps the directories of shells that are gone.
+        .run(&format!(
+            "(cd '{}' && bash -c 'eval \"$(esc-hook export bash)\"')",
+            payments.display()
+        ))
+        .run("test -f \"$KUBECONFIG\" && echo 'after kubeconfig=present' >> ../files-probe")
+        .run("echo \"$KUBECONFIG\" > ../files-path")
+        .cd(&home);
+    let (_, log) = session.finish(&home);
+    let probes = fs::read_to_string(home.join("files-probe")).unwrap_or_default();
+    assert!(
+        probes.contains("at kubeconfig=present"),
+        "{probes} {log:#?}"
+    );
+    assert!(
+        probes.contains("after kubeconfig=present"),
+        "the parent's files survived its children: {probes} {log:#?}"
+    );
+    let path = fs::read_to_string(home.join("files-path")).unwrap();
+    assert!(
+        !std::path::Path::new(path.trim()).exists(),
+        "the shell that loaded them removed them on leaving"
+    );
+}
+
+// D3: without XDG_RUNTIME_DIR the base is `<temp>/esc-hook-<uid>`, which another user can make
+// first. The cache lock then followed their symlink and stalled each open.
+#[test]
+fn a_runtime_directory_made_by_another_user_is_never_used() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: needs root to make a directory owned by another user");
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "auto");
+    sandbox
+        .extra_env
+        .push(("XDG_RUNTIME_DIR".into(), String::new()));
+    let base = sandbox.path("tmp/esc-hook-0");
+    let victim = sandbox.path("victim");
+    fs::create_dir_all(&victim).unwrap();
+    fs::create_dir_all(&base).unwrap();
+    std::os::unix::fs::symlink(&victim, base.join("locks")).unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&base)
+        .status()
+        .unwrap();
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&base)
+        .status()
+        .unwrap();
+    let payments = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let started = std::time::Instant::now();
+    let (vars, log) = load_with_bash(&sandbox, &payments, &["AWS_ACCESS_KEY_ID", "KUBECONFIG"]);
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    assert!(
+        log.contains("is not a directory of yours: remove it, or set XDG_RUNTIME_DIR"),
+        "{log}"
+    );
+    assert_eq!(vars[1], "KUBECONFIG=<unset>", "{log}");
+    assert_eq!(
+        fs::read_dir(&victim).unwrap().count(),
+        0,
+        "nothing was created where the other user pointed"
+    );
+    let values = allowed_project(&sandbox, "values", "values:\n  PLAIN: yes\n");
+    let (vars, _) = load_with_bash(&sandbox, &values, &["PLAIN"]);
+    assert_eq!(vars, ["PLAIN=yes"]);
+}

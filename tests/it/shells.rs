@@ -35,6 +35,8 @@ pub struct Session<'a> {
     probes: PathBuf,
     /// When set, the hook calls esc-hook through a wrapper that counts the calls here.
     calls: Option<PathBuf>,
+    /// A command the shell is started through (such as `esc-hook exec --`).
+    launcher: Vec<String>,
 }
 
 fn quoted(path: &Path) -> String {
@@ -50,7 +52,14 @@ impl<'a> Session<'a> {
             lines: Vec::new(),
             probes,
             calls: None,
+            launcher: Vec::new(),
         }
+    }
+
+    /// Starts the shell through `command` (which ends by running the rest of its arguments).
+    pub fn launched_by(&mut self, command: &[&str]) -> &mut Self {
+        self.launcher = command.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     pub fn cd(&mut self, dir: &Path) -> &mut Self {
@@ -161,7 +170,9 @@ impl<'a> Session<'a> {
             Sh::Bash => {
                 fs::write(rc_dir.join("bashrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.args(["60", "bash", "--rcfile"])
+                c.arg("60")
+                    .args(&self.launcher)
+                    .args(["bash", "--rcfile"])
                     .arg(rc_dir.join("bashrc"))
                     .arg("-i");
                 c
@@ -169,13 +180,15 @@ impl<'a> Session<'a> {
             Sh::Zsh => {
                 fs::write(rc_dir.join(".zshrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.args(["60", "zsh", "-i"]);
+                c.arg("60").args(&self.launcher).args(["zsh", "-i"]);
                 c
             }
             Sh::Fish => {
                 fs::write(rc_dir.join("fish/config.fish"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.args(["60", "script", "-qfec", "fish -i", "/dev/null"]);
+                c.arg("60")
+                    .args(&self.launcher)
+                    .args(["script", "-qfec", "fish -i", "/dev/null"]);
                 c
             }
         };

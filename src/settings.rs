@@ -1,0 +1,350 @@
+//! esc-hook's own settings, read once, from the user's environment **without anything esc-hook
+//! set**.
+//!
+//! A project's variables live in the shell while it is loaded, and so in every process the shell
+//! starts, esc-hook included. Were esc-hook to read its settings from that environment, one
+//! project could configure esc-hook for the next: send the user's Pulumi token to a host of its
+//! choosing (`PULUMI_BACKEND_URL`), another project's OIDC token to its STS endpoint, trust a
+//! never-allowed `.escrc` (`XDG_DATA_HOME`), or hand its secrets to the next project's
+//! `token-command`. So at start-up, before any thread exists, [`Settings::capture`] reads the
+//! environment once, takes the state variable's word for what esc-hook set (each variable that
+//! still holds esc-hook's value goes back to the user's own, or away), and makes that clean
+//! environment the process's own: every library (proxies, CA bundles) and every child command
+//! sees only the user's environment. esc-hook's settings are then read here and nowhere else;
+//! a test keeps it so.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::state::{self, State};
+
+/// The environment as the shell handed it, esc-hook's own exports included: what the hook
+/// compares against when it unloads.
+pub struct Environ {
+    pub vars: BTreeMap<String, OsString>,
+}
+
+impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Environ {
+        Environ {
+            vars: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+pub struct Settings {
+    /// What the shell handed over.
+    pub current: Environ,
+    /// The user's own environment: `current` without what esc-hook set.
+    clean: BTreeMap<String, OsString>,
+    /// `ESC_HOOK_STATE`: `Err` when present but unreadable.
+    pub state: Result<Option<State>, String>,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+impl Settings {
+    /// Reads the process environment once and makes its clean form the process's own.
+    /// Must run before any thread is started (it is the first thing `main` does).
+    pub fn capture() -> &'static Settings {
+        SETTINGS.get_or_init(|| {
+            let current: Environ = std::env::vars_os()
+                .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+                .collect();
+            let settings = Settings::from_environ(current);
+            for (name, value) in &settings.current.vars {
+                match settings.clean.get(name) {
+                    Some(clean) if clean == value => {}
+                    // SAFETY: called once, at start-up, before any other thread exists.
+                    Some(clean) => unsafe { std::env::set_var(name, clean) },
+                    None => unsafe { std::env::remove_var(name) },
+                }
+            }
+            settings
+        })
+    }
+
+    /// The settings captured at start-up; outside the binary (unit tests), an empty
+    /// environment.
+    pub fn get() -> &'static Settings {
+        SETTINGS.get_or_init(|| {
+            Settings::from_environ(Environ::from_iter(Vec::<(String, String)>::new()))
+        })
+    }
+
+    /// The settings for a given environment: the state it holds decides what is not the user's.
+    pub fn from_environ(current: Environ) -> Settings {
+        let state = match current.vars.get(state::VAR) {
+            None => Ok(None),
+            Some(text) if text.is_empty() => Ok(None),
+            Some(text) => match text.to_str() {
+                Some(text) => State::decode(text).map(Some),
+                None => Err(format!("{} is not valid", state::VAR)),
+            },
+        };
+        let mut clean = current.vars.clone();
+        clean.remove(state::VAR);
+        if let Ok(Some(State {
+            loaded: Some(loaded),
+            ..
+        })) = &state
+        {
+            for var in &loaded.vars {
+                let value = current.vars.get(&var.name).and_then(|v| v.to_str());
+                // Changed since esc-hook set it: the user's own now.
+                if !loaded.still_ours(var, value) {
+                    continue;
+                }
+                match &var.prev {
+                    Some(prev) => clean.insert(var.name.clone(), prev.into()),
+                    None => clean.remove(&var.name),
+                };
+            }
+        }
+        Settings {
+            current,
+            clean,
+            state,
+        }
+    }
+
+    /// A setting: the user's own value, when set, non-empty and UTF-8.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.clean
+            .get(name)
+            .and_then(|v| v.to_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn path_var(&self, name: &str) -> Option<PathBuf> {
+        self.clean
+            .get(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    }
+
+    /// The user's own value of a variable, if it is set and UTF-8 (empty included).
+    pub fn clean_var(&self, name: &str) -> Option<String> {
+        self.clean
+            .get(name)
+            .and_then(|v| v.to_str())
+            .map(String::from)
+    }
+
+    /// A variable as the shell has it now (not a setting: `PWD`, and what the hook restores).
+    pub fn current_var(&self, name: &str) -> Option<&OsStr> {
+        self.current.vars.get(name).map(OsString::as_os_str)
+    }
+
+    /// The user's environment, for child commands (token commands, the editor, `exec`).
+    pub fn clean_env(&self) -> impl Iterator<Item = (&String, &OsString)> {
+        self.clean.iter()
+    }
+
+    /// `$HOME`, else the home directory of the user's account.
+    pub fn home(&self) -> Option<PathBuf> {
+        self.path_var("HOME").or_else(account_home)
+    }
+
+    /// Where trust records live: `$XDG_DATA_HOME`, else the platform's default.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.path_var("XDG_DATA_HOME").or_else(|| {
+            let home = self.home()?;
+            Some(match cfg!(target_os = "macos") {
+                true => home.join("Library/Application Support"),
+                false => home.join(".local/share"),
+            })
+        })
+    }
+
+    /// Where the cache index lives: `$XDG_CACHE_HOME`, else the platform's default.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.path_var("XDG_CACHE_HOME").or_else(|| {
+            let home = self.home()?;
+            Some(match cfg!(target_os = "macos") {
+                true => home.join("Library/Caches"),
+                false => home.join(".cache"),
+            })
+        })
+    }
+
+    /// The base of esc-hook's private runtime files (environment files, locks, per-shell
+    /// markers): `$XDG_RUNTIME_DIR/esc-hook`, else `<temp>/esc-hook-<uid>`.
+    pub fn runtime_base(&self) -> PathBuf {
+        match self.path_var("XDG_RUNTIME_DIR") {
+            Some(dir) => dir.join("esc-hook"),
+            None => {
+                let temp = self
+                    .path_var("TMPDIR")
+                    .unwrap_or_else(|| PathBuf::from("/tmp"));
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                temp.join(format!("esc-hook-{}", unsafe { libc::geteuid() }))
+            }
+        }
+    }
+
+    /// `ESC_HOOK_QUIET`: informational lines hidden.
+    pub fn quiet(&self) -> bool {
+        self.var("ESC_HOOK_QUIET").is_some_and(|v| v != "0")
+    }
+
+    /// Whether colour may be used on a terminal: never with `NO_COLOR`, or a `dumb` one.
+    pub fn colour_allowed(&self) -> bool {
+        self.var("NO_COLOR").is_none() && self.var("TERM") != Some("dumb")
+    }
+
+    /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes.
+    pub fn refresh_margin(&self) -> Duration {
+        self.var(crate::cache::MARGIN_SETTING)
+            .and_then(|text| crate::duration::parse(text).ok())
+            .unwrap_or(crate::cache::DEFAULT_MARGIN)
+    }
+}
+
+/// The home directory in the user database, for a process started without `HOME`.
+fn account_home() -> Option<PathBuf> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut buffer = vec![0u8; 4096];
+    // SAFETY: getpwuid_r writes into our buffer and record; the result pointer is checked.
+    unsafe {
+        let mut record: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let status = libc::getpwuid_r(
+            libc::geteuid(),
+            &mut record,
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut result,
+        );
+        if status != 0 || result.is_null() || record.pw_dir.is_null() {
+            return None;
+        }
+        let dir = CStr::from_ptr(record.pw_dir).to_bytes();
+        (!dir.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(dir)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Loaded, Outcome, SetVar};
+
+    fn loaded_state(vars: &[(&str, Option<&str>, &str)]) -> String {
+        let salt = Loaded::new_salt();
+        let mut state = State::outside(false);
+        state.outcome = Outcome::Loaded;
+        state.loaded = Some(Loaded {
+            vars: vars
+                .iter()
+                .map(|(name, prev, set)| SetVar {
+                    name: name.to_string(),
+                    prev: prev.map(String::from),
+                    hash: Loaded::hash(&salt, name, set),
+                })
+                .collect(),
+            salt,
+            files_dir: None,
+            opened_at: 0,
+            expires_at: None,
+            retry_at: None,
+        });
+        state.encode()
+    }
+
+    #[test]
+    fn what_esc_hook_set_is_not_a_setting() {
+        let state = loaded_state(&[
+            ("PULUMI_BACKEND_URL", None, "https://evil.example"),
+            ("XDG_DATA_HOME", Some("/home/u/.data"), "/tmp/evil"),
+            ("AWS_ENDPOINT_URL_STS", None, "https://sts.evil.example"),
+            ("HTTPS_PROXY", None, "http://proxy.evil.example"),
+        ]);
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("ESC_HOOK_STATE", state.as_str()),
+            ("PULUMI_BACKEND_URL", "https://evil.example"),
+            ("XDG_DATA_HOME", "/tmp/evil"),
+            // The user changed this one since: it is theirs now.
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:5055"),
+            ("HTTPS_PROXY", "http://proxy.evil.example"),
+            ("HOME", "/home/u"),
+        ]));
+        assert_eq!(settings.var("PULUMI_BACKEND_URL"), None);
+        assert_eq!(
+            settings.data_dir(),
+            Some(PathBuf::from("/home/u/.data")),
+            "the user's own value is back"
+        );
+        assert_eq!(
+            settings.var("AWS_ENDPOINT_URL_STS"),
+            Some("http://127.0.0.1:5055")
+        );
+        assert_eq!(settings.var("HTTPS_PROXY"), None);
+        assert_eq!(settings.var("HOME"), Some("/home/u"));
+        let child: Vec<&String> = settings.clean_env().map(|(k, _)| k).collect();
+        assert!(
+            !child
+                .iter()
+                .any(|k| *k == "ESC_HOOK_STATE" || *k == "HTTPS_PROXY")
+        );
+        assert_eq!(
+            settings.current_var("PULUMI_BACKEND_URL"),
+            Some(OsStr::new("https://evil.example")),
+            "the hook still sees what the shell has"
+        );
+    }
+
+    #[test]
+    fn relative_directories_are_not_used() {
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("XDG_DATA_HOME", "relative/data"),
+            ("XDG_RUNTIME_DIR", "run"),
+            ("TMPDIR", "tmp"),
+            ("HOME", "/home/u"),
+        ]));
+        assert_eq!(
+            settings.data_dir(),
+            Some(PathBuf::from("/home/u/.local/share"))
+        );
+        assert!(
+            settings
+                .runtime_base()
+                .to_string_lossy()
+                .starts_with("/tmp/esc-hook-")
+        );
+    }
+
+    /// Nothing outside this module reads the process environment or the `dirs` crate (which
+    /// reads it too): every setting comes from the clean environment.
+    #[test]
+    fn only_this_module_reads_the_environment() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut pending = vec![root];
+        let mut offenders = Vec::new();
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                if path.file_name() == Some(OsStr::new("settings.rs")) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for needle in ["env::var", "env::vars", "dirs::", "temp_dir()"] {
+                    if text.contains(needle) {
+                        offenders.push(format!("{}: {needle}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
+}
