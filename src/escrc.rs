@@ -280,11 +280,38 @@ impl EscrcError {
     }
 }
 
-/// Reads the file, refusing anything that is not a small regular file.
-pub fn read(path: &Path) -> Result<Vec<u8>, EscrcError> {
+/// An `.escrc` as read: its bytes, and the owner and mode of the very file they came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EscrcFile {
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub mode: u32,
+    /// When `.escrc` is a symbolic link: the link's own owner (who decides where it points).
+    pub link_uid: Option<u32>,
+}
+
+impl std::ops::Deref for EscrcFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.content
+    }
+}
+
+/// Reads the file, refusing anything that is not a small regular file. It is opened once,
+/// without blocking (a FIFO or device put there, even between two looks, cannot hold up the
+/// prompt), and everything else is learnt from the open file itself, so what is checked is
+/// what is read.
+pub fn read(path: &Path) -> Result<EscrcFile, EscrcError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let fail = |message: String| EscrcError::whole_file(path, message);
-    let meta =
-        fs::metadata(path).map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
     if !meta.is_file() {
         return Err(fail("is not a regular file".into()));
     }
@@ -292,13 +319,22 @@ pub fn read(path: &Path) -> Result<Vec<u8>, EscrcError> {
         return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
     }
     let mut content = Vec::with_capacity(meta.len() as usize);
-    fs::File::open(path)
-        .and_then(|file| file.take(MAX_SIZE + 1).read_to_end(&mut content))
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut content)
         .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
     if content.len() as u64 > MAX_SIZE {
         return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
     }
-    Ok(content)
+    let link_uid = fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_symlink())
+        .map(|m| m.uid());
+    Ok(EscrcFile {
+        content,
+        uid: meta.uid(),
+        mode: meta.mode(),
+        link_uid,
+    })
 }
 
 /// The OS error text without the "(os error N)" suffix.

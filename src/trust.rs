@@ -1,16 +1,22 @@
 //! Which `.escrc` files the user has allowed, direnv-style.
 //!
-//! An allow record is a file named sha256(absolute path + "\n" + content) under
-//! `<data dir>/esc-hook/allow/`; a deny record is named sha256(absolute path + "\n") under
-//! `deny/`. Deny wins. Editing or moving the file changes the allow key, so it revokes itself.
-//! The hook only ever reads these records; it never asks the user anything.
+//! Trust means "this exact file, here, as it is now". An allow record is a file named
+//! sha256(`esc-hook trust v2\0allow\0` + path + `\0` + content) under
+//! `<data dir>/esc-hook/allow/`; a deny record sha256(`esc-hook trust v2\0deny\0` + path) under
+//! `deny/`. A path never holds a NUL, so each record names exactly one (path, content) pair.
+//! The path is the `.escrc` as found, in its directory's canonical form: a symbolic link named
+//! `.escrc` is trusted, denied, ownership-checked and resolves relative paths as itself, never
+//! as the file it points to (which another checkout could point at too). Deny wins. Editing or
+//! moving the file changes the allow key, so it revokes itself. The hook only reads records
+//! (and migrates older ones); it never asks the user anything.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::sha256_hex;
+use crate::escrc::EscrcFile;
 use crate::settings::Settings;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +40,8 @@ pub struct TrustStore {
     root: PathBuf,
 }
 
+const FRAME: &[u8] = b"esc-hook trust v2\0";
+
 impl TrustStore {
     /// The store in the user's data dir (`$XDG_DATA_HOME/esc-hook` on Linux).
     pub fn open(settings: &Settings) -> Result<TrustStore, String> {
@@ -53,19 +61,20 @@ impl TrustStore {
     }
 
     pub fn keys(path: &Path, content: &[u8]) -> TrustKeys {
-        let path = canonical(path);
+        let path = trust_path(path);
         let path = path.as_os_str().as_encoded_bytes();
         TrustKeys {
-            allow: sha256_hex(&[path, b"\n", content]),
-            deny: sha256_hex(&[path, b"\n"]),
+            allow: sha256_hex(&[FRAME, b"allow\0", path, b"\0", content]),
+            deny: sha256_hex(&[FRAME, b"deny\0", path]),
         }
     }
 
-    pub fn verdict(&self, path: &Path, content: &[u8]) -> Verdict {
-        if let Some(problem) = unsafe_ownership(path) {
+    pub fn verdict(&self, path: &Path, file: &EscrcFile) -> Verdict {
+        if let Some(problem) = unsafe_ownership(path, file) {
             return Verdict::Unsafe(problem);
         }
-        let keys = Self::keys(path, content);
+        let keys = Self::keys(path, file);
+        self.migrate_legacy(path, file, &keys);
         if self.record(&keys, Record::Deny).exists() {
             Verdict::Denied
         } else if self.record(&keys, Record::Allow).exists() {
@@ -83,13 +92,38 @@ impl TrustStore {
     pub fn allow(&self, path: &Path, content: &[u8]) -> io::Result<()> {
         let keys = Self::keys(path, content);
         remove_if_present(&self.record(&keys, Record::Deny))?;
+        if let Some(legacy) = legacy_keys(path, content) {
+            remove_if_present(&self.record(&legacy, Record::Deny))?;
+        }
         self.write_record(&keys, Record::Allow, path)
     }
 
-    pub fn deny(&self, path: &Path, content: &[u8]) -> io::Result<()> {
-        let keys = Self::keys(path, content);
-        remove_if_present(&self.record(&keys, Record::Allow))?;
+    /// Denies the file at `path` whatever it holds; `content`, when it could be read, also
+    /// drops the allow record it had.
+    pub fn deny(&self, path: &Path, content: Option<&[u8]>) -> io::Result<()> {
+        let keys = Self::keys(path, content.unwrap_or_default());
+        if content.is_some() {
+            remove_if_present(&self.record(&keys, Record::Allow))?;
+        }
         self.write_record(&keys, Record::Deny, path)
+    }
+
+    /// Records made before the v2 framing (sha256(path + "\n" + content), with the link
+    /// followed) still count, for a path whose old key was unambiguous: no newline in it, and
+    /// not a link (whose old key named its target). Each is rewritten once in the new form.
+    fn migrate_legacy(&self, path: &Path, file: &EscrcFile, keys: &TrustKeys) {
+        let Some(legacy) = legacy_keys(path, file).filter(|_| file.link_uid.is_none()) else {
+            return;
+        };
+        for kind in [Record::Deny, Record::Allow] {
+            let old = self.record(&legacy, kind);
+            if old.exists()
+                && !self.record(keys, kind).exists()
+                && self.write_record(keys, kind, path).is_ok()
+            {
+                let _ = fs::remove_file(old);
+            }
+        }
     }
 
     fn record(&self, keys: &TrustKeys, kind: Record) -> PathBuf {
@@ -107,7 +141,7 @@ impl TrustStore {
             fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
         }
         // The record holds the path, for people looking at the directory.
-        let mut line = canonical(path).into_os_string().into_encoded_bytes();
+        let mut line = trust_path(path).into_os_string().into_encoded_bytes();
         line.push(b'\n');
         fs::write(record, line)
     }
@@ -126,29 +160,50 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
-/// The absolute, symlink-free path: a link to an allowed file is not the allowed file.
-pub fn canonical(path: &Path) -> PathBuf {
-    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// The path trust is keyed by: the file as found, in its directory's canonical form (the same
+/// project reached through a symlinked directory is the same file), and never the target of a
+/// link named `.escrc`: a link is not the file it points to.
+pub fn trust_path(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
-/// Refuses files others could have written: another user's file, or one writable by group or
-/// others, may have been changed behind the user's back after they allowed it.
-pub fn unsafe_ownership(path: &Path) -> Option<String> {
-    let meta = fs::metadata(path).ok()?;
+/// The keys of records written before the v2 framing, when the path makes them unambiguous.
+fn legacy_keys(path: &Path, content: &[u8]) -> Option<TrustKeys> {
+    let path = trust_path(path);
+    let path = path.as_os_str().as_encoded_bytes();
+    (!path.contains(&b'\n')).then(|| TrustKeys {
+        allow: sha256_hex(&[path, b"\n", content]),
+        deny: sha256_hex(&[path, b"\n"]),
+    })
+}
+
+/// Refuses files others could have written: another user's file (or link), or one writable by
+/// group or others, may have been changed behind the user's back after they allowed it. Checked
+/// on the file that was opened and read.
+pub fn unsafe_ownership(path: &Path, file: &EscrcFile) -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
+    let shown = crate::names::printable(&path.to_string_lossy(), 200);
+    if let Some(uid) = file.link_uid.filter(|uid| *uid != me) {
         return Some(format!(
-            "{} is owned by another user (uid {}): esc-hook only loads your own files",
-            path.display(),
-            meta.uid()
+            "{shown} is a link made by another user (uid {uid}): esc-hook only loads your own files"
         ));
     }
-    if meta.mode() & 0o022 != 0 {
+    if file.uid != me {
         return Some(format!(
-            "{} is writable by other users: run `chmod go-w {}`",
-            path.display(),
-            shell_words::quote(&path.display().to_string())
+            "{shown} is owned by another user (uid {}): esc-hook only loads your own files",
+            file.uid
+        ));
+    }
+    if file.mode & 0o022 != 0 {
+        return Some(format!(
+            "{shown} is writable by other users: run `chmod go-w {}`",
+            crate::names::printable(&crate::shell::posix_quote(&path.to_string_lossy()), 200)
         ));
     }
     None
@@ -157,6 +212,10 @@ pub fn unsafe_ownership(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(path: &Path) -> EscrcFile {
+        crate::escrc::read(path).unwrap()
+    }
 
     fn project() -> (tempfile::TempDir, PathBuf, TrustStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -170,25 +229,30 @@ mod tests {
     #[test]
     fn allow_then_edit_revokes() {
         let (_dir, file, store) = project();
-        let content = fs::read(&file).unwrap();
+        let content = read(&file);
         assert_eq!(store.verdict(&file, &content), Verdict::NotAllowed);
         store.allow(&file, &content).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
         assert!(store.still_allowed(&TrustStore::keys(&file, &content)));
-        assert_eq!(
-            store.verdict(&file, b"values: {A: 2}\n"),
-            Verdict::NotAllowed
-        );
+        let edited = EscrcFile {
+            content: b"values: {A: 2}\n".to_vec(),
+            ..content
+        };
+        assert_eq!(store.verdict(&file, &edited), Verdict::NotAllowed);
     }
 
     #[test]
     fn deny_wins_until_allowed_again() {
         let (_dir, file, store) = project();
-        let content = fs::read(&file).unwrap();
+        let content = read(&file);
         store.allow(&file, &content).unwrap();
-        store.deny(&file, &content).unwrap();
+        store.deny(&file, Some(&content)).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Denied);
-        assert_eq!(store.verdict(&file, b"other"), Verdict::Denied);
+        let other = EscrcFile {
+            content: b"other".to_vec(),
+            ..content.clone()
+        };
+        assert_eq!(store.verdict(&file, &other), Verdict::Denied);
         store.allow(&file, &content).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
     }
@@ -196,7 +260,7 @@ mod tests {
     #[test]
     fn moving_the_file_revokes() {
         let (dir, file, store) = project();
-        let content = fs::read(&file).unwrap();
+        let content = read(&file);
         store.allow(&file, &content).unwrap();
         let moved = dir.path().join("elsewhere");
         fs::create_dir(&moved).unwrap();
@@ -210,11 +274,58 @@ mod tests {
     #[test]
     fn group_writable_files_are_unsafe() {
         let (_dir, file, store) = project();
-        let content = fs::read(&file).unwrap();
-        store.allow(&file, &content).unwrap();
+        store.allow(&file, &read(&file)).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
         assert!(
-            matches!(store.verdict(&file, &content), Verdict::Unsafe(m) if m.contains("chmod go-w"))
+            matches!(store.verdict(&file, &read(&file)), Verdict::Unsafe(m) if m.contains("chmod go-w"))
         );
+    }
+
+    #[test]
+    fn a_link_is_trusted_as_itself_never_as_its_target() {
+        let (dir, file, store) = project();
+        store.allow(&file, &read(&file)).unwrap();
+        let other = dir.path().join("checkout");
+        fs::create_dir(&other).unwrap();
+        let link = other.join(".escrc");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(store.verdict(&link, &read(&link)), Verdict::NotAllowed);
+        store.deny(&link, Some(&read(&link))).unwrap();
+        assert_eq!(
+            store.verdict(&file, &read(&file)),
+            Verdict::Allowed,
+            "deny names the link"
+        );
+        store.allow(&link, &read(&link)).unwrap();
+        assert_eq!(store.verdict(&link, &read(&link)), Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_newline_in_a_path_cannot_borrow_another_record() {
+        let (dir, _, store) = project();
+        // sha256(path + "\n" + content) made these two the same record.
+        let plain = dir.path().join("x/.escrc");
+        let tricky_dir = dir.path().join("x/.escrc\nb");
+        fs::create_dir_all(&tricky_dir).unwrap();
+        let tricky = tricky_dir.join(".escrc");
+        fs::write(&plain, "b/.escrc\nvalues: {A: 1}\n").unwrap();
+        fs::write(&tricky, "values: {A: 1}\n").unwrap();
+        for file in [&plain, &tricky] {
+            fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        store.allow(&plain, &read(&plain)).unwrap();
+        assert_eq!(store.verdict(&tricky, &read(&tricky)), Verdict::NotAllowed);
+    }
+
+    #[test]
+    fn records_from_before_the_new_framing_still_count_and_are_migrated() {
+        let (_dir, file, store) = project();
+        let content = read(&file);
+        let legacy = legacy_keys(&file, &content).unwrap();
+        fs::create_dir_all(store.root.join("allow")).unwrap();
+        fs::write(store.root.join("allow").join(&legacy.allow), "x\n").unwrap();
+        assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
+        assert!(!store.root.join("allow").join(&legacy.allow).exists());
+        assert!(store.still_allowed(&TrustStore::keys(&file, &content)));
     }
 }

@@ -12,7 +12,7 @@ use crate::trust::{self, TrustStore};
 pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let path = target(settings, path)?;
     let content = escrc::read(&path)?;
-    if let Some(problem) = trust::unsafe_ownership(&path) {
+    if let Some(problem) = trust::unsafe_ownership(&path, &content) {
         bail!("not allowed: {problem}");
     }
     let label = match escrc::parse(&path, &content) {
@@ -32,9 +32,9 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
 pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let path = target(settings, path)?;
     // A file that cannot be read can still be denied: the deny record only needs the path.
-    let content = escrc::read(&path).unwrap_or_default();
+    let content = escrc::read(&path).ok();
     store(settings)?
-        .deny(&path, &content)
+        .deny(&path, content.as_deref())
         .map_err(|e| anyhow!("could not record the deny: {}", escrc::io_reason(&e)))?;
     log::info(format!("denied {}", path.display()));
     Ok(())

@@ -12,6 +12,11 @@ use std::path::Path;
 use crate::names::VarName;
 use crate::watch::Watch;
 
+/// A word quoted for bash and zsh (for messages that show a command to run).
+pub fn posix_quote(text: &str) -> String {
+    posix::quote(text)
+}
+
 /// One change to the shell's environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {

@@ -562,3 +562,150 @@ fn a_runtime_directory_made_by_another_user_is_never_used() {
     let (vars, _) = load_with_bash(&sandbox, &values, &["PLAIN"]);
     assert_eq!(vars, ["PLAIN=yes"]);
 }
+
+// A1, A4: trust means "this exact file, here". A link `.escrc -> ../payments/.escrc` in
+// another checkout counted as allowed while its token-command ran in the link's directory,
+// and `deny` there denied the real project; a FIFO put in place blocked the prompt.
+fn trust_is_this_exact_file_here(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let mut sandbox = Sandbox::new();
+    sandbox.set(
+        "AWS_ENDPOINT_URL_STS",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    let home = sandbox.home();
+    let escrc = "values:\n  PAYMENTS: yes\naws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-command: sh ./token.sh\n";
+    let payments = allowed_project(&sandbox, "payments", escrc);
+    fs::write(payments.join("token.sh"), "touch ran-here; echo token\n").unwrap();
+    let checkout = home.join("checkout");
+    fs::create_dir_all(&checkout).unwrap();
+    std::os::unix::fs::symlink(payments.join(".escrc"), checkout.join(".escrc")).unwrap();
+    fs::write(checkout.join("token.sh"), "touch pwned; echo token\n").unwrap();
+    let fifo = home.join("fifo");
+    fs::create_dir_all(&fifo).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(fifo.join(".escrc"))
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&checkout)
+        .probe("link", &["PAYMENTS"])
+        .run("esc-hook deny")
+        .cd(&payments)
+        .cd(&fifo)
+        .probe("fifo", &["PAYMENTS"])
+        .cd(&home);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(&probes, "link", &[("PAYMENTS", "<unset>")]);
+    expect(&probes, "fifo", &[("PAYMENTS", "<unset>")]);
+    assert!(
+        !checkout.join("pwned").exists(),
+        "{name}: the checkout's script ran"
+    );
+    // The real project is still allowed after `deny` in the checkout: its own command ran
+    // there (its STS endpoint, a closed port, then failed the load).
+    assert!(
+        payments.join("ran-here").exists(),
+        "{name}: the project was denied through the link: {log:#?}"
+    );
+    fs::remove_file(payments.join("ran-here")).unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains(".escrc is not allowed") && l.contains("checkout")),
+        "{name}: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("fifo/.escrc: is not a regular file")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn trust_is_this_exact_file_here_in_every_shell() {
+    for shell in SHELLS {
+        trust_is_this_exact_file_here(shell);
+    }
+}
+
+// A3: sha256(path + "\n" + content) made `x/.escrc` holding "b/.escrc\n…" and
+// `x/.escrc\nb/.escrc` holding the rest one and the same record.
+#[test]
+fn a_path_with_a_newline_borrows_no_allow_record() {
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let x = home.join("x");
+    let tricky = x.join(".escrc\nb");
+    fs::create_dir_all(&tricky).unwrap();
+    sandbox.write_escrc(&tricky, "values:\n  TRICKY: yes\n");
+    fs::write(x.join(".escrc"), "b/.escrc\nvalues:\n  TRICKY: yes\n").unwrap();
+    // The plain file is not even YAML-valid here; allowing it only records (path, content).
+    let allow = sandbox.run(&x, &["allow"]);
+    assert!(allow.status.success(), "{}", stderr(&allow));
+    let (vars, log) = load_with_bash(&sandbox, &tricky, &["TRICKY"]);
+    assert_eq!(vars, ["TRICKY=<unset>"], "{log}");
+    assert!(log.contains(".escrc is not allowed"), "{log}");
+}
+
+// A2: a state inherited from a parent process, naming a never-allowed `.escrc` as loaded
+// (without trust keys, or with another file's), made the refresh load it without a verdict.
+#[test]
+fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
+    let sandbox = Sandbox::new();
+    let allowed = allowed_project(&sandbox, "allowed", "values:\n  OK: yes\n");
+    let hostile = sandbox.project(
+        "hostile",
+        "values:\n  HOSTILE: loaded\naws:\n  web-identity:\n    role-arn: arn:aws:iam::1:role/x\n    token-command: touch pwned\n",
+    );
+    let out = sandbox.bash(
+        &allowed,
+        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
+    );
+    let real: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            stdout(&out).trim(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(hostile.join(".escrc")).unwrap();
+    let stamp = serde_json::json!({
+        "path": hostile.join(".escrc").to_str().unwrap(),
+        "size": meta.len(),
+        "mtime_ns": i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        "ctime_ns": i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+    });
+    for keep_keys in [false, true] {
+        let mut forged = real.clone();
+        forged["escrc"] = stamp.clone();
+        forged["loaded"]["expires_at"] = serde_json::json!(1);
+        if !keep_keys {
+            forged["trust"] = serde_json::Value::Null;
+        }
+        let forged = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            forged.to_string(),
+        );
+        let out = sandbox.bash(
+            &hostile,
+            &format!("export ESC_HOOK_STATE='{forged}'; eval \"$(esc-hook export bash)\"; echo \"hostile=${{HOSTILE-unset}}\""),
+        );
+        assert_eq!(stdout(&out), "hostile=unset\n", "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(".escrc is not allowed"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!hostile.join("pwned").exists(), "keys kept: {keep_keys}");
+    }
+}
