@@ -3,8 +3,23 @@
 
 use std::time::Duration;
 
-/// Parses `1h30m`, `45s`, `2h0m0s`, `500ms`; a bare number counts as seconds.
+/// The longest duration esc-hook accepts anywhere (a `ttl`, a server's `duration`, a margin or
+/// a timeout): far beyond any credential's life, and far from any arithmetic overflow.
+pub const MAX: Duration = Duration::from_secs(366 * 86_400);
+
+/// Parses `1h30m`, `45s`, `2h0m0s`, `500ms`; a bare number counts as seconds. At most [`MAX`].
 pub fn parse(text: &str) -> Result<Duration, String> {
+    let parsed = parse_unbounded(text)?;
+    if parsed > MAX {
+        return Err(format!(
+            "`{}` is longer than a year",
+            crate::names::printable(text.trim(), 40)
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_unbounded(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration".into());
@@ -98,6 +113,9 @@ mod tests {
             "-1h",
             "1.5h",
             "99999999999999999999999h",
+            "367d",
+            "9999999999h",
+            "18446744073709551615",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

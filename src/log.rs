@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::names::escape_controls;
 use crate::settings::Settings;
 
 pub fn quiet() -> bool {
@@ -32,14 +33,22 @@ pub fn info(message: impl Display) {
 }
 
 pub fn warn(message: impl Display) {
+    let message = message.to_string();
+    let message = escape_controls(&message);
     // The prefix stays plain text, so the line reads the same to people and to scripts.
     match colour() {
-        true => line(&format!("\u{1b}[33m{message}\u{1b}[0m")),
-        false => line(&message.to_string()),
+        true => write_line(&format!("\u{1b}[33m{message}\u{1b}[0m")),
+        false => write_line(&message),
     }
 }
 
+/// Every message is one line: paths and server text in it are shown with their control
+/// characters escaped, whoever built the message.
 fn line(message: &str) {
+    write_line(&escape_controls(message));
+}
+
+fn write_line(message: &str) {
     // A closed stderr must not turn into a panic in the middle of a prompt.
     let _ = writeln!(std::io::stderr().lock(), "esc-hook: {message}");
 }
@@ -53,6 +62,7 @@ pub struct Spinner {
 
 impl Spinner {
     pub fn start(what: String) -> Spinner {
+        let what = escape_controls(&what).into_owned();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = (fancy_terminal() && !quiet())
             .then(|| {

@@ -115,6 +115,23 @@ pub fn refusal(name: &str) -> Option<Refusal> {
     }
 }
 
+/// Text for the terminal with every control character escaped (`\n`, `\u{1b}`), however long:
+/// directory names and server text in a message can neither move the cursor, recolour the
+/// terminal, nor start a line of their own that looks like esc-hook's.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 /// Renders untrusted text (a refused name, a server message) for a one-line log: control
 /// characters and quotes escaped, length bounded, so it can never spoof or break a terminal line.
 pub fn printable(text: &str, max_chars: usize) -> String {

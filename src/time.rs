@@ -1,6 +1,6 @@
 //! UTC timestamps as unix seconds, and their RFC 3339 text.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -8,6 +8,21 @@ pub fn unix(time: SystemTime) -> u64 {
 
 pub fn now() -> u64 {
     unix(SystemTime::now())
+}
+
+/// The instant `unix_seconds` after the epoch, saturating at the latest one representable:
+/// times come from servers, cache entries and state variables, and must never overflow.
+pub fn from_unix(unix_seconds: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix_seconds))
+        .unwrap_or_else(|| from_unix(i64::MAX as u64 / 2))
+}
+
+/// `start + duration`, saturating instead of overflowing.
+pub fn after(start: SystemTime, duration: Duration) -> SystemTime {
+    start
+        .checked_add(duration)
+        .unwrap_or_else(|| from_unix(unix(start).saturating_add(duration.as_secs())))
 }
 
 /// `2026-11-28T09:46:51Z`.

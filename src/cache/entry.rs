@@ -7,7 +7,7 @@
 //! The first blob starts with a header: `EHB1`, the number of blobs u8, and the SHA-256 of the
 //! whole payload, so a torn write or a foreign value is detected and treated as a miss.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -119,7 +119,7 @@ fn unix(time: SystemTime) -> u64 {
 }
 
 fn time(unix: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(unix)
+    crate::time::from_unix(unix)
 }
 
 struct Reader<'a> {

@@ -27,7 +27,7 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
 
 /// Whether a cached environment may still be served at `now`.
 pub fn serves(resolved: &Resolved, now: SystemTime, margin: Duration) -> bool {
-    resolved.opened_at <= now && now + margin < resolved.expires_at
+    resolved.opened_at <= now && crate::time::after(now, margin) < resolved.expires_at
 }
 
 pub struct CachedProvider {

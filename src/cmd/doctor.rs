@@ -24,7 +24,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let mut out = String::new();
     for check in &checks {
         let mark = if check.ok { "ok  " } else { "FAIL" };
-        out.push_str(&format!("{mark} {:<8} {}\n", check.name, check.text));
+        let text = crate::names::escape_controls(&check.text);
+        out.push_str(&format!("{mark} {:<8} {text}\n", check.name));
     }
     super::print(&out)?;
     let failed = checks.iter().filter(|c| !c.ok).count();

@@ -150,27 +150,27 @@ fn report(settings: &Settings) -> Json {
 
 fn human(report: &Json) -> String {
     let text = |v: &Json| v.as_str().unwrap_or("").to_string();
-    let mut out = String::new();
+    let mut out = Lines::default();
     match report.get("escrc").filter(|e| !e.is_null()) {
-        None => out.push_str(".escrc:      none here or above\n"),
+        None => out.push(".escrc:      none here or above".to_string()),
         Some(e) => {
             let trust = e["trust"].as_str().unwrap_or("unknown");
-            out.push_str(&format!(".escrc:      {} ({trust})\n", text(&e["path"])));
+            out.push(format!(".escrc:      {} ({trust})", text(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
-                out.push_str(&format!("environment: {env}\n"));
+                out.push(format!("environment: {env}"));
             }
             if let Some(error) = e["error"].as_str() {
-                out.push_str(&format!("error:       {error}\n"));
+                out.push(format!("error:       {error}"));
             }
             if trust == "not-allowed" || trust == "denied" {
-                out.push_str("             run `esc-hook allow` to trust it\n");
+                out.push("             run `esc-hook allow` to trust it".to_string());
             }
         }
     }
     match report.get("state").filter(|s| !s.is_null()) {
         Some(state) if state["outcome"] == json!(Outcome::Loaded) => {
-            out.push_str(&format!(
-                "loaded:      {} from {}\n",
+            out.push(format!(
+                "loaded:      {} from {}",
                 text(&state["label"]),
                 text(&state["escrc"])
             ));
@@ -178,28 +178,45 @@ fn human(report: &Json) -> String {
                 .as_array()
                 .map(|v| v.iter().map(text).collect())
                 .unwrap_or_default();
-            out.push_str(&format!("variables:   {}\n", names.join(" ")));
+            out.push(format!("variables:   {}", names.join(" ")));
             if let (Some(at), Some(left)) =
                 (state["expires_at"].as_str(), state["seconds_left"].as_u64())
             {
                 let left = crate::duration::human(std::time::Duration::from_secs(left));
-                out.push_str(&format!("expires:     {at} ({left} left)\n"));
+                out.push(format!("expires:     {at} ({left} left)"));
             }
         }
-        _ if report["hook_seen"] == json!(true) => out.push_str("loaded:      nothing\n"),
-        _ => out
-            .push_str("loaded:      nothing (is the hook installed? see `esc-hook init --help`)\n"),
+        _ if report["hook_seen"] == json!(true) => out.push("loaded:      nothing".to_string()),
+        _ => out.push(
+            "loaded:      nothing (is the hook installed? see `esc-hook init --help`)".to_string(),
+        ),
     }
     if let Some(verify) = report.get("verify") {
         match (verify["account"].as_str(), verify["arn"].as_str()) {
             (Some(account), Some(arn)) => {
-                out.push_str(&format!("aws:         account {account}, {arn}\n"));
+                out.push(format!("aws:         account {account}, {arn}"));
             }
-            _ => out.push_str(&format!(
-                "aws:         not verified: {}\n",
+            _ => out.push(format!(
+                "aws:         not verified: {}",
                 text(&verify["error"])
             )),
         }
     }
-    out
+    out.text()
+}
+
+/// Output lines, each shown with its control characters escaped: paths and messages in them
+/// come from directory names and servers.
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl Lines {
+    fn push(&mut self, line: String) {
+        self.0
+            .push(crate::names::escape_controls(&line).into_owned());
+    }
+
+    fn text(self) -> String {
+        self.0.iter().map(|line| format!("{line}\n")).collect()
+    }
 }

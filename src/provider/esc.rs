@@ -283,7 +283,7 @@ impl Provider for EscClient {
         Ok(Resolved {
             vars: projection.vars,
             opened_at,
-            expires_at: opened_at + ttl,
+            expires_at: crate::time::after(opened_at, ttl),
             from_cache: false,
             warning: None,
             raw: Some(read),

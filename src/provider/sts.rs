@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
@@ -299,7 +299,7 @@ fn session_from(
         session_token: Some(credentials.session_token().to_string()),
         expires_at: u64::try_from(expiration.secs())
             .ok()
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            .map(crate::time::from_unix),
     })
 }
 

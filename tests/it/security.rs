@@ -709,3 +709,176 @@ fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
         assert!(!hostile.join("pwned").exists(), "keys kept: {keep_keys}");
     }
 }
+
+// E1: a huge duration (an `.escrc` ttl, the server's `fn::open::aws-login` duration, a margin)
+// overflowed the time arithmetic: an abort at every prompt, with a new open each time.
+#[test]
+fn huge_durations_and_times_never_crash_the_hook() {
+    let mut read = fixture("read-payments-dev.json");
+    fn set_durations(node: &mut serde_json::Value) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(literal) = map.get_mut("duration").and_then(|d| d.get_mut("literal")) {
+                    *literal = serde_json::json!("18446744073709551615");
+                }
+                map.values_mut().for_each(set_durations);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(set_durations),
+            _ => {}
+        }
+    }
+    set_durations(&mut read["exprs"]);
+    let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {"read": read}}));
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "18446744073709551615");
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_ACCESS_KEY_ID"]);
+    assert_eq!(vars, ["AWS_ACCESS_KEY_ID=ASIAEXAMPLEKEYID0001"], "{log}");
+    let ttl = allowed_project(
+        &sandbox,
+        "ttl",
+        "environment: acme/payments/dev\nttl: 18446744073709551615\n",
+    );
+    let (_, log) = load_with_bash(&sandbox, &ttl, &[]);
+    assert!(
+        log.contains("ttl: `18446744073709551615` is longer than a year"),
+        "{log}"
+    );
+    assert_eq!(stand_in.opens(), 1);
+
+    // A state from a parent process with times at the end of the range.
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
+    );
+    let mut state: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            stdout(&out).trim(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (opened, expires, retry) in [
+        (u64::MAX, u64::MAX, u64::MAX),
+        (0, 1, u64::MAX),
+        (u64::MAX, 0, 0),
+    ] {
+        state["loaded"]["opened_at"] = serde_json::json!(opened);
+        state["loaded"]["expires_at"] = serde_json::json!(expires);
+        state["loaded"]["retry_at"] = serde_json::json!(retry);
+        let text = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            state.to_string(),
+        );
+        for command in ["export bash", "status", "status --short", "status --json"] {
+            let out = sandbox.bash(
+                &dir,
+                &format!("export ESC_HOOK_STATE='{text}'; esc-hook {command} >/dev/null; echo \"exit=$?\""),
+            );
+            assert!(
+                !stderr(&out).contains("panicked") && stdout(&out).starts_with("exit="),
+                "{command}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+            assert_ne!(out.status.code(), Some(134), "{command} aborted");
+        }
+    }
+}
+
+// E2: directory names reached the terminal raw in warnings, `status`, `allow` and `doctor`:
+// escape sequences, and newlines starting fake `esc-hook:` lines.
+fn names_cannot_write_to_the_terminal(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    sandbox.project(
+        "evil\u{1b}[2J\u{1b}]0;title\u{7}\nesc-hook: loaded acme/prod/admin",
+        "values:\n  X: y\n",
+    );
+    let shown = sandbox.path(&format!("shown-{}", shell.name()));
+    let mut session = Session::new(shell, &sandbox);
+    session
+        // The shell's own prompt would show the directory name raw: not esc-hook's doing.
+        .run(match shell {
+            Sh::Fish => "function fish_prompt; echo '$ '; end",
+            _ => "PS1='$ '",
+        })
+        // A glob: control characters typed at an interactive prompt are read as keys.
+        .run("cd $HOME/evil*/prod/admin")
+        .run(&format!("esc-hook status > '{}' 2>&1", shown.display()))
+        .run(&format!("esc-hook doctor >> '{}' 2>&1", shown.display()))
+        .cd(&home);
+    let (_, log) = session.finish(&home);
+    let name = shell.name();
+    let shown = fs::read_to_string(&shown).unwrap();
+    assert!(shown.contains("evil\\u{1b}[2J"), "{name}: {shown}");
+    assert!(!shown.contains('\u{1b}'), "{name}: {shown}");
+    assert!(
+        !shown.lines().any(|l| l.starts_with("esc-hook: loaded")),
+        "{name}: {shown}"
+    );
+    // The hook's own line, less esc-hook's colour (fish runs on a terminal): one line, with
+    // the name escaped. (The shells' own titles and prompts show names raw: not ours to fix.)
+    let line = log
+        .iter()
+        .find(|l| l.contains(".escrc is not allowed"))
+        .unwrap_or_else(|| panic!("{name}: {log:#?}"))
+        .replace("\u{1b}[33m", "")
+        .replace("\u{1b}[0m", "");
+    assert!(
+        !line.contains('\u{1b}') && !line.contains('\u{7}'),
+        "{name}: {line}"
+    );
+    assert!(
+        line.contains("evil\\u{1b}[2J") && line.contains("\\nesc-hook: loaded"),
+        "{name}: {line}"
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("esc-hook: loaded acme/prod/admin/.escrc)")),
+        "{name}: a forged line: {log:#?}"
+    );
+}
+
+#[test]
+fn directory_names_cannot_write_to_the_terminal_in_any_shell() {
+    for shell in SHELLS {
+        names_cannot_write_to_the_terminal(shell);
+    }
+}
+
+#[test]
+fn status_allow_and_doctor_escape_what_they_show() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("evil\u{1b}[31m\nesc-hook: fake", "values:\n  X: y\n");
+    fs::set_permissions(
+        dir.join(".escrc"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    for args in [
+        &["status"][..],
+        &["doctor"],
+        &["allow"],
+        &["deny"],
+        &["export", "bash"],
+    ] {
+        let out = sandbox.run(&dir, args);
+        // export's stdout is code for the shell to evaluate, not text to show.
+        let shown = if args[0] == "export" {
+            String::new()
+        } else {
+            stdout(&out)
+        };
+        let all = format!("{shown}{}", stderr(&out));
+        assert!(!all.contains('\u{1b}'), "{args:?}: {all}");
+        assert!(
+            !all.lines().any(|l| l.starts_with("esc-hook: fake")),
+            "{args:?}: {all}"
+        );
+    }
+}
