@@ -145,15 +145,12 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     let expires_at = loaded.expires_at.unwrap_or(inputs.now);
     let result = match &previous.escrc {
         Some(stamp) => {
-            let file = escrc::read(&stamp.path);
-            let allowed = match (&file, &inputs.trust) {
-                (Ok(file), Ok(store)) => store.verdict(&stamp.path, file) == Verdict::Allowed,
-                _ => false,
-            };
-            if !allowed {
+            let file = escrc::read(&stamp.path).ok()?;
+            let store = inputs.trust.as_ref().ok()?;
+            if store.verdict(&stamp.path, &file) != Verdict::Allowed {
                 return None;
             }
-            Ok(stamp)
+            Ok((stamp, file))
         }
         // What `exec` set has no file to refresh from: it stays until it expires.
         None if inputs.now < expires_at => {
@@ -173,9 +170,8 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     let mut attempt = Transition::new(inputs.environ);
     attempt.keyring_warned = previous.keyring_warned;
     let kept = attempt.leave(previous, false);
-    let result = result.and_then(|stamp| {
-        escrc::read(&stamp.path)
-            .and_then(|file| escrc::parse(&stamp.path, &file))
+    let result = result.and_then(|(stamp, file)| {
+        escrc::parse(&stamp.path, &file)
             .map_err(|e| LoadError::Report(e.to_string()))
             .and_then(|escrc| attempt.load(&escrc, stamp, inputs, &kept))
     });

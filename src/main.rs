@@ -48,14 +48,17 @@ extern "C" fn main(
 
 /// The exit code.
 fn run() -> u8 {
-    // Before anything else, and before any thread: esc-hook's settings come from the user's
-    // environment without what esc-hook set (see settings.rs).
+    // Before anything else: esc-hook's settings come from the user's environment without
+    // what esc-hook set (see settings.rs).
     let settings = settings::Settings::capture();
     // The hook's own call comes first and skips building the whole command line parser:
-    // it runs at prompts, where every fraction of a millisecond is the user's.
+    // it runs at prompts, where every fraction of a millisecond is the user's. (It makes the
+    // process environment clean only if it gets as far as opening something.)
     if let Some((shell, shell_pid)) = hook_call() {
         return finish(cmd::export::run(settings, shell, shell_pid));
     }
+    // Every other command: now, while there is one thread.
+    settings.sanitize_process();
     let cli = Cli::parse();
     let result = match cli.command {
         // exec ends with the command's own exit code.

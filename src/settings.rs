@@ -6,17 +6,17 @@
 //! project could configure esc-hook for the next: send the user's Pulumi token to a host of its
 //! choosing (`PULUMI_BACKEND_URL`), another project's OIDC token to its STS endpoint, trust a
 //! never-allowed `.escrc` (`XDG_DATA_HOME`), or hand its secrets to the next project's
-//! `token-command`. So at start-up, before any thread exists, [`Settings::capture`] reads the
-//! environment once, takes the state variable's word for what esc-hook set (each variable that
-//! still holds esc-hook's value goes back to the user's own, or away), and makes that clean
-//! environment the process's own: every library (proxies, CA bundles) and every child command
-//! sees only the user's environment. esc-hook's settings are then read here and nowhere else;
-//! a test keeps it so.
+//! `token-command`. So [`Settings::capture`] reads the environment once, at start-up, and every
+//! setting is read through it, taking the state variable's word for what esc-hook set: a
+//! variable that still holds esc-hook's value reads as the user's own, or as unset. Before
+//! anything uses the environment implicitly (an HTTP client's proxies and CA bundles, a child
+//! command), that clean environment becomes the process's own. esc-hook's settings are read here
+//! and nowhere else; a test keeps it so.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use crate::state::{self, State};
@@ -41,32 +41,25 @@ impl<K: Into<String>, V: Into<OsString>> FromIterator<(K, V)> for Environ {
 pub struct Settings {
     /// What the shell handed over.
     pub current: Environ,
-    /// The user's own environment: `current` without what esc-hook set.
-    clean: BTreeMap<String, OsString>,
     /// `ESC_HOOK_STATE`: `Err` when present but unreadable.
     pub state: Result<Option<State>, String>,
+    /// The process environment has been made the clean one.
+    sanitized: Once,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 impl Settings {
-    /// Reads the process environment once and makes its clean form the process's own.
-    /// Must run before any thread is started (it is the first thing `main` does).
+    /// Reads the process environment once. Cheap: what esc-hook set is worked out per name,
+    /// when a setting is read, and the process's own environment is made clean only before
+    /// anything uses it implicitly ([`Settings::sanitize_process`]).
     pub fn capture() -> &'static Settings {
         SETTINGS.get_or_init(|| {
-            let current: Environ = std::env::vars_os()
-                .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
-                .collect();
-            let settings = Settings::from_environ(current);
-            for (name, value) in &settings.current.vars {
-                match settings.clean.get(name) {
-                    Some(clean) if clean == value => {}
-                    // SAFETY: called once, at start-up, before any other thread exists.
-                    Some(clean) => unsafe { std::env::set_var(name, clean) },
-                    None => unsafe { std::env::remove_var(name) },
-                }
-            }
-            settings
+            Settings::from_environ(
+                std::env::vars_os()
+                    .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+                    .collect(),
+            )
         })
     }
 
@@ -88,52 +81,73 @@ impl Settings {
                 None => Err(format!("{} is not valid", state::VAR)),
             },
         };
-        let mut clean = current.vars.clone();
-        clean.remove(state::VAR);
-        if let Ok(Some(State {
-            loaded: Some(loaded),
-            ..
-        })) = &state
-        {
-            for var in &loaded.vars {
-                let value = current.vars.get(&var.name).and_then(|v| v.to_str());
-                // Changed since esc-hook set it: the user's own now.
-                if !loaded.still_ours(var, value) {
-                    continue;
-                }
-                match &var.prev {
-                    Some(prev) => clean.insert(var.name.clone(), prev.into()),
-                    None => clean.remove(&var.name),
-                };
-            }
-        }
         Settings {
             current,
-            clean,
             state,
+            sanitized: Once::new(),
         }
+    }
+
+    /// The user's own value of `name`: what the shell has, unless esc-hook set it (and it
+    /// still holds esc-hook's value), in which case what the user had before, or nothing.
+    fn clean_value(&self, name: &str) -> Option<&OsStr> {
+        if name == state::VAR {
+            return None;
+        }
+        let current = self.current.vars.get(name).map(OsString::as_os_str);
+        let Ok(Some(State {
+            loaded: Some(loaded),
+            ..
+        })) = &self.state
+        else {
+            return current;
+        };
+        match loaded.vars.iter().find(|var| var.name == name) {
+            // Changed since esc-hook set it, or never set: the user's own.
+            Some(var) if loaded.still_ours(var, current.and_then(OsStr::to_str)) => {
+                var.prev.as_deref().map(OsStr::new)
+            }
+            _ => current,
+        }
+    }
+
+    /// Makes the process's environment the user's own, once, before anything reads it
+    /// implicitly (an HTTP client's proxy and CA settings) or hands it to a child command.
+    /// Must run while the process has a single thread: at start-up, or in the hook before the
+    /// first provider (and so the first thread) is made.
+    pub fn sanitize_process(&self) {
+        self.sanitized.call_once(|| {
+            for name in self.current.vars.keys() {
+                let clean = self.clean_value(name);
+                if clean == self.current_var(name) {
+                    continue;
+                }
+                // SAFETY: single-threaded here, as documented above.
+                match clean {
+                    Some(value) => unsafe { std::env::set_var(name, value) },
+                    None => unsafe { std::env::remove_var(name) },
+                }
+            }
+        });
     }
 
     /// A setting: the user's own value, when set, non-empty and UTF-8.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.clean
-            .get(name)
-            .and_then(|v| v.to_str())
+        self.clean_value(name)
+            .and_then(OsStr::to_str)
             .filter(|v| !v.is_empty())
     }
 
     fn path_var(&self, name: &str) -> Option<PathBuf> {
-        self.clean
-            .get(name)
+        self.clean_value(name)
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     }
 
     /// The user's own value of a variable, if it is set and UTF-8 (empty included).
     pub fn clean_var(&self, name: &str) -> Option<String> {
-        self.clean
-            .get(name)
-            .and_then(|v| v.to_str())
+        self.clean_value(name)
+            .and_then(OsStr::to_str)
             .map(String::from)
     }
 
@@ -143,8 +157,11 @@ impl Settings {
     }
 
     /// The user's environment, for child commands (token commands, the editor, `exec`).
-    pub fn clean_env(&self) -> impl Iterator<Item = (&String, &OsString)> {
-        self.clean.iter()
+    pub fn clean_env(&self) -> impl Iterator<Item = (&String, &OsStr)> {
+        self.current
+            .vars
+            .keys()
+            .filter_map(|name| Some((name, self.clean_value(name)?)))
     }
 
     /// `$HOME`, else the home directory of the user's account.
@@ -154,23 +171,27 @@ impl Settings {
 
     /// Where trust records live: `$XDG_DATA_HOME`, else the platform's default.
     pub fn data_dir(&self) -> Option<PathBuf> {
-        self.path_var("XDG_DATA_HOME").or_else(|| {
-            let home = self.home()?;
-            Some(match cfg!(target_os = "macos") {
-                true => home.join("Library/Application Support"),
-                false => home.join(".local/share"),
-            })
-        })
+        self.xdg_dir(
+            "XDG_DATA_HOME",
+            ".local/share",
+            "Library/Application Support",
+        )
     }
 
     /// Where the cache index lives: `$XDG_CACHE_HOME`, else the platform's default.
     pub fn cache_dir(&self) -> Option<PathBuf> {
-        self.path_var("XDG_CACHE_HOME").or_else(|| {
-            let home = self.home()?;
-            Some(match cfg!(target_os = "macos") {
-                true => home.join("Library/Caches"),
-                false => home.join(".cache"),
-            })
+        self.xdg_dir("XDG_CACHE_HOME", ".cache", "Library/Caches")
+    }
+
+    /// An absolute `$name`, else the platform's default under the home directory.
+    fn xdg_dir(&self, name: &str, linux: &str, macos: &str) -> Option<PathBuf> {
+        self.path_var(name).or_else(|| {
+            let under_home = if cfg!(target_os = "macos") {
+                macos
+            } else {
+                linux
+            };
+            Some(self.home()?.join(under_home))
         })
     }
 

@@ -81,6 +81,9 @@ pub fn provider_for(
     settings: &'static Settings,
     request: &OpenRequest,
 ) -> Result<CachedProvider, ProviderError> {
+    // Before the first thread (the keyring's) and anything that reads the environment itself
+    // (the HTTP clients' proxy and CA settings, a token command).
+    settings.sanitize_process();
     let var = |name: &str| settings.var(name).map(String::from);
     let timeouts = Timeouts {
         connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,

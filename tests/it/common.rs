@@ -294,6 +294,30 @@ pub fn load_with_bash(sandbox: &Sandbox, dir: &Path, print: &[&str]) -> (Vec<Str
     )
 }
 
+/// `ESC_HOOK_STATE` as JSON.
+pub fn decode_state(text: &str) -> Json {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// JSON as an `ESC_HOOK_STATE` value (to forge one).
+pub fn encode_state(state: &Json) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(state.to_string())
+}
+
+/// The state `esc-hook export bash` leaves in `dir`.
+pub fn state_after_export(sandbox: &Sandbox, dir: &Path) -> Json {
+    let out = sandbox.bash(
+        dir,
+        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
+    );
+    decode_state(&stdout(&out))
+}
+
 /// Whether the real keyrings of tests/run.sh are here. Outside CI their absence skips the
 /// test loudly; in CI it fails.
 pub fn have_keyrings() -> bool {

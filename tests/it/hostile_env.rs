@@ -14,14 +14,6 @@ use crate::common::*;
 
 const VALUES: &str = "values:\n  AWS_REGION: eu-west-1\n";
 
-fn state_json(sandbox: &Sandbox, dir: &std::path::Path) -> serde_json::Value {
-    let out = sandbox.bash(
-        dir,
-        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
-    );
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(stdout(&out).trim()).unwrap()).unwrap()
-}
-
 #[test]
 fn truncated_and_forged_states_are_ignored_or_harmless() {
     let sandbox = Sandbox::new();
@@ -48,7 +40,7 @@ fn truncated_and_forged_states_are_ignored_or_harmless() {
     let victim = sandbox.path("victim");
     fs::create_dir_all(&victim).unwrap();
     fs::write(victim.join("keep"), "x").unwrap();
-    let mut forged = state_json(&sandbox, &dir);
+    let mut forged = state_after_export(&sandbox, &dir);
     forged["loaded"]["files_dir"] = json!(victim.to_str().unwrap());
     forged["loaded"]["vars"] = json!([{"name": "bad name; rm -rf /", "hash": "00"}, {"name": "PATH", "prev": "/evil", "hash": "00"}]);
     let forged = URL_SAFE_NO_PAD.encode(forged.to_string());

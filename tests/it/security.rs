@@ -432,15 +432,7 @@ fn a_shell_started_by_exec_knows_what_exec_set(shell: Sh) {
         "home",
         &[("AWS_SECRET_ACCESS_KEY", "<unset>"), ("OTHER", "<unset>")],
     );
-    let state = fs::read_to_string(&state_file).unwrap();
-    let decoded = String::from_utf8(
-        base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            state.trim(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let decoded = decode_state(&fs::read_to_string(&state_file).unwrap()).to_string();
     assert!(decoded.contains("AWS_SECRET_ACCESS_KEY"), "{decoded}");
     assert!(
         !decoded.contains(secret),
@@ -665,18 +657,7 @@ fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
         "hostile",
         "values:\n  HOSTILE: loaded\naws:\n  web-identity:\n    role-arn: arn:aws:iam::1:role/x\n    token-command: touch pwned\n",
     );
-    let out = sandbox.bash(
-        &allowed,
-        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
-    );
-    let real: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            stdout(&out).trim(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let real = state_after_export(&sandbox, &allowed);
     use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(hostile.join(".escrc")).unwrap();
     let stamp = serde_json::json!({
@@ -692,10 +673,7 @@ fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
         if !keep_keys {
             forged["trust"] = serde_json::Value::Null;
         }
-        let forged = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            forged.to_string(),
-        );
+        let forged = encode_state(&forged);
         let out = sandbox.bash(
             &hostile,
             &format!("export ESC_HOOK_STATE='{forged}'; eval \"$(esc-hook export bash)\"; echo \"hostile=${{HOSTILE-unset}}\""),
@@ -747,18 +725,7 @@ fn huge_durations_and_times_never_crash_the_hook() {
     assert_eq!(stand_in.opens(), 1);
 
     // A state from a parent process with times at the end of the range.
-    let out = sandbox.bash(
-        &dir,
-        "eval \"$(esc-hook export bash)\"; printf %s \"$ESC_HOOK_STATE\"",
-    );
-    let mut state: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            stdout(&out).trim(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mut state = state_after_export(&sandbox, &dir);
     for (opened, expires, retry) in [
         (u64::MAX, u64::MAX, u64::MAX),
         (0, 1, u64::MAX),
@@ -767,10 +734,7 @@ fn huge_durations_and_times_never_crash_the_hook() {
         state["loaded"]["opened_at"] = serde_json::json!(opened);
         state["loaded"]["expires_at"] = serde_json::json!(expires);
         state["loaded"]["retry_at"] = serde_json::json!(retry);
-        let text = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            state.to_string(),
-        );
+        let text = encode_state(&state);
         for command in ["export bash", "status", "status --short", "status --json"] {
             let out = sandbox.bash(
                 &dir,
@@ -881,4 +845,46 @@ fn status_allow_and_doctor_escape_what_they_show() {
             "{args:?}: {all}"
         );
     }
+}
+
+// The nushell hook applies JSON with load-env: the binary's refusals are what keeps an
+// environment from replacing nushell's prompt, config, library path or working directory.
+#[test]
+fn nushell_takes_no_name_that_changes_it() {
+    let Some(nu) = nu() else { return };
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(
+        &sandbox,
+        "app",
+        "values:\n  GOOD: yes\n  PROMPT_COMMAND: evil\n  PROMPT_INDICATOR: evil\n  config: evil\n  NU_LIB_DIRS: /tmp/evil\n  FILE_PWD: /tmp/evil\n  PWD: /tmp\n  LAST_EXIT_CODE: '7'\n",
+    );
+    let hook = std::process::Command::new(bin())
+        .args(["init", "nu"])
+        .output()
+        .unwrap();
+    let hook_path = sandbox.path("esc-hook.nu");
+    fs::write(&hook_path, &hook.stdout).unwrap();
+    let script = format!(
+        "cd '{}'; source '{}'; print $env.GOOD; print ($env.PROMPT_COMMAND? | default unset); print ($env.config | describe | str substring 0..5); print ($env.NU_LIB_DIRS? | default unset | to text); print $env.PWD",
+        dir.display(),
+        hook_path.display()
+    );
+    let out = std::process::Command::new(nu)
+        .args(["--no-config-file", "-c", &script])
+        .env_clear()
+        .envs(sandbox.env())
+        .current_dir(sandbox.home())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("yes"), "{text}{}", stderr(&out));
+    assert_eq!(lines.next(), Some("unset"), "{text}");
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("recor")),
+        "{text}"
+    );
+    assert_ne!(lines.next(), Some("/tmp/evil"), "{text}");
+    assert_eq!(lines.next(), dir.to_str(), "{text}");
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
 }
