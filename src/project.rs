@@ -116,8 +116,12 @@ pub fn accept(
         accepted.push((var_name, value));
     }
     if !behaviour.is_empty() {
+        let (they, them) = match behaviour.len() {
+            1 => ("it changes", "it"),
+            _ => ("they change", "them"),
+        };
         log::warn(format!(
-            "refused {}: they change how the shell or the loader behaves (list them under `allow-names` in .escrc to export them)",
+            "refused {}: {they} how the shell or the loader behaves (list {them} under `allow-names` in .escrc to export {them})",
             behaviour.join(" ")
         ));
     }

@@ -193,7 +193,7 @@ fn hostile_names_are_refused(shell: Sh) {
     );
     let refused = log
         .iter()
-        .find(|l| l.contains("they change how the shell"))
+        .find(|l| l.contains("change how the shell"))
         .unwrap_or_else(|| panic!("{name}: {log:#?}"));
     for behaviour in [
         "PROMPT_COMMAND",
