@@ -888,3 +888,48 @@ fn nushell_takes_no_name_that_changes_it() {
     assert_eq!(lines.next(), dir.to_str(), "{text}");
     assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
 }
+
+// B, for the commands a loaded shell runs: `exec`, `credential-process` and `reload` open with
+// the user's settings, and `exec`'s command sees none of the other project's variables.
+#[test]
+fn exec_credential_process_and_reload_ignore_what_a_project_set() {
+    let evil = StandIn::start(serde_json::json!({}));
+    let good = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&good);
+    let project_a = allowed_project(
+        &sandbox,
+        "a",
+        &format!(
+            "values:\n  PULUMI_BACKEND_URL: {evil}\n  PULUMI_ACCESS_TOKEN: pul-of-a\n  HTTP_PROXY: {evil}\n  A_SECRET: a-secret-value\n",
+            evil = evil.url()
+        ),
+    );
+    let project_b = allowed_project(&sandbox, "b", "environment: acme/payments/dev\n");
+    let script = format!(
+        "eval \"$(esc-hook export bash)\"; test \"$A_SECRET\" = a-secret-value || exit 9\n\
+         esc-hook exec --dir '{b}' -- env > exec-env || exit 10\n\
+         esc-hook credential-process --dir '{b}' > credentials || exit 11\n\
+         (cd '{b}' && esc-hook reload) || exit 12",
+        b = project_b.display()
+    );
+    let out = sandbox.bash(&project_a, &script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = fs::read_to_string(project_a.join("exec-env")).unwrap();
+    assert!(
+        env.contains("AWS_ACCESS_KEY_ID=ASIAEXAMPLEKEYID0001"),
+        "{env}"
+    );
+    assert!(!env.contains("a-secret-value"), "{env}");
+    assert!(!env.contains(&evil.url()), "{env}");
+    let credentials = fs::read_to_string(project_a.join("credentials")).unwrap();
+    assert!(
+        credentials.contains("ASIAEXAMPLEKEYID0001"),
+        "{credentials}"
+    );
+    assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
+    assert_eq!(
+        good.opens(),
+        3,
+        "exec, credential-process and reload each opened"
+    );
+}
