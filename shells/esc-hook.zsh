@@ -35,13 +35,9 @@ _esc_hook_unchanged() {
 _esc_hook_precmd() {
   local __esc_hook_status=$?
   emulate -L zsh
-  # A `cd` fires chpwd and then precmd: the chpwd run already did the work.
-  if [[ -n "${_esc_hook_after_chpwd-}" ]]; then
-    unset _esc_hook_after_chpwd
-  elif ! _esc_hook_unchanged; then
-    # An unchanged prompt is decided with builtins alone and spawns no process.
-    _esc_hook
-  fi
+  # Also after a chpwd run: the same line may have gone on (`cd repo && esc-hook allow`).
+  # An unchanged prompt is decided with builtins alone and spawns no process.
+  _esc_hook_unchanged || _esc_hook
   return $__esc_hook_status
 }
 
@@ -50,7 +46,6 @@ _esc_hook_chpwd() {
   # Completion functions cd inside subshells; a load there would be lost and slow the widget.
   (( ZSH_SUBSHELL )) && return 0
   _esc_hook
-  _esc_hook_after_chpwd=1
 }
 
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.

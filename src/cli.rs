@@ -110,8 +110,8 @@ pub enum Command {
         /// A directory whose (allowed) .escrc says what to load; default: the current one
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The command and its arguments
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (`--` before it is optional)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,
     },
     /// Print AWS credentials for the `credential_process` setting of ~/.aws/config

@@ -65,8 +65,9 @@ fn run() -> u8 {
         Command::Exec { env, dir, command } => {
             return cmd::exec::run(settings, env, dir, command).unwrap_or_else(|error| {
                 log::warn(format!("{error:#}"));
-                // Like env(1): 127 when the command cannot be run at all.
-                127
+                // esc-hook's own failure, before any command ran: 125, as env(1) and
+                // timeout(1) do; 126 and 127 stay the command's (cannot run, not found).
+                cmd::exec::OWN_FAILURE
             });
         }
         Command::Init { shell } => cmd::init::run(shell),

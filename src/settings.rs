@@ -210,6 +210,24 @@ impl Settings {
         }
     }
 
+    /// The hooked shell this process runs under, from `ESC_HOOK_SHELL` (`bash 1234`, set by
+    /// every hook): its name and pid, when that pid is this process's parent or an ancestor
+    /// (a command substitution, a script, a subshell of the hooked shell). A value inherited
+    /// from an unrelated shell does not count.
+    pub fn hooked_shell(&self) -> Option<(&str, i32)> {
+        let (name, pid) = self.var("ESC_HOOK_SHELL")?.split_once(' ')?;
+        let pid: i32 = pid.parse().ok().filter(|pid| *pid > 1)?;
+        // SAFETY: getppid has no preconditions and cannot fail.
+        let mut ancestor = unsafe { libc::getppid() };
+        for _ in 0..64 {
+            if ancestor == pid {
+                return Some((name, pid));
+            }
+            ancestor = parent_of(ancestor)?;
+        }
+        None
+    }
+
     /// `ESC_HOOK_QUIET`: informational lines hidden.
     pub fn quiet(&self) -> bool {
         self.var("ESC_HOOK_QUIET").is_some_and(|v| v != "0")
@@ -226,6 +244,21 @@ impl Settings {
             .and_then(|text| crate::duration::parse(text).ok())
             .unwrap_or(crate::cache::DEFAULT_MARGIN)
     }
+}
+
+/// The parent of a process (Linux: from `/proc`; elsewhere unknown).
+fn parent_of(pid: i32) -> Option<i32> {
+    if pid <= 1 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`, where comm may hold anything but ends at the last `)`.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The home directory in the user database, for a process started without `HOME`.

@@ -18,7 +18,7 @@ struct Check {
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let var = |name: &str| settings.var(name).map(String::from);
-    let mut checks = vec![hook(&var), keyring(&var)];
+    let mut checks = vec![hook(settings, &var), keyring(&var)];
     checks.extend(pulumi(&var, settings));
     checks.push(nearest_escrc(settings));
     let mut out = String::new();
@@ -38,22 +38,22 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-fn hook(var: &dyn Fn(&str) -> Option<String>) -> Check {
+fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
     // SAFETY: getppid has no preconditions and cannot fail.
     let parent = unsafe { libc::getppid() };
     let shell = var("SHELL")
         .and_then(|s| s.rsplit('/').next().map(String::from))
         .unwrap_or_else(|| "bash".into());
-    let marker = var("ESC_HOOK_SHELL");
-    let here = marker
-        .as_deref()
-        .and_then(|m| m.split_once(' '))
-        .filter(|(_, pid)| pid.parse() == Ok(parent));
-    match here {
-        Some((name, _)) => Check {
+    match settings.hooked_shell() {
+        Some((name, pid)) if pid == parent => Check {
             name: "hook",
             ok: true,
             text: format!("installed in this {name}"),
+        },
+        Some((name, pid)) => Check {
+            name: "hook",
+            ok: true,
+            text: format!("installed in the {name} (pid {pid}) this runs under"),
         },
         None => {
             let fix = match shell.as_str() {

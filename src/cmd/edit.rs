@@ -12,7 +12,7 @@ use crate::log;
 use crate::settings::Settings;
 use crate::trust::TrustStore;
 
-const TEMPLATE: &str = "\\
+const TEMPLATE: &str = "\
 # esc-hook: what this project loads into your shell. Every key: see .escrc.example.
 environment: org/project/env
 
@@ -74,6 +74,9 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         if before.is_none() {
             let _ = fs::remove_file(&path);
         }
+        if !status.success() {
+            bail!("the editor exited with {status}; nothing was allowed");
+        }
         log::info(format!("{} not saved; nothing allowed", path.display()));
         return Ok(());
     }
@@ -91,4 +94,15 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
     log::info(format!("allowed {} ({})", path.display(), parsed.label()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses() {
+        let parsed = escrc::parse(std::path::Path::new("/p/.escrc"), TEMPLATE.as_bytes()).unwrap();
+        assert_eq!(parsed.label(), "org/project/env");
+    }
 }

@@ -20,6 +20,9 @@ use crate::state::{self, Loaded, Outcome, SetVar, State};
 use crate::time;
 use std::time::SystemTime;
 
+/// The exit code when esc-hook itself fails (no `.escrc`, not allowed, the open failed, …).
+pub const OWN_FAILURE: u8 = 125;
+
 pub fn run(
     settings: &'static Settings,
     env: Option<String>,
@@ -72,11 +75,7 @@ pub fn run(
         // Nothing to clean up afterwards: become the command, so its exit code and signals
         // are simply its own.
         let error = child.exec();
-        bail!(
-            "could not run {}: {}",
-            program.to_string_lossy(),
-            crate::escrc::io_reason(&error)
-        );
+        return Ok(not_started(program, &error));
     };
     // Signals arriving between the spawn and the handlers are held back, not lost: the
     // command (whose signal mask std resets) would otherwise outlive an esc-hook killed early.
@@ -86,20 +85,35 @@ pub fn run(
         forward_signals_to(running.id() as i32);
     }
     release_signals(held);
-    let status = spawned.and_then(|mut running| running.wait());
+    let status = match spawned {
+        Ok(mut running) => running.wait(),
+        Err(error) => {
+            files::remove(&files_dir);
+            return Ok(not_started(program, &error));
+        }
+    };
     files::remove(&files_dir);
-    let status = status.map_err(|e| {
-        anyhow!(
-            "could not run {}: {}",
-            program.to_string_lossy(),
-            crate::escrc::io_reason(&e)
-        )
-    })?;
+    let status =
+        status.map_err(|e| anyhow!("lost the command: {}", crate::escrc::io_reason(&e)))?;
     // A command killed by a signal exits like a shell reports it: 128 + the signal.
     let code = status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// The exit code for a command that could not be started, as shells and env(1) give it: 127
+/// when it was not found, 126 when it could not be run.
+fn not_started(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
+    log::warn(format!(
+        "could not run {}: {}",
+        program.to_string_lossy(),
+        crate::escrc::io_reason(error)
+    ));
+    match error.kind() {
+        std::io::ErrorKind::NotFound => 127,
+        _ => 126,
+    }
 }
 
 /// What exec set, as a state: outside any `.escrc` (nothing for the child's hook to re-check),

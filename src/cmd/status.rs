@@ -144,7 +144,8 @@ fn report(settings: &Settings) -> Json {
         }
         _ => Json::Null,
     };
-    let hook_active = settings.current_var(crate::state::VAR).is_some();
+    let hook_active =
+        settings.current_var(crate::state::VAR).is_some() || settings.hooked_shell().is_some();
     json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
 }
 

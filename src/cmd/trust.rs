@@ -46,6 +46,23 @@ fn store(settings: &Settings) -> anyhow::Result<TrustStore> {
 
 /// The `.escrc` meant: PATH (a file, or a directory holding one), else the nearest one.
 pub fn target(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = nearest_or(settings, path)?;
+    // The hook only ever loads files named .escrc: trusting anything else does nothing.
+    let name = path.file_name().unwrap_or_default();
+    if name != escrc::FILE_NAME && std::fs::symlink_metadata(&path).is_ok() {
+        let hint = match name.to_str() {
+            Some(".escrc.example") => " (to start from the example: cp .escrc.example .escrc)",
+            _ => "",
+        };
+        bail!(
+            "{} is not an .escrc: the hook only loads files named .escrc{hint}",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn nearest_or(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let cwd = escrc::current_dir(settings)
         .ok_or_else(|| anyhow!("could not find the current directory"))?;
     match path {

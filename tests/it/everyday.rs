@@ -32,11 +32,48 @@ fn exec_runs_a_command_with_the_environment_and_passes_its_exit_code() {
     );
     let untrusted = sandbox.project("other", VALUES);
     let refused = sandbox.run(&untrusted, &["exec", "--", "true"]);
-    assert_eq!(refused.status.code(), Some(127));
+    assert_eq!(refused.status.code(), Some(125), "esc-hook's own failure");
     assert!(
         stderr(&refused).contains("is not allowed: run `esc-hook allow"),
         "{}",
         stderr(&refused)
+    );
+}
+
+#[test]
+fn exec_codes_tell_esc_hook_failures_from_the_command_and_need_no_double_dash() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let out = sandbox.run(&dir, &["exec", "sh", "-c", "echo $AWS_REGION; exit 3"]);
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(3), "eu-west-1\n")
+    );
+    let out = sandbox.run(
+        &dir,
+        &[
+            "exec",
+            "--env",
+            "acme/payments/dev",
+            "printenv",
+            "AWS_REGION",
+        ],
+    );
+    assert_eq!(stdout(&out), "eu-west-1\n", "{}", stderr(&out));
+    let missing = sandbox.run(&dir, &["exec", "--env", "acme/payments/nope", "true"]);
+    assert_eq!(missing.status.code(), Some(125), "{}", stderr(&missing));
+    let bad = sandbox.run(&dir, &["exec", "--env", "acme/nope", "true"]);
+    assert_eq!(bad.status.code(), Some(125), "{}", stderr(&bad));
+    let outside = sandbox.run(&sandbox.home(), &["exec", "true"]);
+    assert_eq!(outside.status.code(), Some(125), "{}", stderr(&outside));
+    std::fs::write(dir.join("not-executable"), "#!/bin/sh\n").unwrap();
+    let not_executable = sandbox.run(&dir, &["exec", "./not-executable"]);
+    assert_eq!(
+        not_executable.status.code(),
+        Some(126),
+        "{}",
+        stderr(&not_executable)
     );
 }
 

@@ -11,6 +11,7 @@ mod coexist;
 mod esc_api;
 mod everyday;
 mod faults;
+mod first_week;
 mod hostile_env;
 mod hostile_values;
 mod security;

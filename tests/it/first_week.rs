@@ -1,0 +1,109 @@
+//! What a first week with esc-hook runs into: the prompt right after every line, and messages
+//! that say what to do next. Real bash, zsh and fish wherever a shell is involved.
+
+use std::fs;
+
+use crate::common::*;
+use crate::shells::{Session, Sh, expect};
+
+const SHELLS: [Sh; 3] = [Sh::Bash, Sh::Zsh, Sh::Fish];
+
+fn available(shell: Sh) -> bool {
+    have(shell.name()) && (shell != Sh::Fish || have("script"))
+}
+
+// zsh skipped its prompt check after a chpwd run: `cd repo && esc-hook allow` loaded nothing at
+// the next prompt, and `cd repo && esc-hook deny` left the variables for a whole command.
+fn the_prompt_after_a_line_with_cd_is_right(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let new = sandbox.project("new", "values:\n  NEW: yes\n");
+    let old = allowed_project(&sandbox, "old", "values:\n  OLD: yes\n");
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .run(
+            &format!("cd '{}'; and esc-hook allow", new.display())
+                .replace("; and", if shell == Sh::Fish { "; and" } else { " &&" }),
+        )
+        .probe("allowed", &["NEW"])
+        .cd(&home)
+        .run(
+            &format!("cd '{}'; and esc-hook deny", old.display())
+                .replace("; and", if shell == Sh::Fish { "; and" } else { " &&" }),
+        )
+        .probe("denied", &["OLD"]);
+    let (probes, log) = session.finish(&home);
+    expect(&probes, "allowed", &[("NEW", "yes")]);
+    expect(&probes, "denied", &[("OLD", "<unset>")]);
+    assert!(
+        log.iter().any(|l| l.contains("denied")),
+        "{}: {log:#?}",
+        shell.name()
+    );
+}
+
+#[test]
+fn the_prompt_after_a_line_with_cd_is_right_in_every_shell() {
+    for shell in SHELLS {
+        the_prompt_after_a_line_with_cd_is_right(shell);
+    }
+}
+
+// `status` in a hooked shell outside a project asked whether the hook was installed; `doctor`
+// said "not installed" in a subshell of a hooked shell.
+#[test]
+fn status_and_doctor_know_the_hook_from_a_subshell_too() {
+    if !available(Sh::Bash) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let out_file = sandbox.path("shown");
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .run(&format!("esc-hook status > '{}'", out_file.display()))
+        .run(&format!(
+            "bash -c 'esc-hook doctor; :' >> '{}'",
+            out_file.display()
+        ))
+        .run(&format!("(esc-hook doctor) >> '{}'", out_file.display()));
+    session.finish(&home);
+    let shown = fs::read_to_string(&out_file).unwrap();
+    assert!(shown.contains("loaded:      nothing\n"), "{shown}");
+    assert!(!shown.contains("is the hook installed"), "{shown}");
+    assert!(!shown.contains("not installed"), "{shown}");
+    assert!(shown.contains("installed in the bash (pid"), "{shown}");
+    // A shell that merely inherited the variable is not hooked.
+    let out = sandbox.run(&home, &["doctor"]);
+    assert!(stdout(&out).contains("FAIL hook"), "{}", stdout(&out));
+    let mut forged = sandbox.esc(&home, &["doctor"]);
+    forged.env("ESC_HOOK_SHELL", "bash 999999");
+    let out = forged.output().unwrap();
+    assert!(stdout(&out).contains("FAIL hook"), "{}", stdout(&out));
+}
+
+// `allow` accepted README.md and .escrc.example, which the hook never loads.
+#[test]
+fn allow_refuses_files_the_hook_never_loads() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", "values:\n  A: b\n");
+    fs::write(dir.join("README.md"), "# app\n").unwrap();
+    fs::write(dir.join(".escrc.example"), "values:\n  A: b\n").unwrap();
+    let out = sandbox.run(&dir, &["allow", "README.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("README.md is not an .escrc: the hook only loads files named .escrc"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sandbox.run(&dir, &["allow", ".escrc.example"]);
+    assert!(
+        stderr(&out).contains("(to start from the example: cp .escrc.example .escrc)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sandbox.run(&dir, &["allow", ".escrc"]).status.success());
+}
