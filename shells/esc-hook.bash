@@ -38,20 +38,28 @@ _esc_hook_unchanged() {
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.
 export ESC_HOOK_SHELL="bash $$"
 
-if [[ -n "${__bp_imported:-}" ]]; then
+# Whether the hook is already installed, wherever a framework moved it: re-sourcing ~/.bashrc
+# must not install it twice (bash-preexec keeps PROMPT_COMMAND's entries on lines of their
+# own, or in precmd_functions; starship moves them into STARSHIP_PROMPT_COMMAND).
+_esc_hook_installed() {
+  local __esc_hook_place
+  for __esc_hook_place in ${PROMPT_COMMAND[@]+"${PROMPT_COMMAND[@]}"} \
+      ${precmd_functions[@]+"${precmd_functions[@]}"} "${STARSHIP_PROMPT_COMMAND-}" \
+      "${__bp_original_prompt_command-}"; do
+    [[ "$__esc_hook_place" =~ (^|[^[:alnum:]_])_esc_hook($|[^[:alnum:]_]) ]] && return 0
+  done
+  return 1
+}
+
+if _esc_hook_installed; then
+  :
+elif [[ -n "${__bp_imported:-}" ]]; then
   # bash-preexec rewrites PROMPT_COMMAND at its first prompt; its own list survives that.
-  if [[ " ${precmd_functions[*]:-} " != *" _esc_hook "* ]]; then
-    precmd_functions=(_esc_hook ${precmd_functions[@]+"${precmd_functions[@]}"})
-  fi
+  precmd_functions=(_esc_hook ${precmd_functions[@]+"${precmd_functions[@]}"})
 elif [[ "$(builtin declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
   # bash >= 5.1 allows PROMPT_COMMAND to be an array.
-  __esc_hook_installed=
-  for __esc_hook_command in "${PROMPT_COMMAND[@]}"; do
-    [[ "$__esc_hook_command" == "_esc_hook" ]] && __esc_hook_installed=1
-  done
-  [[ -n "$__esc_hook_installed" ]] || PROMPT_COMMAND=(_esc_hook "${PROMPT_COMMAND[@]}")
-  unset __esc_hook_installed __esc_hook_command
-elif [[ ";${PROMPT_COMMAND:-};" != *";_esc_hook;"* ]]; then
+  PROMPT_COMMAND=(_esc_hook "${PROMPT_COMMAND[@]}")
+else
   # This branch only runs when PROMPT_COMMAND is a plain string.
   # shellcheck disable=SC2128,SC2178
   PROMPT_COMMAND="_esc_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"

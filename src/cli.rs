@@ -11,9 +11,16 @@ use crate::shell::{HookShell, Shell};
     name = "esc-hook",
     version,
     about = "Load a project's Pulumi ESC environment into your shell while you work in it",
-    after_help = "Get started:\n  eval \"$(esc-hook init zsh)\"     # in ~/.zshrc (or bash, fish, pwsh)\n  \
-                  cd ~/src/payments              # holds .escrc: environment: acme/payments/dev\n  \
-                  esc-hook allow                 # trust it once; it loads at the next prompt"
+    after_help = "Get started: add the hook to your shell's startup file\n  \
+                  eval \"$(esc-hook init bash)\"                          # ~/.bashrc\n  \
+                  eval \"$(esc-hook init zsh)\"                           # ~/.zshrc\n  \
+                  esc-hook init fish | source                           # ~/.config/fish/config.fish\n  \
+                  Invoke-Expression (& esc-hook init pwsh | Out-String) # $PROFILE\n  \
+                  esc-hook init nu | save -f ($nu.default-config-dir | path join esc-hook.nu)\n  \
+                                                                        # then `source esc-hook.nu` in config.nu\n\n\
+                  then, in a project:\n  \
+                  cd ~/src/payments     # holds .escrc: environment: acme/payments/dev\n  \
+                  esc-hook allow        # trust it once; it loads at the next prompt"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,8 +37,9 @@ pub enum Command {
                             Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE"
     )]
     Init {
+        /// The shell; default: the one named by $SHELL
         #[arg(value_enum)]
-        shell: HookShell,
+        shell: Option<HookShell>,
     },
     /// Print the changes for the current directory as shell code (what the hook runs)
     #[command(
@@ -56,6 +64,9 @@ pub enum Command {
         /// An .escrc file or a directory holding one
         path: Option<PathBuf>,
     },
+    /// Remove trust records of .escrc files that are gone, or edited since they were allowed
+    #[command(after_help = "Example:\n  esc-hook prune")]
+    Prune,
     /// Open this directory's environment again now, bypassing the cache
     #[command(
         after_help = "The shell picks up the new credentials at its next prompt.\n\nExample:\n  esc-hook reload"
@@ -120,6 +131,9 @@ pub enum Command {
                             Served from the keyring cache while valid, so every AWS SDK and the AWS CLI\n\
                             can use a project's credentials without a shell hook."
     )]
+    #[command(
+        override_usage = "esc-hook credential-process --env <ENV>\n       esc-hook credential-process --dir <DIR>"
+    )]
     CredentialProcess {
         /// An environment (org/project/env[@version]) opened with default settings
         #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
@@ -142,6 +156,9 @@ pub enum CacheCommand {
     /// Delete cached credentials of one environment, or of all
     #[command(
         after_help = "Examples:\n  esc-hook cache clear acme/payments/dev\n  esc-hook cache clear --all"
+    )]
+    #[command(
+        override_usage = "esc-hook cache clear <ENVIRONMENT>\n       esc-hook cache clear --all"
     )]
     Clear {
         /// The environment (org/project/env[@version])

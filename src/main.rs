@@ -70,7 +70,7 @@ fn run() -> u8 {
                 cmd::exec::OWN_FAILURE
             });
         }
-        Command::Init { shell } => cmd::init::run(shell),
+        Command::Init { shell } => cmd::init::run(settings, shell),
         Command::Export { shell, shell_pid } => cmd::export::run(settings, shell, shell_pid),
         Command::Allow { path } => cmd::trust::allow(settings, path),
         Command::Deny { path } => cmd::trust::deny(settings, path),
@@ -88,6 +88,7 @@ fn run() -> u8 {
         Command::Man => cmd::completions::man(),
         Command::CredentialProcess { env, dir } => cmd::credential_process::run(settings, env, dir),
         Command::Reload => cmd::reload::run(settings),
+        Command::Prune => cmd::trust::prune(settings),
         Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),
         Command::Cache(CacheCommand::Clear { environment, all }) => {
             cmd::cache::clear(environment, all)

@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,47 @@ impl TrustStore {
             remove_if_present(&self.record(&keys, Record::Allow))?;
         }
         self.write_record(&keys, Record::Deny, path)
+    }
+
+    /// Removes the records that can no longer apply: those of files that are gone, and allow
+    /// records of files edited since (an edit revokes the allow for good). Returns how many
+    /// allow and deny records went.
+    pub fn prune(&self) -> io::Result<(usize, usize)> {
+        let mut removed = (0, 0);
+        for (kind, dir) in [(Record::Allow, "allow"), (Record::Deny, "deny")] {
+            let entries = match fs::read_dir(self.root.join(dir)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries.flatten() {
+                let record = entry.path();
+                let name = entry.file_name();
+                let Ok(text) = fs::read(&record) else {
+                    continue;
+                };
+                let path = PathBuf::from(std::ffi::OsString::from_vec(
+                    text.strip_suffix(b"\n").unwrap_or(&text).to_vec(),
+                ));
+                let keep = match kind {
+                    Record::Deny => fs::symlink_metadata(&path).is_ok(),
+                    Record::Allow => crate::escrc::read(&path).is_ok_and(|file| {
+                        let current = Self::keys(&path, &file).allow;
+                        let legacy = legacy_keys(&path, &file).map(|k| k.allow);
+                        name.to_str()
+                            .is_some_and(|n| n == current || Some(n) == legacy.as_deref())
+                    }),
+                };
+                if !keep {
+                    remove_if_present(&record)?;
+                    match kind {
+                        Record::Allow => removed.0 += 1,
+                        Record::Deny => removed.1 += 1,
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Records made before the v2 framing (sha256(path + "\n" + content), with the link

@@ -40,6 +40,18 @@ pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `esc-hook prune`, as direnv's: forget what can no longer apply.
+pub fn prune(settings: &Settings) -> anyhow::Result<()> {
+    let (allows, denies) = store(settings)?
+        .prune()
+        .map_err(|e| anyhow!("could not prune: {}", escrc::io_reason(&e)))?;
+    log::info(format!(
+        "pruned {allows} allow and {denies} deny record{} (files gone or edited since)",
+        if allows + denies == 1 { "" } else { "s" }
+    ));
+    Ok(())
+}
+
 fn store(settings: &Settings) -> anyhow::Result<TrustStore> {
     TrustStore::open(settings).map_err(|reason| anyhow!(reason))
 }

@@ -107,3 +107,80 @@ fn allow_refuses_files_the_hook_never_loads() {
     );
     assert!(sandbox.run(&dir, &["allow", ".escrc"]).status.success());
 }
+
+// Re-sourcing ~/.bashrc installed the hook twice once bash-preexec or starship had moved it.
+#[test]
+fn re_sourcing_finds_the_hook_wherever_a_framework_moved_it() {
+    let sandbox = Sandbox::new();
+    let script = r#"
+        set -u
+        eval "$(esc-hook init bash)"
+        # starship's takeover: the old PROMPT_COMMAND moves into STARSHIP_PROMPT_COMMAND.
+        STARSHIP_PROMPT_COMMAND="$PROMPT_COMMAND"; PROMPT_COMMAND=starship_precmd
+        eval "$(esc-hook init bash)"
+        echo "starship: $PROMPT_COMMAND"
+        # bash-preexec keeps each entry on a line of its own.
+        unset STARSHIP_PROMPT_COMMAND
+        PROMPT_COMMAND=$'__bp_precmd_invoke_cmd\n_esc_hook\n__bp_interactive_mode'
+        eval "$(esc-hook init bash)"
+        echo "preexec: ${PROMPT_COMMAND//$'\n'/ }"
+        # bash-preexec's own list.
+        __bp_imported=1 PROMPT_COMMAND=; precmd_functions=(other _esc_hook)
+        eval "$(esc-hook init bash)"
+        echo "precmd_functions: ${precmd_functions[*]}"
+    "#;
+    let out = sandbox.bash(&sandbox.home(), script);
+    assert_eq!(
+        stdout(&out),
+        "starship: starship_precmd\npreexec: __bp_precmd_invoke_cmd _esc_hook __bp_interactive_mode\nprecmd_functions: other _esc_hook\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+// `esc-hook init` without a shell takes the one $SHELL names.
+#[test]
+fn init_without_a_shell_uses_the_login_shell() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("SHELL", "/usr/bin/zsh");
+    let out = sandbox.run(&sandbox.home(), &["init"]);
+    assert!(
+        stdout(&out).contains("add-zsh-hook precmd"),
+        "{}",
+        stderr(&out)
+    );
+    sandbox.set("SHELL", "/bin/tcsh");
+    let out = sandbox.run(&sandbox.home(), &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SHELL=/bin/tcsh is not a shell esc-hook has a hook for"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// direnv has `prune`; esc-hook's records piled up.
+#[test]
+fn prune_forgets_records_of_files_gone_or_edited() {
+    let sandbox = Sandbox::new();
+    let gone = allowed_project(&sandbox, "gone", "values:\n  A: b\n");
+    let edited = allowed_project(&sandbox, "edited", "values:\n  A: b\n");
+    let kept = allowed_project(&sandbox, "kept", "values:\n  A: b\n");
+    let denied = sandbox.project("denied", "values:\n  A: b\n");
+    assert!(sandbox.run(&denied, &["deny"]).status.success());
+    fs::remove_dir_all(&gone).unwrap();
+    sandbox.write_escrc(&edited, "values:\n  A: c\n");
+    fs::remove_dir_all(&denied).unwrap();
+    let out = sandbox.run(&sandbox.home(), &["prune"]);
+    assert!(
+        stderr(&out).contains("pruned 2 allow and 1 deny records"),
+        "{}",
+        stderr(&out)
+    );
+    let (vars, log) = load_with_bash(&sandbox, &kept, &["A"]);
+    assert_eq!(vars, ["A=b"], "{log}");
+    let records = fs::read_dir(sandbox.path("data/esc-hook/allow"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 1);
+}
