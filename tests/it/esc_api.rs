@@ -300,11 +300,7 @@ fn a_missing_login_is_explained_before_any_request() {
 fn the_official_python_client_reads_from_the_stand_in() {
     let python = repo().join(".venv/bin/python");
     if !python.exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must provide .venv with pulumi-esc-sdk (see .ci/run)"
-        );
-        eprintln!("SKIP: .venv/bin/python with pulumi-esc-sdk is missing; run .ci/run's setup");
+        skip(".venv/bin/python with pulumi-esc-sdk is missing (run .ci/run's setup)");
         return;
     }
     let stand_in = StandIn::payments();

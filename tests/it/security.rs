@@ -512,7 +512,7 @@ fn only_the_shell_that_loaded_files_removes_them() {
 fn a_runtime_directory_made_by_another_user_is_never_used() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: needs root to make a directory owned by another user");
+        skip("needs root to make a directory owned by another user");
         return;
     }
     let stand_in = StandIn::payments();
