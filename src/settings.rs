@@ -238,11 +238,21 @@ impl Settings {
         self.var("NO_COLOR").is_none() && self.var("TERM") != Some("dumb")
     }
 
-    /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes.
+    /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes (with a line naming a
+    /// value that is not a duration).
     pub fn refresh_margin(&self) -> Duration {
-        self.var(crate::cache::MARGIN_SETTING)
-            .and_then(|text| crate::duration::parse(text).ok())
-            .unwrap_or(crate::cache::DEFAULT_MARGIN)
+        let name = crate::cache::MARGIN_SETTING;
+        let Some(text) = self.var(name) else {
+            return crate::cache::DEFAULT_MARGIN;
+        };
+        crate::duration::parse(text).unwrap_or_else(|problem| {
+            crate::log::warn(format!(
+                "ignoring {name}={}: {problem}; using {}",
+                crate::names::printable(text, 40),
+                crate::duration::human(crate::cache::DEFAULT_MARGIN)
+            ));
+            crate::cache::DEFAULT_MARGIN
+        })
     }
 }
 

@@ -167,7 +167,10 @@ impl Provider for CachedProvider {
 }
 
 fn not_cached(problem: &StoreError) -> String {
-    format!("the keyring is unavailable ({problem}): credentials are not cached")
+    format!(
+        "the keyring is unavailable ({problem}): credentials are not cached; {}",
+        store::how_to_fix()
+    )
 }
 
 #[cfg(test)]

@@ -40,11 +40,26 @@ pub trait SecretStore: Send + Sync {
 /// `keychain`, `windows` or `none`.
 pub const SETTING: &str = "ESC_HOOK_KEYRING";
 
+/// The stores this platform has, as `ESC_HOOK_KEYRING` names them.
+#[cfg(target_os = "linux")]
+pub const CHOICES: &[&str] = &["auto", "secret-service", "keyutils", "none"];
+#[cfg(target_os = "macos")]
+pub const CHOICES: &[&str] = &["auto", "keychain", "none"];
+#[cfg(windows)]
+pub const CHOICES: &[&str] = &["auto", "windows", "none"];
+
 /// Opens the configured store. `Ok(None)` when caching is switched off.
 pub fn open(setting: Option<&str>) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
     let choice = setting.filter(|s| !s.is_empty()).unwrap_or("auto");
     if choice == "none" {
         return Ok(None);
+    }
+    if !CHOICES.contains(&choice) {
+        return Err(StoreError::Unavailable(format!(
+            "{SETTING}={} is not a keyring store: use one of {}",
+            crate::names::printable(choice, 40),
+            CHOICES.join(", ")
+        )));
     }
     let store = bounded_call("opening the keyring", {
         let choice = choice.to_string();
@@ -54,6 +69,16 @@ pub fn open(setting: Option<&str>) -> Result<Option<Arc<dyn SecretStore>>, Store
         inner: store,
         broken: Mutex::new(None),
     })))
+}
+
+/// What to do when no store answers, for the line that says so.
+pub fn how_to_fix() -> &'static str {
+    if cfg!(target_os = "linux") {
+        "start one (a desktop session runs gnome-keyring or KWallet; over SSH, run the shell under \
+         `keyctl session` and set ESC_HOOK_KEYRING=keyutils), or set ESC_HOOK_KEYRING=none to stop caching"
+    } else {
+        "unlock it, or set ESC_HOOK_KEYRING=none to stop caching"
+    }
 }
 
 /// Runs `work` on its own thread and gives up after [`CALL_TIMEOUT`]. A call that hangs
@@ -177,6 +202,11 @@ mod native {
 
     fn unavailable(name: &str, error: &Error) -> StoreError {
         let reason = match error {
+            // What keyutils says in a process without a session keyring of its own.
+            Error::NoStorageAccess(_) if name == "keyutils" => {
+                "no session keyring in this process (run the shell under `keyctl session`)"
+                    .to_string()
+            }
             Error::NoStorageAccess(e) => format!("no access: {e}"),
             Error::PlatformFailure(e) => e.to_string(),
             other => other.to_string(),
@@ -260,6 +290,14 @@ mod native {
 
     #[cfg(target_os = "linux")]
     fn secret_service() -> Result<Arc<dyn SecretStore>, StoreError> {
+        if crate::settings::Settings::get()
+            .var("DBUS_SESSION_BUS_ADDRESS")
+            .is_none()
+        {
+            return Err(StoreError::Unavailable(
+                "secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
+            ));
+        }
         named(
             "secret-service",
             zbus_secret_service_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),

@@ -104,8 +104,8 @@ fn keyring(var: &dyn Fn(&str) -> Option<String>) -> Check {
             name: "keyring",
             ok: false,
             text: format!(
-                "{e}: credentials will not be cached; unlock or start your keyring (on Linux: gnome-keyring or KWallet, or a keyutils session), or set {}=none",
-                store::SETTING
+                "{e}: credentials will not be cached; {}",
+                store::how_to_fix()
             ),
         },
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::PolicyDescriptorType;
 use serde_json::Value as Json;
 
@@ -451,7 +451,10 @@ fn property_text(raw: &Json, path: &str) -> Option<String> {
 }
 
 /// One line per STS failure class.
-fn sts_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn sts_error<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+>(
     error: &SdkError<E, R>,
     operation: &str,
     role: &str,
@@ -495,23 +498,85 @@ fn sts_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt:
                 endpoint.describe(),
                 endpoint.timeout.as_secs()
             ),
-            _ => format!(
-                "could not reach {}: {}",
-                endpoint.describe(),
-                printable(&root_cause(&DisplayErrorContext(error).to_string()), 160)
-            ),
+            _ => match network_cause(error) {
+                NetworkCause::TimedOut => format!(
+                    "{} did not answer within {}s",
+                    endpoint.describe(),
+                    endpoint.timeout.as_secs()
+                ),
+                cause => format!("could not reach {}: {cause}", endpoint.describe()),
+            },
         },
     };
     ProviderError::Sts(line)
 }
 
-/// The last `: `-separated part of an error chain, which says what actually happened.
-fn root_cause(text: &str) -> String {
-    text.rsplit(": ")
-        .next()
-        .unwrap_or(text)
-        .trim_end_matches(')')
-        .to_string()
+/// Why a request never got an answer, as a person can act on it.
+enum NetworkCause {
+    Dns,
+    Refused,
+    TimedOut,
+    Tls(String),
+    Other(String),
+}
+
+impl std::fmt::Display for NetworkCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkCause::Dns => f.write_str("the host name does not resolve (DNS)"),
+            NetworkCause::Refused => f.write_str("connection refused"),
+            NetworkCause::TimedOut => f.write_str("timed out"),
+            NetworkCause::Tls(detail) => write!(f, "TLS failed: {detail}"),
+            NetworkCause::Other(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// Walks an error's sources: the SDK's own text (`dispatch failure`, or the Debug form of the
+/// connector error) says nothing a person can use; the innermost I/O error does.
+fn network_cause(error: &(dyn std::error::Error + 'static)) -> NetworkCause {
+    let mut texts = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return NetworkCause::Refused,
+                std::io::ErrorKind::TimedOut => return NetworkCause::TimedOut,
+                _ => {}
+            }
+        }
+        texts.push(e.to_string());
+        current = e.source();
+    }
+    let innermost = texts.last().cloned().unwrap_or_default();
+    let innermost = printable(innermost.split(" (os error").next().unwrap_or(""), 160);
+    let all = texts.join(": ").to_lowercase();
+    if [
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no address",
+    ]
+    .iter()
+    .any(|t| all.contains(t))
+    {
+        NetworkCause::Dns
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|t| all.contains(t))
+    {
+        NetworkCause::Tls(innermost)
+    } else if all.contains("timed out") || all.contains("timeout") {
+        NetworkCause::TimedOut
+    } else {
+        NetworkCause::Other(innermost)
+    }
 }
 
 #[cfg(test)]

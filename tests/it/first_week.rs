@@ -184,3 +184,40 @@ fn prune_forgets_records_of_files_gone_or_edited() {
         .count();
     assert_eq!(records, 1);
 }
+
+// Bad ESC_HOOK_* values were ignored silently; the keyring line did not say why or what to do.
+#[test]
+fn bad_settings_and_a_missing_keyring_say_what_to_do() {
+    let mut sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", "values:\n  A: b\n");
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "5x");
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["A"]);
+    assert_eq!(vars, ["A=b"]);
+    assert!(
+        log.contains("ignoring ESC_HOOK_REFRESH_MARGIN=5x: `5x` is not a duration")
+            && log.contains("using 10m"),
+        "{log}"
+    );
+    sandbox.set("ESC_HOOK_KEYRING", "vault");
+    let out = sandbox.run(&dir, &["doctor"]);
+    assert!(
+        stdout(&out).contains("ESC_HOOK_KEYRING=vault is not a keyring store: use one of auto, secret-service, keyutils, none"),
+        "{}",
+        stdout(&out)
+    );
+    // No D-Bus session (as over SSH): why, and how to fix it.
+    sandbox.set("ESC_HOOK_KEYRING", "secret-service");
+    let mut doctor = sandbox.esc(&dir, &["doctor"]);
+    doctor.env_remove("DBUS_SESSION_BUS_ADDRESS");
+    let text = stdout(&doctor.output().unwrap());
+    assert!(
+        text.contains(
+            "FAIL keyring  secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("over SSH, run the shell under `keyctl session`"),
+        "{text}"
+    );
+}

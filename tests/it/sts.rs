@@ -235,26 +235,52 @@ fn every_sts_failure_class_gives_its_line_and_leaves_the_shell_working() {
         assert!(log.contains(expected), "{code}: {log}");
     }
 
-    // Nothing listening at all.
-    let mut sandbox = Sandbox::new();
-    let port = free_port();
-    sandbox.extra_env.push((
-        "AWS_ENDPOINT_URL".into(),
-        format!("http://127.0.0.1:{port}"),
-    ));
-    sandbox.set("ESC_HOOK_KEYRING", "none");
-    let dir = allowed_project(
-        &sandbox,
-        "ci",
-        "aws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-file: t\n",
-    );
-    std::fs::write(dir.join("t"), "token").unwrap();
-    let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_ACCESS_KEY_ID"]);
-    assert_eq!(vars, ["AWS_ACCESS_KEY_ID=<unset>"]);
-    assert!(
-        log.contains(&format!("could not reach http://127.0.0.1:{port}: ")),
-        "{log}"
-    );
+    // No answer at all: each network cause named, not the SDK's Debug text.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let plain_http = StandIn::start(json!({}));
+    let refused = free_port();
+    let cases = [
+        (
+            format!("http://127.0.0.1:{refused}"),
+            "connection refused".to_string(),
+        ),
+        (
+            "https://sts.esc-hook-test.invalid".into(),
+            "the host name does not resolve (DNS)".into(),
+        ),
+        (
+            plain_http.url().replace("http://", "https://"),
+            "TLS failed: ".into(),
+        ),
+        (
+            format!("http://127.0.0.1:{silent_port}"),
+            "did not answer within 2s".into(),
+        ),
+    ];
+    for (url, expected) in cases {
+        let mut sandbox = Sandbox::new();
+        sandbox
+            .extra_env
+            .push(("AWS_ENDPOINT_URL".into(), url.clone()));
+        sandbox.set("ESC_HOOK_KEYRING", "none");
+        sandbox.set("ESC_HOOK_TIMEOUT", "2s");
+        let dir = allowed_project(
+            &sandbox,
+            "ci",
+            "aws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-file: t\n",
+        );
+        std::fs::write(dir.join("t"), "token").unwrap();
+        let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_ACCESS_KEY_ID"]);
+        assert_eq!(vars, ["AWS_ACCESS_KEY_ID=<unset>"]);
+        assert!(log.contains(&expected), "{url}: {log}");
+        assert!(
+            !log.contains('}') && !log.contains("Unknown"),
+            "{url}: {log}"
+        );
+        assert_eq!(log.lines().count(), 1, "{url}: {log}");
+    }
+    drop(silent);
 }
 
 fn set_sts_fault(stand_in: &StandIn, code: &str) {
