@@ -79,13 +79,17 @@ pub fn to_go(duration: Duration) -> String {
     }
 }
 
-/// A short human form for messages: `52m`, `1h05m`, `30s`.
+/// A short human form for messages: `52m`, `1h05m`, `30s`; minutes rounded to the nearest one,
+/// the same everywhere (an hour's credentials read `1h00m` a second after they were opened).
 pub fn human(duration: Duration) -> String {
     let secs = duration.as_secs();
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        _ => format!("{}h{:02}m", secs / 3600, secs / 60 % 60),
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    let minutes = (secs + 30) / 60;
+    match minutes {
+        0..=59 => format!("{minutes}m"),
+        _ => format!("{}h{:02}m", minutes / 60, minutes % 60),
     }
 }
 
@@ -128,5 +132,7 @@ mod tests {
         assert_eq!(to_go(Duration::from_secs(5)), "5s");
         assert_eq!(human(Duration::from_secs(3900)), "1h05m");
         assert_eq!(human(Duration::from_secs(3120)), "52m");
+        assert_eq!(human(Duration::from_secs(3599)), "1h00m");
+        assert_eq!(human(Duration::from_secs(89)), "1m");
     }
 }

@@ -33,6 +33,8 @@ pub struct Inputs<'a> {
     pub previous: Result<Option<State>, String>,
     pub trust: Result<TrustStore, String>,
     pub provider: ProviderFactory<'a>,
+    /// The fingerprint of the Pulumi login as it is now (read only after a refused login).
+    pub login: &'a dyn Fn() -> Option<String>,
     /// Unix seconds.
     pub now: u64,
     /// Credentials are refreshed this long before they expire.
@@ -57,7 +59,9 @@ pub fn export(inputs: &Inputs) -> (Vec<Change>, Option<State>) {
 
 fn decide(inputs: &Inputs) -> Vec<Change> {
     let found = inputs.pwd.as_deref().and_then(escrc::find_nearest);
-    if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok()) {
+    if is_unchanged(&inputs.previous, found.as_ref(), inputs.trust.as_ref().ok())
+        && !login_changed_since_refused(&inputs.previous, inputs.login)
+    {
         match &inputs.previous {
             Ok(Some(state)) if refresh_due(state, inputs) => {
                 if let Some(changes) = refresh(state, inputs) {
@@ -115,6 +119,21 @@ fn is_unchanged(
             // (what `exec` set, outside any project): nothing to re-check.
             (None, _) => state.loaded.is_none() || state.escrc.is_none(),
         },
+        _ => false,
+    }
+}
+
+/// After a 401, the user fixing their login (a new `PULUMI_ACCESS_TOKEN`, `pulumi login`) is
+/// reason enough to try again.
+fn login_changed_since_refused(
+    previous: &Result<Option<State>, String>,
+    login: &dyn Fn() -> Option<String>,
+) -> bool {
+    match previous {
+        Ok(Some(State {
+            failed_login: Some(refused),
+            ..
+        })) => login().as_ref() != Some(refused),
         _ => false,
     }
 }
@@ -225,6 +244,15 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     }
 }
 
+/// A state for a file that was not loaded, saying why (once, here, and in `status` after).
+fn failed(stamp: FileStamp, label: String, outcome: Outcome, message: impl ToString) -> State {
+    let message = message.to_string();
+    log::warn(&message);
+    let mut state = State::new(stamp, label, outcome);
+    state.error = Some(crate::names::printable(&message, 400));
+    state
+}
+
 enum Current {
     Unset,
     Text(String),
@@ -240,6 +268,8 @@ struct Transition<'a> {
     interrupted: Option<String>,
     /// This shell was already told that the keyring does not answer.
     keyring_warned: bool,
+    /// The fingerprint of a login the backend refused during this transition.
+    failed_login: Option<String>,
 }
 
 /// Why a load did not happen.
@@ -264,6 +294,7 @@ impl<'a> Transition<'a> {
             changes: Vec::new(),
             interrupted: None,
             keyring_warned: false,
+            failed_login: None,
         }
     }
 
@@ -340,8 +371,7 @@ impl<'a> Transition<'a> {
         let content = match escrc::read(&path) {
             Ok(content) => content,
             Err(error) => {
-                log::warn(&error);
-                return State::new(stamp, escrc::home_relative(&path), Outcome::Failed);
+                return failed(stamp, escrc::home_relative(&path), Outcome::Failed, error);
             }
         };
         let parsed = escrc::parse(&path, &content);
@@ -351,25 +381,25 @@ impl<'a> Transition<'a> {
         let store = match &inputs.trust {
             Ok(store) => store,
             Err(reason) => {
-                log::warn(format!("cannot check whether .escrc is allowed: {reason}"));
-                return State::new(stamp, label, Outcome::NotAllowed);
+                let message = format!("cannot check whether .escrc is allowed: {reason}");
+                return failed(stamp, label, Outcome::NotAllowed, message);
             }
         };
         let keys = TrustStore::keys(&path, &content);
         let mut loaded = None;
+        let mut error = None;
         let outcome = match store.verdict(&path, &content) {
             Verdict::Unsafe(problem) => {
-                log::warn(problem);
-                return State::new(stamp, label, Outcome::Unsafe);
+                return failed(stamp, label, Outcome::Unsafe, problem);
             }
             Verdict::NotAllowed => {
-                log::warn(format!(
+                error = Some(format!(
                     ".escrc is not allowed: run `esc-hook allow` to trust it ({label})"
                 ));
                 Outcome::NotAllowed
             }
             Verdict::Denied => {
-                log::warn(format!(
+                error = Some(format!(
                     ".escrc is denied: run `esc-hook allow` to trust it again ({label})"
                 ));
                 Outcome::Denied
@@ -392,16 +422,21 @@ impl<'a> Transition<'a> {
                     Outcome::Loaded
                 }
                 Err(LoadError::Report(message)) => {
-                    log::warn(message);
+                    error = Some(message);
                     Outcome::Failed
                 }
                 Err(LoadError::AlreadyInterrupted) => Outcome::Failed,
             },
         };
+        if let Some(message) = &error {
+            log::warn(message);
+        }
         let mut state = State::new(stamp, label, outcome);
         state.trust = Some(keys);
         state.loaded = loaded;
         state.keyring_warned = self.keyring_warned;
+        state.error = error.map(|m| crate::names::printable(&m, 400));
+        state.failed_login = self.failed_login.take();
         state
     }
 
@@ -426,8 +461,12 @@ impl<'a> Transition<'a> {
             let result = provider.resolve(&request);
             drop(spinner);
             let result = result.map_err(|error| {
-                if let ProviderError::Interrupted { .. } = error {
-                    interrupt::remember(stamp);
+                match &error {
+                    ProviderError::Interrupted { .. } => interrupt::remember(stamp),
+                    ProviderError::Unauthorized { login, .. } => {
+                        self.failed_login = Some(login.clone());
+                    }
+                    _ => {}
                 }
                 error.to_string()
             })?;

@@ -46,6 +46,13 @@ pub struct State {
     /// This shell has been told the keyring does not answer; it is not told again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keyring_warned: bool,
+    /// Why nothing was loaded, as the line the user was shown (for `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The fingerprint of the login the backend refused: the load is tried again as soon as
+    /// the login differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_login: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +153,8 @@ impl State {
             trust: None,
             loaded: None,
             keyring_warned: false,
+            error: None,
+            failed_login: None,
         }
     }
 
@@ -159,6 +168,8 @@ impl State {
             trust: None,
             loaded: None,
             keyring_warned,
+            error: None,
+            failed_login: None,
         }
     }
 

@@ -55,12 +55,17 @@ pub fn after_run(
         absent.push(current.join(escrc::FILE_NAME));
         dir = current.parent();
     }
-    let due = state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
-        let expires = loaded.expires_at?;
-        let refresh = expires
-            .saturating_sub(margin.as_secs())
-            .max(loaded.retry_at.unwrap_or(0));
-        Some(refresh.min(expires))
+    // After a refused login the binary looks at every prompt: the login the hooks cannot see
+    // (a token in the environment, a credentials file) may have been fixed.
+    let retry_login = state.is_some_and(|s| s.failed_login.is_some()).then_some(1);
+    let due = retry_login.or_else(|| {
+        state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
+            let expires = loaded.expires_at?;
+            let refresh = expires
+                .saturating_sub(margin.as_secs())
+                .max(loaded.retry_at.unwrap_or(0));
+            Some(refresh.min(expires))
+        })
     });
     let file = watch_file();
     touch(&file);

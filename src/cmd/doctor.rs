@@ -16,7 +16,7 @@ struct Check {
     text: String,
 }
 
-pub fn run(settings: &Settings) -> anyhow::Result<()> {
+pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     let var = |name: &str| settings.var(name).map(String::from);
     let mut checks = vec![hook(settings, &var), keyring(&var)];
     checks.extend(pulumi(&var, settings));
@@ -171,7 +171,7 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
     vec![login_check, backend_check]
 }
 
-fn nearest_escrc(settings: &Settings) -> Check {
+fn nearest_escrc(settings: &'static Settings) -> Check {
     let Some(stamp) = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir)) else {
         return Check {
             name: ".escrc",
@@ -198,10 +198,13 @@ fn nearest_escrc(settings: &Settings) -> Check {
         Err(e) => return fail(e),
     };
     match store.verdict(&path, &content) {
-        Verdict::Allowed => Check {
-            name: ".escrc",
-            ok: true,
-            text: format!("{} ({}) is allowed", path.display(), parsed.label()),
+        Verdict::Allowed => match opens(settings, &parsed) {
+            Ok(how) => Check {
+                name: ".escrc",
+                ok: true,
+                text: format!("{} is allowed; {}{how}", path.display(), parsed.label()),
+            },
+            Err(error) => fail(format!("{} is allowed, but {error}", path.display())),
         },
         Verdict::NotAllowed => fail(format!(
             "{} is not allowed: run `esc-hook allow`",
@@ -213,4 +216,28 @@ fn nearest_escrc(settings: &Settings) -> Check {
         )),
         Verdict::Unsafe(problem) => fail(problem),
     }
+}
+
+/// Whether what the `.escrc` names can really be opened (from the cache when it holds it).
+fn opens(settings: &'static Settings, escrc: &crate::escrc::Escrc) -> Result<String, String> {
+    use crate::provider::{OpenRequest, Provider};
+    let Some(request) = OpenRequest::for_escrc(escrc) else {
+        return Ok(" (values only: nothing to open)".into());
+    };
+    let resolved = super::provider_for(settings, &request)
+        .and_then(|provider| provider.resolve(&request))
+        .map_err(|e| e.to_string())?;
+    let left = resolved
+        .expires_at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Ok(format!(
+        " opens ({}, {} left)",
+        if resolved.from_cache {
+            "cached"
+        } else {
+            "opened now"
+        },
+        crate::duration::human(left)
+    ))
 }

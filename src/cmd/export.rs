@@ -22,6 +22,12 @@ pub fn run(
         provider: &|request| {
             super::provider_for(settings, request).map(|p| Box::new(p) as Box<dyn Provider>)
         },
+        login: &|| {
+            let var = |name: &str| settings.var(name).map(String::from);
+            crate::provider::login::resolve(&var, settings.home())
+                .ok()
+                .map(|login| login.fingerprint())
+        },
         now: crate::time::now(),
         refresh_margin: settings.refresh_margin(),
     };

@@ -132,6 +132,7 @@ fn report(settings: &Settings) -> Json {
                 None => (Vec::new(), Json::Null, Json::Null),
             };
             json!({
+                "error": state.error,
                 "label": state.label,
                 "escrc": state.escrc.as_ref().map(|s| s.path.display().to_string()),
                 "outcome": outcome,
@@ -186,6 +187,10 @@ fn human(report: &Json) -> String {
                 let left = crate::duration::human(std::time::Duration::from_secs(left));
                 out.push(format!("expires:     {at} ({left} left)"));
             }
+        }
+        Some(state) if state["error"].is_string() => {
+            out.push("loaded:      nothing".to_string());
+            out.push(format!("because:     {}", text(&state["error"])));
         }
         _ if report["hook_seen"] == json!(true) => out.push("loaded:      nothing".to_string()),
         _ => out.push(

@@ -153,7 +153,12 @@ impl EscClient {
                     diagnostics: diagnostics(json.as_ref(), &env.env),
                 }
             }
-            401 => ProviderError::Unauthorized { backend },
+            401 => ProviderError::Unauthorized {
+                backend,
+                env: env.to_string(),
+                source: self.login.source.clone(),
+                login: self.login.fingerprint(),
+            },
             403 => ProviderError::Forbidden {
                 env: env.to_string(),
                 message: message.unwrap_or_else(|| "forbidden".into()),

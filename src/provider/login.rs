@@ -13,6 +13,16 @@ pub struct Login {
     /// Backend URL without a trailing slash, e.g. `https://api.pulumi.com`.
     pub backend: String,
     pub token: String,
+    /// Where the token came from, for messages: `PULUMI_ACCESS_TOKEN`, or the credentials file.
+    pub source: String,
+}
+
+impl Login {
+    /// A short fingerprint of backend and token (never the token): enough to tell that the
+    /// login changed since an attempt failed with it.
+    pub fn fingerprint(&self) -> String {
+        crate::cache::key::identity(&self.backend, &self.token)[..16].to_string()
+    }
 }
 
 impl std::fmt::Debug for Login {
@@ -51,7 +61,11 @@ pub fn resolve(
         )));
     }
     if let Some(token) = var("PULUMI_ACCESS_TOKEN") {
-        return Ok(Login { backend, token });
+        return Ok(Login {
+            backend,
+            token,
+            source: "PULUMI_ACCESS_TOKEN".into(),
+        });
     }
     match credentials {
         Some(c) if c.encrypted && c.token_for(&backend).is_none() => Err(ProviderError::Config(
@@ -60,7 +74,11 @@ pub fn resolve(
                 c.path.display()
             ),
         )),
-        Some(c) => c.token_for(&backend).map(|token| Login { backend: backend.clone(), token }).ok_or_else(
+        Some(c) => c.token_for(&backend).map(|token| Login {
+            backend: backend.clone(),
+            token,
+            source: crate::escrc::home_relative(&c.path),
+        }).ok_or_else(
             || {
                 ProviderError::Config(format!(
                     "not logged in to {backend}: run `pulumi login {backend}` or set PULUMI_ACCESS_TOKEN"

@@ -110,6 +110,11 @@ pub enum ProviderError {
     },
     Unauthorized {
         backend: String,
+        env: String,
+        /// Where the refused token came from.
+        source: String,
+        /// The login's fingerprint, so that a later prompt can retry once it changes.
+        login: String,
     },
     Forbidden {
         env: String,
@@ -169,10 +174,26 @@ impl fmt::Display for ProviderError {
                 }
                 Ok(())
             }
-            ProviderError::Unauthorized { backend } => write!(
-                f,
-                "{backend} refused the access token (401): run `pulumi login` or set PULUMI_ACCESS_TOKEN"
-            ),
+            ProviderError::Unauthorized {
+                backend,
+                env,
+                source,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{backend} refused the access token from {source} for {env} (401): "
+                )?;
+                match source.as_str() {
+                    "PULUMI_ACCESS_TOKEN" => f.write_str(
+                        "set a valid PULUMI_ACCESS_TOKEN (or unset it to use `pulumi login`); the next prompt tries again",
+                    ),
+                    _ => write!(
+                        f,
+                        "run `pulumi login {backend}`; the next prompt tries again"
+                    ),
+                }
+            }
             ProviderError::Forbidden { env, message } => {
                 write!(f, "no access to {env} (403): {message}")
             }

@@ -189,7 +189,7 @@ fn evaluation_errors_show_each_diagnostic_like_a_compiler() {
 fn a_refused_token_says_how_to_log_in() {
     assert_failure(
         "401",
-        "refused the access token (401): run `pulumi login` or set PULUMI_ACCESS_TOKEN",
+        "refused the access token from PULUMI_ACCESS_TOKEN for acme/payments/dev (401): set a valid PULUMI_ACCESS_TOKEN",
         &[],
     );
 }

@@ -18,7 +18,10 @@ const FAULTS: [(&str, &str); 12] = [
         "400",
         "acme/payments/dev failed to evaluate: dev:7:12: unknown property",
     ),
-    ("401", "refused the access token (401): run `pulumi login`"),
+    (
+        "401",
+        "refused the access token from PULUMI_ACCESS_TOKEN for acme/payments/dev (401)",
+    ),
     ("403", "no access to acme/payments/dev (403)"),
     ("404", "environment acme/payments/dev not found"),
     ("429", "rate limiting requests (429)"),

@@ -221,3 +221,79 @@ fn bad_settings_and_a_missing_keyring_say_what_to_do() {
         "{text}"
     );
 }
+
+// After a 401, fixing PULUMI_ACCESS_TOKEN did nothing until `reload`, the message asked to set a
+// token that was set, and `status` said only "loaded: nothing".
+fn a_fixed_login_is_picked_up_at_the_next_prompt(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("PULUMI_ACCESS_TOKEN", "pul-expired");
+    let home = sandbox.home();
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let shown = sandbox.path(&format!("status-{}", shell.name()));
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&dir)
+        .run("true")
+        .run(&format!("esc-hook status > '{}'", shown.display()))
+        .user_set("PULUMI_ACCESS_TOKEN", TOKEN)
+        .probe("fixed", &["AWS_ACCESS_KEY_ID"])
+        .run("true")
+        .probe("later", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(
+        &probes,
+        "fixed",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    let refused: Vec<&String> = log.iter().filter(|l| l.contains("(401)")).collect();
+    assert_eq!(refused.len(), 1, "{name}: once: {log:#?}");
+    assert!(
+        refused[0].contains("refused the access token from PULUMI_ACCESS_TOKEN for acme/payments/dev (401): set a valid PULUMI_ACCESS_TOKEN"),
+        "{name}: {log:#?}"
+    );
+    let status = fs::read_to_string(&shown).unwrap();
+    assert!(
+        status.contains("because:     ") && status.contains("(401)"),
+        "{name}: {status}"
+    );
+    assert_eq!(
+        stand_in.opens(),
+        2,
+        "{name}: the refused open and the one after the fix"
+    );
+}
+
+#[test]
+fn a_fixed_login_is_picked_up_at_the_next_prompt_in_every_shell() {
+    for shell in SHELLS {
+        a_fixed_login_is_picked_up_at_the_next_prompt(shell);
+    }
+}
+
+// `doctor` said all was well while the environment named by the nearest .escrc did not exist.
+#[test]
+fn doctor_checks_that_the_environment_opens() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let good = allowed_project(&sandbox, "good", "environment: acme/payments/dev\n");
+    let out = sandbox.run(&good, &["doctor"]);
+    assert!(
+        stdout(&out).contains("is allowed; acme/payments/dev opens (opened now, 1h00m left)"),
+        "{}",
+        stdout(&out)
+    );
+    let missing = allowed_project(&sandbox, "missing", "environment: acme/payments/gone\n");
+    let out = sandbox.run(&missing, &["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL .escrc")
+            && stdout(&out).contains("acme/payments/gone not found"),
+        "{}",
+        stdout(&out)
+    );
+}
