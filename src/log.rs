@@ -32,13 +32,37 @@ pub fn info(message: impl Display) {
     }
 }
 
+/// Something did not load or will not work as asked (yellow on a terminal).
 pub fn warn(message: impl Display) {
-    let message = message.to_string();
-    let message = escape_controls(&message);
+    coloured(YELLOW, &message.to_string());
+}
+
+/// A command failed (red on a terminal).
+pub fn error(message: impl Display) {
+    coloured(RED, &message.to_string());
+}
+
+const YELLOW: &str = "33";
+const RED: &str = "31";
+const GREEN: &str = "32";
+
+fn coloured(colour_code: &str, message: &str) {
+    let message = escape_controls(message);
     // The prefix stays plain text, so the line reads the same to people and to scripts.
     match colour() {
-        true => write_line(&format!("\u{1b}[33m{message}\u{1b}[0m")),
+        true => write_line(&format!("\u{1b}[{colour_code}m{message}\u{1b}[0m")),
         false => write_line(&message),
+    }
+}
+
+/// `text` in green (`ok`) or red (`failed`) when stdout is a terminal that takes colour.
+pub fn mark_for_stdout(text: &str, ok: bool) -> String {
+    let on_terminal = std::io::stdout().is_terminal()
+        && Settings::get().var("TERM") != Some("dumb")
+        && Settings::get().colour_allowed();
+    match on_terminal {
+        true => format!("\u{1b}[{}m{text}\u{1b}[0m", if ok { GREEN } else { RED }),
+        false => text.to_string(),
     }
 }
 

@@ -64,7 +64,7 @@ fn run() -> u8 {
         // exec ends with the command's own exit code.
         Command::Exec { env, dir, command } => {
             return cmd::exec::run(settings, env, dir, command).unwrap_or_else(|error| {
-                log::warn(format!("{error:#}"));
+                log::error(format!("{error:#}"));
                 // esc-hook's own failure, before any command ran: 125, as env(1) and
                 // timeout(1) do; 126 and 127 stay the command's (cannot run, not found).
                 cmd::exec::OWN_FAILURE
@@ -123,7 +123,7 @@ fn finish(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => 0,
         Err(error) => {
-            log::warn(format!("{error:#}"));
+            log::error(format!("{error:#}"));
             1
         }
     }

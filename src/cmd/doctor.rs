@@ -23,7 +23,7 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     checks.push(nearest_escrc(settings));
     let mut out = String::new();
     for check in &checks {
-        let mark = if check.ok { "ok  " } else { "FAIL" };
+        let mark = crate::log::mark_for_stdout(if check.ok { "ok  " } else { "FAIL" }, check.ok);
         let text = crate::names::escape_controls(&check.text);
         out.push_str(&format!("{mark} {:<8} {text}\n", check.name));
     }

@@ -83,6 +83,7 @@ fn report(settings: &Settings) -> Json {
     let nearest = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir));
     let escrc = nearest.map(|stamp| {
         let path = stamp.path;
+        let mut aws_role = Json::Null;
         let (trust, environment, error) = match escrc::read(&path) {
             Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
             Ok(content) => {
@@ -96,13 +97,16 @@ fn report(settings: &Settings) -> Json {
                     Err(_) => Json::Null,
                 };
                 match escrc::parse(&path, &content) {
-                    Ok(parsed) => (
-                        trust,
-                        parsed
-                            .environment
-                            .map_or(Json::Null, |e| e.to_string().into()),
-                        Json::Null,
-                    ),
+                    Ok(parsed) => {
+                        aws_role = role_of(&parsed);
+                        (
+                            trust,
+                            parsed
+                                .environment
+                                .map_or(Json::Null, |e| e.to_string().into()),
+                            Json::Null,
+                        )
+                    }
                     Err(e) => (trust, Json::Null, e.to_string().into()),
                 }
             }
@@ -111,6 +115,7 @@ fn report(settings: &Settings) -> Json {
             "path": path.display().to_string(),
             "trust": trust,
             "environment": environment,
+            "aws_role": aws_role,
             "error": error,
         })
     });
@@ -150,6 +155,19 @@ fn report(settings: &Settings) -> Json {
     json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
 }
 
+/// The AWS role the `.escrc` asks STS for (the last step of its chain), from the file alone:
+/// no network (`--verify` asks STS who the credentials really are).
+fn role_of(escrc: &escrc::Escrc) -> Json {
+    let Some(aws) = &escrc.aws else {
+        return Json::Null;
+    };
+    match (&aws.assume_role, &aws.web_identity) {
+        (Some(role), _) => json!({"arn": role.role_arn, "via": "assume-role"}),
+        (None, Some(web)) => json!({"arn": web.role_arn, "via": "web-identity"}),
+        (None, None) => Json::Null,
+    }
+}
+
 fn human(report: &Json) -> String {
     let text = |v: &Json| v.as_str().unwrap_or("").to_string();
     let mut out = Lines::default();
@@ -160,6 +178,11 @@ fn human(report: &Json) -> String {
             out.push(format!(".escrc:      {} ({trust})", text(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));
+            }
+            if let (Some(arn), Some(how)) =
+                (e["aws_role"]["arn"].as_str(), e["aws_role"]["via"].as_str())
+            {
+                out.push(format!("aws role:    {arn} ({how})"));
             }
             if let Some(error) = e["error"].as_str() {
                 out.push(format!("error:       {error}"));

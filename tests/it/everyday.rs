@@ -286,6 +286,31 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         !piped.contains('\u{1b}'),
         "no colour into a pipe: {piped:?}"
     );
+    // Errors red, warnings yellow, doctor's marks green and red; never with NO_COLOR.
+    let on_tty = |command: &str| {
+        let out = Command::new("script")
+            .args(["-qfec", command, "/dev/null"])
+            .env_clear()
+            .envs(sandbox.env())
+            .current_dir(&dir)
+            .env("PWD", &dir)
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    assert!(
+        on_tty("esc-hook allow nope").contains("\u{1b}[31m"),
+        "an error is red"
+    );
+    assert!(
+        on_tty("esc-hook export bash >/dev/null").contains("\u{1b}[33m"),
+        "a warning is yellow"
+    );
+    let doctor = on_tty("ESC_HOOK_KEYRING=none esc-hook doctor");
+    assert!(doctor.contains("\u{1b}[32mok"), "{doctor}");
+    assert!(doctor.contains("\u{1b}[31mFAIL"), "{doctor}");
+    assert!(!on_tty("NO_COLOR=1 esc-hook doctor").contains('\u{1b}'));
+    assert!(!stdout(&sandbox.run(&dir, &["doctor"])).contains('\u{1b}'));
 }
 
 #[test]

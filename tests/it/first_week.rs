@@ -297,3 +297,28 @@ fn doctor_checks_that_the_environment_opens() {
         stdout(&out)
     );
 }
+
+// `status` showed nothing of the AWS role behind the credentials without a network call.
+#[test]
+fn status_shows_the_aws_role_without_the_network() {
+    let mut sandbox = Sandbox::new();
+    // Nothing answers here: status must not need it.
+    sandbox.set(
+        "AWS_ENDPOINT_URL",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    let dir = allowed_project(
+        &sandbox,
+        "deploy",
+        "aws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-file: t\n  assume-role:\n    role-arn: arn:aws:iam::123456789012:role/deploy\n",
+    );
+    let out = sandbox.run(&dir, &["status"]);
+    assert!(
+        stdout(&out).contains("aws role:    arn:aws:iam::123456789012:role/deploy (assume-role)"),
+        "{}",
+        stdout(&out)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&sandbox.run(&dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["escrc"]["aws_role"]["via"], "assume-role");
+}
