@@ -8,6 +8,8 @@ function __esc_hook_export --on-event fish_prompt --description 'esc-hook: load 
     # An unchanged prompt is decided with builtins alone and spawns no process.
     __esc_hook_unchanged; and return
     @ESC_HOOK@ export fish --shell-pid $fish_pid | source
+    # `set` keeps the status before it: without this, sourcing the hook in config.fish fails.
+    return 0
 end
 
 # True when nothing the binary would react to has changed since it last ran: the directory,

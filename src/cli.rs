@@ -77,7 +77,7 @@ pub enum Command {
     Cache(CacheCommand),
     /// Show what is loaded, from which file, and whether the nearest .escrc is trusted
     #[command(
-        after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .loaded.variables"
+        after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .state.variables"
     )]
     Status {
         /// Print JSON for editors and prompts
@@ -97,18 +97,19 @@ pub enum Command {
     #[command(after_help = "Example:\n  esc-hook doctor      # each problem comes with its fix")]
     Doctor,
     /// Print shell completions
-    #[command(
-        after_help = "Examples:\n  esc-hook completions bash > ~/.local/share/bash-completion/completions/esc-hook\n  \
-                            esc-hook completions zsh > \"${fpath[1]}/_esc-hook\"\n  \
-                            esc-hook completions fish > ~/.config/fish/completions/esc-hook.fish\n  \
-                            esc-hook completions pwsh >> $PROFILE"
-    )]
+    #[command(after_help = "Examples:\n  \
+                            mkdir -p ~/.local/share/bash-completion/completions && esc-hook completions bash > ~/.local/share/bash-completion/completions/esc-hook\n  \
+                            mkdir -p ~/.zfunc && esc-hook completions zsh > ~/.zfunc/_esc-hook   # with fpath+=(~/.zfunc) before compinit\n  \
+                            mkdir -p ~/.config/fish/completions && esc-hook completions fish > ~/.config/fish/completions/esc-hook.fish\n  \
+                            esc-hook completions pwsh >> $PROFILE")]
     Completions {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
     /// Print the manual page (roff)
-    #[command(after_help = "Example:\n  esc-hook man > ~/.local/share/man/man1/esc-hook.1")]
+    #[command(
+        after_help = "Example:\n  mkdir -p ~/.local/share/man/man1 && esc-hook man > ~/.local/share/man/man1/esc-hook.1"
+    )]
     Man,
     /// Run a command with a project's environment (exit code and signals pass through)
     #[command(after_help = "Examples:\n  esc-hook exec -- terraform plan\n  \

@@ -322,3 +322,136 @@ fn status_shows_the_aws_role_without_the_network() {
         serde_json::from_slice(&sandbox.run(&dir, &["status", "--json"]).stdout).unwrap();
     assert_eq!(json["escrc"]["aws_role"]["via"], "assume-role");
 }
+
+/// Every example line of every `--help`, with the program it is for.
+fn help_examples() -> Vec<String> {
+    let commands: [&[&str]; 16] = [
+        &[],
+        &["init"],
+        &["export"],
+        &["allow"],
+        &["deny"],
+        &["status"],
+        &["reload"],
+        &["exec"],
+        &["edit"],
+        &["doctor"],
+        &["credential-process"],
+        &["completions"],
+        &["man"],
+        &["prune"],
+        &["cache", "list"],
+        &["cache", "clear"],
+    ];
+    let mut examples = Vec::new();
+    for command in commands {
+        let out = std::process::Command::new(bin())
+            .args(command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let mut in_examples = false;
+        for line in text.lines() {
+            if line.starts_with("Example") || line.starts_with("Get started") {
+                in_examples = true;
+                continue;
+            }
+            if line.trim().is_empty() {
+                in_examples = false;
+                continue;
+            }
+            if in_examples && line.starts_with("  ") {
+                let line = line.trim();
+                // ~/.aws/config shows the command as a setting's value.
+                let line = line.strip_prefix("credential_process = ").unwrap_or(line);
+                if line.starts_with('[') || line.starts_with('#') {
+                    continue;
+                }
+                examples.push(line.to_string());
+            }
+        }
+    }
+    examples
+}
+
+// `status --help` gave a jq example that printed `null`: every example must run as written.
+#[test]
+fn every_help_example_runs_as_written() {
+    if !available(Sh::Zsh) || !available(Sh::Fish) || !have("jq") {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let examples = help_examples();
+    assert!(examples.len() > 25, "{examples:#?}");
+    let mut ran = 0;
+    for example in &examples {
+        // PowerShell cannot be installed here (its init and completions are parsed elsewhere);
+        // nushell's line needs nushell's own config directory.
+        if example.contains("pwsh")
+            || example.contains("Invoke-Expression")
+            || example.contains("init nu")
+        {
+            continue;
+        }
+        let mut sandbox = Sandbox::uncached_esc(&stand_in);
+        let project = allowed_project(&sandbox, "src/payments", "environment: acme/payments/dev\n");
+        // Programs the examples run after esc-hook, which are not esc-hook's to test.
+        let stubs = sandbox.path("stubs");
+        fs::create_dir_all(&stubs).unwrap();
+        for program in ["terraform", "aws", "make", "code"] {
+            let path = stubs.join(program);
+            fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        let path = sandbox
+            .env()
+            .into_iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v)
+            .unwrap();
+        sandbox.set("PATH", &format!("{}:{path}", stubs.display()));
+        sandbox.set("VISUAL", "true");
+        let line = example.split("  #").next().unwrap().trim();
+        let shell = if line.contains("init zsh") {
+            "zsh"
+        } else if line.contains("| source") {
+            "fish"
+        } else {
+            "bash"
+        };
+        // As typed in a hooked shell inside the project.
+        let script =
+            format!("set -o pipefail; eval \"$(esc-hook export bash 2>/dev/null)\"; {line}");
+        let script = if shell == "fish" {
+            line.to_string()
+        } else {
+            script
+        };
+        let out = std::process::Command::new(shell)
+            .args(["-c", &script])
+            .env_clear()
+            .envs(sandbox.env())
+            .env("PWD", &project)
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        let doctor = line == "esc-hook doctor";
+        assert!(
+            out.status.success() || doctor,
+            "`{line}` ({shell}) failed: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        if line.contains("| jq") {
+            assert!(
+                !stdout(&out).trim().is_empty() && stdout(&out).trim() != "null",
+                "`{line}`: {}",
+                stdout(&out)
+            );
+        }
+        ran += 1;
+    }
+    assert!(ran > 20, "{ran}");
+}
