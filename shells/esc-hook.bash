@@ -26,6 +26,13 @@ _esc_hook_unchanged() {
   done
   if [[ -n "${_esc_hook_present-}" ]]; then
     [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+    # bash cannot see a change time: compare the text (an edit may keep an old mtime).
+    if [[ -n "${_esc_hook_present_text-}" ]]; then
+      [[ -f "$_esc_hook_present" ]] || return 1
+      local __esc_hook_text=
+      IFS= read -r -d '' __esc_hook_text < "$_esc_hook_present"
+      [ "$__esc_hook_text" = "$_esc_hook_present_text" ] || return 1
+    fi
   fi
   for __esc_hook_file in ${_esc_hook_newer[@]+"${_esc_hook_newer[@]}"}; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1

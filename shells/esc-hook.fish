@@ -31,6 +31,12 @@ function __esc_hook_unchanged
     if test -n "$_esc_hook_present"
         set -l changed (path mtime -- $_esc_hook_present); or return 1
         test $changed -le $since; or return 1
+        # fish cannot see a change time: compare the text (an edit may keep an old mtime).
+        if test -n "$_esc_hook_present_text"
+            test -f $_esc_hook_present; or return 1
+            read -z -l text < $_esc_hook_present
+            test "$text" = "$_esc_hook_present_text"; or return 1
+        end
     end
     for dir in $_esc_hook_newer
         set -l changed (path mtime -- $dir); and test $changed -gt $since; and return 1

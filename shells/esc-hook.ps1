@@ -27,7 +27,10 @@ function global:__EscHookUnchanged {
     }
     if ($watch.present) {
         if (-not (Test-Path -LiteralPath $watch.present)) { return $false }
-        if ((Get-Item -LiteralPath $watch.present -Force).LastWriteTimeUtc -gt $since) { return $false }
+        $item = Get-Item -LiteralPath $watch.present -Force
+        if ($item.LastWriteTimeUtc -gt $since) { return $false }
+        # An edit may keep an old mtime (cp -p, tar x): compare the text too.
+        if ($null -ne $watch.present_text -and [System.IO.File]::ReadAllText($watch.present) -cne $watch.present_text) { return $false }
     }
     foreach ($dir in $watch.newer) {
         if ((Test-Path -LiteralPath $dir) -and (Get-Item -LiteralPath $dir -Force).LastWriteTimeUtc -gt $since) { return $false }

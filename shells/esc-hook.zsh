@@ -2,6 +2,7 @@
 # Loads a project's Pulumi ESC environment while you are inside it.
 
 zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
+zmodload -F zsh/stat b:zstat 2>/dev/null
 
 # Every function starts with `emulate -L zsh`: the user's options (extended_glob, ksh_arrays,
 # nounset, err_exit, rc_quotes, …) cannot change what they do.
@@ -24,6 +25,14 @@ _esc_hook_unchanged() {
   done
   if [[ -n "${_esc_hook_present-}" ]]; then
     [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+    # Any change to the file (content, mode, owner, a replacement) moves its change time,
+    # whatever its mtime says.
+    if (( ${+builtins[zstat]} )); then
+      local -a __esc_hook_changed __esc_hook_since
+      zstat -A __esc_hook_changed +ctime -- "$_esc_hook_present" 2>/dev/null || return 1
+      zstat -A __esc_hook_since +mtime -- "$_esc_hook_watch" 2>/dev/null || return 1
+      (( __esc_hook_changed[1] <= __esc_hook_since[1] )) || return 1
+    fi
   fi
   for __esc_hook_file in "${(@)_esc_hook_newer}"; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1

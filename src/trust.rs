@@ -71,11 +71,12 @@ impl TrustStore {
     }
 
     pub fn verdict(&self, path: &Path, file: &EscrcFile) -> Verdict {
-        if let Some(problem) = unsafe_ownership(path, file) {
-            return Verdict::Unsafe(problem);
-        }
         let keys = Self::keys(path, file);
         self.migrate_legacy(path, file, &keys);
+        let allowed = self.still_allowed(&keys);
+        if let Some(problem) = unsafe_ownership(path, file, !allowed) {
+            return Verdict::Unsafe(problem);
+        }
         if self.record(&keys, Record::Deny).exists() {
             Verdict::Denied
         } else if self.record(&keys, Record::Allow).exists() {
@@ -226,8 +227,8 @@ fn legacy_keys(path: &Path, content: &[u8]) -> Option<TrustKeys> {
 
 /// Refuses files others could have written: another user's file (or link), or one writable by
 /// group or others, may have been changed behind the user's back after they allowed it. Checked
-/// on the file that was opened and read.
-pub fn unsafe_ownership(path: &Path, file: &EscrcFile) -> Option<String> {
+/// on the file that was opened and read. `then_allow`: the fix must be followed by an allow.
+pub fn unsafe_ownership(path: &Path, file: &EscrcFile, then_allow: bool) -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let shown = crate::names::printable(&path.to_string_lossy(), 200);
@@ -244,8 +245,12 @@ pub fn unsafe_ownership(path: &Path, file: &EscrcFile) -> Option<String> {
     }
     if file.mode & 0o022 != 0 {
         return Some(format!(
-            "{shown} is writable by other users: run `chmod go-w {}`",
-            crate::names::printable(&crate::shell::posix_quote(&path.to_string_lossy()), 200)
+            "{shown} is writable by other users: run `chmod go-w {}`{}",
+            crate::names::printable(&crate::shell::posix_quote(&path.to_string_lossy()), 200),
+            match then_allow {
+                true => ", then `esc-hook allow`",
+                false => " (it stays allowed)",
+            }
         ));
     }
     None

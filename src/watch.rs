@@ -26,6 +26,9 @@ pub struct Watch {
     pub absent: Vec<PathBuf>,
     /// The `.escrc` in force, which must not change.
     pub present: Option<PathBuf>,
+    /// Its text, for shells that can read a file but not its change time (bash, fish): an
+    /// edit that keeps an old mtime (`cp -p`, `rsync -t`, `tar x`) must still be seen.
+    pub present_text: Option<String>,
     /// Directories whose change (a trust record added or removed) matters.
     pub newer: Vec<PathBuf>,
     /// Unix seconds at which the binary must run again (refresh or expiry); 0 for never.
@@ -55,9 +58,12 @@ pub fn after_run(
         absent.push(current.join(escrc::FILE_NAME));
         dir = current.parent();
     }
-    // After a refused login the binary looks at every prompt: the login the hooks cannot see
-    // (a token in the environment, a credentials file) may have been fixed.
-    let retry_login = state.is_some_and(|s| s.failed_login.is_some()).then_some(1);
+    // After a refused login, or while the file is unsafe, the binary looks at every prompt: the
+    // fix (a token in the environment, a credentials file, a `chmod`) is not something every
+    // shell's builtins can see.
+    let retry_login = state
+        .is_some_and(|s| s.failed_login.is_some() || s.outcome == crate::state::Outcome::Unsafe)
+        .then_some(1);
     let due = retry_login.or_else(|| {
         state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
             let expires = loaded.expires_at?;
@@ -67,6 +73,10 @@ pub fn after_run(
             Some(refresh.min(expires))
         })
     });
+    let present_text = present.as_deref().and_then(|path| {
+        let file = escrc::read(path).ok()?;
+        String::from_utf8(file.content).ok()
+    });
     let file = watch_file();
     touch(&file);
     Watch {
@@ -75,6 +85,7 @@ pub fn after_run(
         file,
         absent,
         present,
+        present_text,
         newer: trust_dirs,
         due: due.unwrap_or(0),
     }

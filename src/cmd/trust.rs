@@ -12,7 +12,7 @@ use crate::trust::{self, TrustStore};
 pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let path = target(settings, path)?;
     let content = escrc::read(&path)?;
-    if let Some(problem) = trust::unsafe_ownership(&path, &content) {
+    if let Some(problem) = trust::unsafe_ownership(&path, &content, true) {
         bail!("not allowed: {problem}");
     }
     let label = match escrc::parse(&path, &content) {

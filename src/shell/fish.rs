@@ -17,6 +17,11 @@ pub fn quote(text: &str) -> String {
     out
 }
 
+/// Text as one line: each line quoted, joined by fish's own `\n` escape (outside quotes).
+pub fn quote_one_line(text: &str) -> String {
+    text.split('\n').map(quote).collect::<Vec<_>>().join("\\n")
+}
+
 pub fn set(name: &VarName, value: &str) -> String {
     format!("set -gx {name} {};", quote(value))
 }

@@ -113,8 +113,14 @@ impl Shell {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
+                let text = match &watch.present_text {
+                    Some(text) => {
+                        format!("_esc_hook_present_text={}\n", posix::quote_one_line(text))
+                    }
+                    None => "_esc_hook_present_text=\n".to_string(),
+                };
                 format!(
-                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present={}\n_esc_hook_newer=({})\n_esc_hook_due={}\n",
+                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present={}\n{text}_esc_hook_newer=({})\n_esc_hook_due={}\n",
                     posix::quote(&watch.pwd),
                     posix::quote(&watch.state),
                     posix::quote(&lossy(&watch.file)),
@@ -131,8 +137,15 @@ impl Shell {
                         .map(|i| format!(" {}", fish::quote(i)))
                         .collect::<String>()
                 };
+                let text = match &watch.present_text {
+                    Some(text) => format!(
+                        "set -g _esc_hook_present_text {};\n",
+                        fish::quote_one_line(text)
+                    ),
+                    None => "set -g _esc_hook_present_text '';\n".to_string(),
+                };
                 format!(
-                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present {};\nset -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
+                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present {};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
                     fish::quote(&watch.pwd),
                     fish::quote(&watch.state),
                     fish::quote(&lossy(&watch.file)),
@@ -146,7 +159,8 @@ impl Shell {
             Shell::PwshHook => {
                 let json = serde_json::json!({
                     "pwd": watch.pwd, "state": watch.state, "file": lossy(&watch.file),
-                    "absent": absent, "present": present, "newer": newer, "due": watch.due,
+                    "absent": absent, "present": present, "present_text": watch.present_text,
+                    "newer": newer, "due": watch.due,
                 });
                 format!("{json}\n")
             }

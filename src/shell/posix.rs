@@ -23,6 +23,24 @@ pub fn quote(text: &str) -> String {
     out
 }
 
+/// Text as one line of ANSI-C quoting (`$'…'`, as direnv writes values): printable ASCII as it
+/// is, `'` and `\` escaped, every other byte as `\xNN`. For the watch lines, which must stay
+/// one line each; bash and zsh read it the same under any option.
+pub fn quote_one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 3);
+    out.push_str("$'");
+    for byte in text.bytes() {
+        match byte {
+            b'\'' => out.push_str("\\'"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(byte)),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// One command that can never abort the script around it.
 fn guarded(zsh: bool, command: String) -> String {
     match zsh {

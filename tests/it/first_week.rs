@@ -455,3 +455,69 @@ fn every_help_example_runs_as_written() {
     }
     assert!(ran > 20, "{ran}");
 }
+
+// The prompt's builtin check saw only mtimes: content replaced with an older mtime kept the old
+// values, and `chmod go-w` (the fix the message prints) loaded nothing until leaving.
+fn every_change_to_the_file_is_seen_at_the_next_prompt(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let dir = allowed_project(&sandbox, "app", "values:\n  X: one\n");
+    let unsafe_dir = allowed_project(&sandbox, "unsafe", "values:\n  U: yes\n");
+    fs::set_permissions(
+        unsafe_dir.join(".escrc"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .count_calls()
+        .cd(&dir)
+        .probe("loaded", &["X"])
+        // Files written in the last second count as changed (whole-second clocks).
+        .run("sleep 1.1")
+        .probe_calls("before")
+        .run("true")
+        .run("true")
+        .probe_calls("steady")
+        // As `cp -p`, `rsync -t` or `tar x` leave it: new content, an old mtime.
+        .run("printf 'values:\\n  X: two\\n' > .escrc; touch -d 2020-01-01 .escrc")
+        .probe("edited", &["X"])
+        .cd(&unsafe_dir)
+        .probe("unsafe", &["U"])
+        .run("chmod go-w .escrc")
+        .probe("fixed", &["U"]);
+    if shell == Sh::Zsh {
+        // zsh sees the change time, so a mode change on a loaded file too.
+        session.run("chmod g+w .escrc").probe("opened-up", &["U"]);
+    }
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(&probes, "loaded", &[("X", "one")]);
+    expect(&probes, "edited", &[("X", "<unset>")]);
+    expect(&probes, "unsafe", &[("U", "<unset>")]);
+    expect(&probes, "fixed", &[("U", "yes")]);
+    if shell == Sh::Zsh {
+        expect(&probes, "opened-up", &[("U", "<unset>")]);
+    }
+    let calls = |label: &str| probes[label]["calls"].trim().parse::<usize>().unwrap();
+    assert_eq!(
+        calls("steady"),
+        calls("before"),
+        "{name}: unchanged prompts spawn nothing"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("writable by other users") && l.contains("(it stays allowed)")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn every_change_to_the_file_is_seen_at_the_next_prompt_in_every_shell() {
+    for shell in SHELLS {
+        every_change_to_the_file_is_seen_at_the_next_prompt(shell);
+    }
+}
