@@ -27,7 +27,9 @@ pub struct Watch {
     /// The `.escrc` in force, which must not change.
     pub present: Option<PathBuf>,
     /// Its text, for shells that can read a file but not its change time (bash, fish): an
-    /// edit that keeps an old mtime (`cp -p`, `rsync -t`, `tar x`) must still be seen.
+    /// edit that keeps an old mtime (`cp -p`, `rsync -t`, `tar x`) must still be seen. `None`
+    /// when nothing changed: the shell keeps what it was given (the unchanged path reads no
+    /// `.escrc`).
     pub present_text: Option<String>,
     /// Directories whose change (a trust record added or removed) matters.
     pub newer: Vec<PathBuf>,
@@ -42,6 +44,7 @@ pub fn after_run(
     state_text: &str,
     trust_dirs: Vec<PathBuf>,
     margin: Duration,
+    changed: bool,
 ) -> Watch {
     let present = state
         .and_then(|s| s.escrc.as_ref())
@@ -73,10 +76,16 @@ pub fn after_run(
             Some(refresh.min(expires))
         })
     });
-    let present_text = present.as_deref().and_then(|path| {
-        let file = escrc::read(path).ok()?;
-        String::from_utf8(file.content).ok()
-    });
+    let present_text = match (changed, present.as_deref()) {
+        (false, _) => None,
+        (true, None) => Some(String::new()),
+        (true, Some(path)) => Some(
+            escrc::read(path)
+                .ok()
+                .and_then(|file| String::from_utf8(file.content).ok())
+                .unwrap_or_default(),
+        ),
+    };
     let file = watch_file();
     touch(&file);
     Watch {

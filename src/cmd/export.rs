@@ -59,6 +59,7 @@ pub fn run(
             &state_text,
             store.record_dirs(),
             inputs.refresh_margin,
+            !changes.is_empty(),
         );
         script.push_str(&shell.render_watch(&watch));
     }

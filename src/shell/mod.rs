@@ -117,7 +117,7 @@ impl Shell {
                     Some(text) => {
                         format!("_esc_hook_present_text={}\n", posix::quote_one_line(text))
                     }
-                    None => "_esc_hook_present_text=\n".to_string(),
+                    None => String::new(),
                 };
                 format!(
                     "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present={}\n{text}_esc_hook_newer=({})\n_esc_hook_due={}\n",
@@ -142,7 +142,7 @@ impl Shell {
                         "set -g _esc_hook_present_text {};\n",
                         fish::quote_one_line(text)
                     ),
-                    None => "set -g _esc_hook_present_text '';\n".to_string(),
+                    None => String::new(),
                 };
                 format!(
                     "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present {};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
