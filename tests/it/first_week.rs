@@ -521,3 +521,80 @@ fn every_change_to_the_file_is_seen_at_the_next_prompt_in_every_shell() {
         every_change_to_the_file_is_seen_at_the_next_prompt(shell);
     }
 }
+
+// bash completed only the first word (clap_complete names the hyphenated binary's functions two
+// ways), and fish offered files for `init <TAB>`. Asked of the real shells.
+#[test]
+fn completions_complete_subcommands_options_and_shell_names() {
+    if !available(Sh::Bash) || !available(Sh::Fish) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let bash_script = sandbox.path("esc-hook.bash-completion");
+    fs::write(
+        &bash_script,
+        sandbox
+            .run(&sandbox.home(), &["completions", "bash"])
+            .stdout,
+    )
+    .unwrap();
+    let ask_bash = |line: &str| {
+        let script = format!(
+            "source '{}'; line='{line}'; read -ra COMP_WORDS <<< \"$line\"; [[ $line == *' ' ]] && COMP_WORDS+=(''); \
+             COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMP_LINE=$line; COMP_POINT=${{#line}}; \
+             _esc__hook esc-hook \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[*]}}\"",
+            bash_script.display()
+        );
+        stdout(&sandbox.bash(&sandbox.home(), &script))
+    };
+    assert!(ask_bash("esc-hook ").contains("allow"), "subcommands");
+    assert!(
+        ask_bash("esc-hook init ").contains("bash zsh fish pwsh nu"),
+        "{}",
+        ask_bash("esc-hook init ")
+    );
+    assert!(
+        ask_bash("esc-hook status --").contains("--verify"),
+        "{}",
+        ask_bash("esc-hook status --")
+    );
+    assert!(
+        ask_bash("esc-hook cache ").contains("clear"),
+        "{}",
+        ask_bash("esc-hook cache ")
+    );
+    let fish_script = sandbox.path("esc-hook.fish");
+    fs::write(
+        &fish_script,
+        sandbox
+            .run(&sandbox.home(), &["completions", "fish"])
+            .stdout,
+    )
+    .unwrap();
+    let ask_fish = |line: &str| {
+        let out = std::process::Command::new("fish")
+            .args([
+                "-c",
+                &format!("source '{}'; complete -C '{line}'", fish_script.display()),
+            ])
+            .env_clear()
+            .envs(sandbox.env())
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    assert!(
+        ask_fish("esc-hook ").contains("credential-process\t"),
+        "{}",
+        ask_fish("esc-hook ")
+    );
+    assert_eq!(
+        ask_fish("esc-hook init ").lines().collect::<Vec<_>>(),
+        ["bash", "fish", "nu", "pwsh", "zsh"]
+    );
+    assert!(
+        ask_fish("esc-hook exec --").contains("--env\t"),
+        "{}",
+        ask_fish("esc-hook exec --")
+    );
+}
