@@ -88,9 +88,18 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
         None if transition.keyring_warned => Some(State::outside(true)),
         None => None,
     };
-    if entered
-        .as_ref()
-        .is_some_and(|s| s.outcome == Outcome::Loaded)
+    // What changed, names only: on loading, and on unloading alike.
+    let left_loaded = matches!(
+        &inputs.previous,
+        Ok(Some(State {
+            loaded: Some(_),
+            ..
+        }))
+    );
+    if left_loaded
+        || entered
+            .as_ref()
+            .is_some_and(|s| s.outcome == Outcome::Loaded)
     {
         transition.report_diff();
     }

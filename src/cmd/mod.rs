@@ -50,6 +50,7 @@ pub fn project_escrc(
         });
     }
     let dir = match dir {
+        Some(dir) if !dir.is_dir() => bail!("no such directory: {}", dir.display()),
         Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
         None => escrc::current_dir(settings)
             .ok_or_else(|| anyhow!("could not find the current directory"))?,

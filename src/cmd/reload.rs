@@ -26,6 +26,12 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
         ),
     }
     let escrc = escrc::parse(&path, &content)?;
+    if OpenRequest::for_escrc(&escrc).is_none() {
+        log::info(format!(
+            "reloaded {} (values only: nothing to open); every shell in the project reloads it at its next prompt",
+            escrc::home_relative(&path)
+        ));
+    }
     if let Some(request) = OpenRequest::for_escrc(&escrc) {
         let provider = super::provider_for(settings, &request)?;
         if let Ok(Some(store)) = &provider.store {

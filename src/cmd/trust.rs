@@ -15,17 +15,21 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(problem) = trust::unsafe_ownership(&path, &content, true) {
         bail!("not allowed: {problem}");
     }
-    let label = match escrc::parse(&path, &content) {
-        Ok(parsed) => parsed.label(),
+    let shown = escrc::home_relative(&path);
+    let environment = match escrc::parse(&path, &content) {
+        Ok(parsed) => parsed.environment.map(|env| format!(" ({env})")),
         Err(error) => {
             log::warn(format!("allowed, but it does not load yet: {error}"));
-            path.display().to_string()
+            None
         }
     };
     store(settings)?
         .allow(&path, &content)
         .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
-    log::info(format!("allowed {} ({label})", path.display()));
+    log::info(format!(
+        "allowed {shown}{}",
+        environment.unwrap_or_default()
+    ));
     Ok(())
 }
 
@@ -36,7 +40,10 @@ pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     store(settings)?
         .deny(&path, content.as_deref())
         .map_err(|e| anyhow!("could not record the deny: {}", escrc::io_reason(&e)))?;
-    log::info(format!("denied {}", path.display()));
+    log::info(format!(
+        "denied {}: it stays unloaded until allowed again",
+        escrc::home_relative(&path)
+    ));
     Ok(())
 }
 

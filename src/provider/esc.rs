@@ -173,6 +173,7 @@ impl EscClient {
             500..=599 => ProviderError::Server {
                 status: status.as_u16(),
                 request_id,
+                backend,
             },
             _ => match message {
                 Some(message) => ProviderError::Http {

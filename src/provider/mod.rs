@@ -130,6 +130,7 @@ pub enum ProviderError {
     Server {
         status: u16,
         request_id: Option<String>,
+        backend: String,
     },
     /// Any other unexpected status, with the server's message.
     Http {
@@ -200,7 +201,7 @@ impl fmt::Display for ProviderError {
             ProviderError::NotFound { env, backend } => {
                 write!(
                     f,
-                    "environment {env} not found at {backend} (404): check the name in .escrc"
+                    "environment {env} not found at {backend} (404): check its name, and that your login can see it"
                 )
             }
             ProviderError::RateLimited { backend } => {
@@ -209,8 +210,19 @@ impl fmt::Display for ProviderError {
                     "{backend} is rate limiting requests (429): try again in a minute"
                 )
             }
-            ProviderError::Server { status, request_id } => {
-                write!(f, "Pulumi Cloud failed with {status}")?;
+            ProviderError::Server {
+                status,
+                request_id,
+                backend,
+            } => {
+                // "Pulumi Cloud" only for Pulumi Cloud; a self-hosted service by its host.
+                let who = match backend.as_str() {
+                    login::DEFAULT_BACKEND => "Pulumi Cloud",
+                    other => other
+                        .split_once("://")
+                        .map_or(other, |(_, rest)| rest.split('/').next().unwrap_or(rest)),
+                };
+                write!(f, "{who} failed with {status}")?;
                 match request_id {
                     Some(id) => write!(f, " (request id {id}): try again later"),
                     None => write!(f, ": try again later"),

@@ -342,7 +342,10 @@ fn expired_credentials_that_cannot_be_refreshed_are_unset_loudly() {
     expect(&probes, "later", &[("AWS_ACCESS_KEY_ID", "<unset>")]);
     let has = |text: &str| log.iter().filter(|l| l.contains(text)).count();
     assert_eq!(
-        has("could not refresh acme/payments/dev (Pulumi Cloud failed with 500"),
+        log.iter()
+            .filter(|l| l.contains("could not refresh acme/payments/dev (")
+                && l.contains("failed with 500 (request id req-0123456789)"))
+            .count(),
         1,
         "{log:#?}"
     );

@@ -25,10 +25,7 @@ const FAULTS: [(&str, &str); 12] = [
     ("403", "no access to acme/payments/dev (403)"),
     ("404", "environment acme/payments/dev not found"),
     ("429", "rate limiting requests (429)"),
-    (
-        "500",
-        "Pulumi Cloud failed with 500 (request id req-0123456789)",
-    ),
+    ("500", "failed with 500 (request id req-0123456789)"),
     ("hang", "opening acme/payments/dev timed out after 2s"),
     ("slow:5", "opening acme/payments/dev timed out after 2s"),
     ("truncated", "was cut off"),

@@ -598,3 +598,29 @@ fn completions_complete_subcommands_options_and_shell_names() {
         ask_fish("esc-hook exec --")
     );
 }
+
+// Messages: unloading says what it removed; exec --dir names a missing directory; reload in a
+// values-only project says what it did; allow shows a path once, home-relative.
+#[test]
+fn messages_say_what_happened_once() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", "values:\n  ONLY: here\n");
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash)\"; cd ..; eval \"$(esc-hook export bash)\"",
+    );
+    assert!(stderr(&out).contains("esc-hook: -ONLY"), "{}", stderr(&out));
+    let allow = stderr(&sandbox.run(&dir, &["allow"]));
+    assert_eq!(allow, "esc-hook: allowed ~/app/.escrc\n");
+    let missing = sandbox.run(&dir, &["exec", "--dir", "/nonexistent", "true"]);
+    assert!(
+        stderr(&missing).contains("no such directory: /nonexistent"),
+        "{}",
+        stderr(&missing)
+    );
+    let reload = stderr(&sandbox.run(&dir, &["reload"]));
+    assert!(
+        reload.contains("reloaded ~/app/.escrc (values only: nothing to open)"),
+        "{reload}"
+    );
+}
