@@ -435,11 +435,75 @@ fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> EscrcError 
     {
         position = Some(line);
     }
+    // An unknown key (at any depth): its own line, and the known key it was probably meant to be.
+    if let Some(unknown) = between(&message, "unknown field `", "`") {
+        if let Some(line) = line_of_nested_key(text, unknown) {
+            position = Some(line);
+        }
+        let known: Vec<&str> = message
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or_default()
+            .split(", ")
+            .filter_map(|k| k.strip_prefix('`')?.strip_suffix('`'))
+            .collect();
+        if let Some(nearest) = known
+            .iter()
+            .map(|k| (edit_distance(unknown, k), *k))
+            .filter(|(distance, _)| *distance <= 2)
+            .min()
+        {
+            message = format!("unknown field `{unknown}`: did you mean `{}`?", nearest.1);
+        }
+    }
+    // A key given twice: the second one is the mistake.
+    if let Some(key) = between(&message, "duplicate field `", "`") {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.starts_with(':'))
+        });
+        if let Some((index, line)) = lines.nth(1) {
+            position = Some((index + 1, line.len() - line.trim_start().len() + 1));
+        }
+        message = format!("`{key}` is given twice");
+    }
+    let line_text = position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
+    if line_text.is_some_and(|l| l.contains('\t')) {
+        message = format!("YAML does not allow tabs here: indent with spaces ({message})");
+    } else if message.contains("mapping values are not allowed in this context")
+        || message.contains("did not find expected key")
+    {
+        message =
+            format!("bad indentation: a key is not aligned with the ones above it ({message})");
+    }
     EscrcError {
         path: path.to_path_buf(),
         position,
         message,
     }
+}
+
+/// The text between `start` and the next `end` in `text`.
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// Levenshtein distance, for "did you mean" (keys are a few characters long).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The 1-based line and value column of a top-level `key:` in the text.
@@ -688,6 +752,25 @@ mod tests {
         assert_eq!(err.position.map(|p| p.0), Some(2));
         assert!(err.to_string().starts_with("/p/.escrc:2:"), "{err}");
         assert!(err.message.contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn mistakes_are_named_where_they_are() {
+        let err = parse_text("environment: a/b/c\nttll: 1h\n").unwrap_err();
+        assert_eq!(err.message, "unknown field `ttll`: did you mean `ttl`?");
+        assert_eq!(err.position, Some((2, 1)));
+        let err = parse_text("aws:\n  regoin: x\n").unwrap_err();
+        assert!(err.message.contains("did you mean `region`?"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(2));
+        let err = parse_text("environment: a/b/c\nttl: 1h\nttl: 2h\n").unwrap_err();
+        assert_eq!(
+            (err.message.as_str(), err.position),
+            ("`ttl` is given twice", Some((3, 1)))
+        );
+        let err = parse_text("values:\n\tA: b\n").unwrap_err();
+        assert!(err.message.starts_with("YAML does not allow tabs"), "{err}");
+        let err = parse_text("values:\n  A: b\n   B: c\n").unwrap_err();
+        assert!(err.message.starts_with("bad indentation"), "{err}");
     }
 
     #[test]

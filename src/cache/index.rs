@@ -23,6 +23,9 @@ pub struct IndexEntry {
     pub blobs: usize,
     pub opened_at: u64,
     pub expires_at: u64,
+    /// What tells two entries of one environment apart: the ttl and the AWS role asked for.
+    #[serde(default)]
+    pub detail: String,
 }
 
 pub struct Index {

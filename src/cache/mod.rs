@@ -93,6 +93,7 @@ impl CachedProvider {
                 blobs: blobs.len(),
                 opened_at: time::unix(resolved.opened_at),
                 expires_at: time::unix(resolved.expires_at),
+                detail: detail_of(request),
             });
         }
         Ok(())
@@ -108,6 +109,25 @@ impl CachedProvider {
             .read(store, account)?
             .filter(|r| serves(r, now, self.margin)))
     }
+}
+
+/// The settings that make two entries of one environment differ, for `cache list`.
+fn detail_of(request: &OpenRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(ttl) = request.ttl {
+        parts.push(format!("ttl {}", crate::duration::human(ttl)));
+    }
+    if let Some(aws) = request.aws {
+        let role = aws
+            .assume_role
+            .as_ref()
+            .map(|r| &r.role_arn)
+            .or(aws.web_identity.as_ref().map(|w| &w.role_arn));
+        if let Some(role) = role {
+            parts.push(format!("role {role}"));
+        }
+    }
+    parts.join(", ")
 }
 
 /// Deletes an entry, all its blobs, and its line in the index.

@@ -24,6 +24,7 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
                     "opened_at": time::rfc3339(e.opened_at),
                     "expires_at": time::rfc3339(e.expires_at),
                     "seconds_left": e.expires_at.saturating_sub(now),
+                    "detail": e.detail,
                     "account": e.account,
                 })
             })
@@ -34,8 +35,8 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
         return super::print("nothing cached\n");
     }
     let mut out = format!(
-        "{:<40} {:<15} {:<10} {}\n",
-        "ENVIRONMENT", "STORE", "LEFT", "BACKEND"
+        "{:<40} {:<15} {:<10} {:<30} {}\n",
+        "ENVIRONMENT", "STORE", "LEFT", "BACKEND", "DETAIL"
     );
     for e in entries.values() {
         let left = match e.expires_at.checked_sub(now).filter(|s| *s > 0) {
@@ -43,8 +44,8 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
             None => "expired".into(),
         };
         out.push_str(&format!(
-            "{:<40} {:<15} {:<10} {}\n",
-            e.environment, e.store, left, e.backend
+            "{:<40} {:<15} {:<10} {:<30} {}\n",
+            e.environment, e.store, left, e.backend, e.detail
         ));
     }
     super::print(&out)

@@ -106,7 +106,7 @@ fn bad_escrc_files_name_file_line_and_key_and_the_shell_goes_on() {
             "environment: a/b/c\nttll: 1h\n",
             ":2:1: ",
             "unknown field `ttll`",
-            "expected one of",
+            "did you mean `ttl`?",
         ),
         (
             "environment: a/b/c\nttl: soon\n",
