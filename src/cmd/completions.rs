@@ -60,8 +60,151 @@ fn fish_positional_values() -> String {
     lines
 }
 
+/// One complete page: the commands (each with its arguments), the `.escrc` keys, the
+/// environment, the files and the exit codes. clap_mangen alone renders only the top page, whose
+/// SUBCOMMANDS point at `esc-hook-<command>(1)` pages that do not exist.
 pub fn man() -> anyhow::Result<()> {
+    let cli = Cli::command();
+    let page = clap_mangen::Man::new(cli.clone());
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-    super::print(&String::from_utf8_lossy(&out))
+    page.render_title(&mut out)?;
+    page.render_name_section(&mut out)?;
+    page.render_synopsis_section(&mut out)?;
+    page.render_description_section(&mut out)?;
+    page.render_options_section(&mut out)?;
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    text.push_str(".SH COMMANDS\n");
+    for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        render_command(
+            &mut text,
+            &format!("esc-hook {}", command.get_name()),
+            command,
+        );
+        for sub in command.get_subcommands().filter(|c| c.get_name() != "help") {
+            let name = format!("esc-hook {} {}", command.get_name(), sub.get_name());
+            render_command(&mut text, &name, sub);
+        }
+    }
+    text.push_str(MAN_SECTIONS);
+    super::print(&text)
 }
+
+/// Roff-escapes text: backslashes, and a leading dot or quote that would start a request.
+fn roff(text: &str) -> String {
+    let text = text.replace('\\', "\\e").replace('-', "\\-");
+    match text.starts_with(['.', '\'']) {
+        true => format!("\\&{text}"),
+        false => text,
+    }
+}
+
+fn render_command(out: &mut String, name: &str, command: &clap::Command) {
+    out.push_str(&format!(".SS \"{}\"\n", roff(name)));
+    if let Some(about) = command.get_about() {
+        out.push_str(&format!("{}\n", roff(&about.to_string())));
+    }
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        let id = arg.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        let label = match (arg.get_long(), arg.get_short()) {
+            (Some(long), _) => format!("\\fB\\-\\-{}\\fR", roff(long)),
+            (None, Some(short)) => format!("\\fB\\-{short}\\fR"),
+            (None, None) => format!("\\fI{}\\fR", roff(&id.to_uppercase())),
+        };
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        if !values.is_empty() {
+            help.push_str(&format!(" (one of: {})", values.join(", ")));
+        }
+        out.push_str(&format!(".TP\n{label}\n{}\n", roff(&help)));
+    }
+    if let Some(after) = command.get_after_help() {
+        out.push_str(".PP\n.nf\n");
+        for line in after.to_string().lines() {
+            out.push_str(&format!("{}\n", roff(line)));
+        }
+        out.push_str(".fi\n");
+    }
+}
+
+const MAN_SECTIONS: &str = r#".SH .ESCRC
+A YAML file at the top of a project; the nearest one walking up from the current directory is
+used. Nothing loads until it is allowed (\fBesc\-hook allow\fR); any edit or move revokes that.
+.TP
+\fBenvironment\fR
+org/project/env[@version]: the Pulumi ESC environment to open.
+.TP
+\fBttl\fR
+how long the credentials count as valid (else the fn::open::aws\-login duration, else 1h).
+.TP
+\fBopen\-duration\fR
+the ESC open session's lifetime (default 2h, at least the ttl).
+.TP
+\fBexport\fR
+glob patterns (*, ?, ! to exclude) choosing which of the environment's variables to export.
+.TP
+\fBvalues\fR
+plain variables written in the file; they win over the environment's.
+.TP
+\fBallow\-names\fR
+names that change how a shell or the loader behaves (PATH, LD_LIBRARY_PATH, ...) to export
+anyway; names a shell reserves and ESC_HOOK_* never are.
+.TP
+\fBaws\fR
+region, assume\-role (role\-arn, session\-name, duration, external\-id, policy\-arns, policy) and
+web\-identity (role\-arn and one of token\-file, token\-command, token\-property).
+.SH ENVIRONMENT
+esc\-hook reads these from your own environment, never from what a project loaded.
+.TP
+\fBESC_HOOK_KEYRING\fR
+auto (default), secret\-service, keyutils, keychain, windows, or none (no caching).
+.TP
+\fBESC_HOOK_REFRESH_MARGIN\fR
+refresh this long before expiry (default 10m).
+.TP
+\fBESC_HOOK_TIMEOUT\fR, \fBESC_HOOK_CONNECT_TIMEOUT\fR
+bounds on a whole open (default 20s) and on connecting (default 5s).
+.TP
+\fBESC_HOOK_QUIET\fR
+1 hides informational lines; warnings and errors still show.
+.TP
+\fBESC_HOOK_STATE\fR, \fBESC_HOOK_SHELL\fR
+set by the hook (what it loaded, names and salted hashes only; which shell runs it).
+.TP
+\fBPULUMI_ACCESS_TOKEN\fR, \fBPULUMI_BACKEND_URL\fR, \fBPULUMI_API\fR, \fBPULUMI_HOME\fR, \fBPULUMI_CREDENTIALS_PATH\fR
+the Pulumi login, found as the Pulumi CLI finds it.
+.TP
+\fBAWS_ENDPOINT_URL_STS\fR, \fBAWS_ENDPOINT_URL\fR, \fBAWS_REGION\fR
+where STS is, for the aws: section.
+.TP
+\fBNO_COLOR\fR, \fBTERM\fR
+no colour with NO_COLOR set or TERM=dumb; colour only on a terminal.
+.TP
+\fBXDG_DATA_HOME\fR, \fBXDG_CACHE_HOME\fR, \fBXDG_RUNTIME_DIR\fR, \fBTMPDIR\fR, \fBHOME\fR
+where the files below live.
+.SH FILES
+.TP
+\fI$XDG_DATA_HOME/esc\-hook/allow/\fR, \fI$XDG_DATA_HOME/esc\-hook/deny/\fR
+trust records, one file per allowed or denied .escrc (\fBesc\-hook prune\fR removes stale ones).
+.TP
+\fI$XDG_CACHE_HOME/esc\-hook/index.json\fR
+what the keyring cache holds: names and times, never a value.
+.TP
+\fI$XDG_RUNTIME_DIR/esc\-hook/\fR (else \fI$TMPDIR/esc\-hook\-<uid>/\fR)
+private runtime files: an environment's files while loaded, locks, per\-shell markers.
+.TP
+\fI~/.pulumi/credentials.json\fR
+the Pulumi CLI's login, read for the token when PULUMI_ACCESS_TOKEN is unset.
+.SH EXIT STATUS
+0 on success, 1 on failure. \fBesc\-hook exec\fR exits with its command's code, 126 when the
+command cannot be run, 127 when it is not found, and 125 when esc\-hook itself failed.
+.SH SEE ALSO
+README.md in the source, and \fBesc\-hook <command> \-\-help\fR.
+"#;

@@ -648,3 +648,72 @@ fn cache_list_tells_entries_of_one_environment_apart() {
     assert!(list.contains("ttl 30m"), "{list}");
     let _ = sandbox.run(&plain, &["cache", "clear", "--all"]);
 }
+
+// The man page was a stub pointing at pages that do not exist.
+#[test]
+fn the_man_page_is_complete_and_renders_cleanly() {
+    if !have("groff") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let page = stdout(&sandbox.run(&sandbox.home(), &["man"]));
+    for section in [
+        ".SH COMMANDS",
+        ".SH .ESCRC",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXIT STATUS",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    for command in [
+        "init",
+        "export",
+        "allow",
+        "deny",
+        "prune",
+        "reload",
+        "status",
+        "edit",
+        "doctor",
+        "exec",
+        "credential\\-process",
+        "cache list",
+        "cache clear",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            page.contains(&format!(".SS \"esc\\-hook {command}\"")),
+            "{command}"
+        );
+    }
+    for name in [
+        "ESC_HOOK_KEYRING",
+        "ESC_HOOK_REFRESH_MARGIN",
+        "ESC_HOOK_TIMEOUT",
+        "ESC_HOOK_CONNECT_TIMEOUT",
+        "ESC_HOOK_QUIET",
+        "PULUMI_ACCESS_TOKEN",
+        "PULUMI_BACKEND_URL",
+        "NO_COLOR",
+    ] {
+        assert!(page.contains(name), "{name}");
+    }
+    assert!(
+        !page.contains("(1)") || !page.contains("esc\\-hook\\-init"),
+        "no pages that do not exist"
+    );
+    let path = sandbox.path("esc-hook.1");
+    fs::write(&path, &page).unwrap();
+    let out = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && stderr(&out).is_empty(),
+        "{}",
+        stderr(&out)
+    );
+}
