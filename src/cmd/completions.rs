@@ -42,12 +42,7 @@ fn fish_positional_values() -> String {
     let mut lines = String::new();
     for sub in Cli::command().get_subcommands() {
         for arg in sub.get_positionals() {
-            let values: Vec<String> = arg
-                .get_possible_values()
-                .iter()
-                .filter(|v| !v.is_hide_set())
-                .map(|v| v.get_name().to_string())
-                .collect();
+            let values = shown_values(arg);
             if !values.is_empty() {
                 lines.push_str(&format!(
                     "complete -c esc-hook -n \"__fish_esc_hook_using_subcommand {}\" -f -a \"{}\"\n",
@@ -63,6 +58,15 @@ fn fish_positional_values() -> String {
 /// One complete page: the commands (each with its arguments), the `.escrc` keys, the
 /// environment, the files and the exit codes. clap_mangen alone renders only the top page, whose
 /// SUBCOMMANDS point at `esc-hook-<command>(1)` pages that do not exist.
+/// The values an argument takes, hidden ones left out (`pwsh-hook` is the hook's own).
+fn shown_values(arg: &clap::Arg) -> Vec<String> {
+    arg.get_possible_values()
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_string())
+        .collect()
+}
+
 pub fn man() -> anyhow::Result<()> {
     let cli = Cli::command();
     let page = clap_mangen::Man::new(cli.clone());
@@ -113,12 +117,7 @@ fn render_command(out: &mut String, name: &str, command: &clap::Command) {
             (None, Some(short)) => format!("\\fB\\-{short}\\fR"),
             (None, None) => format!("\\fI{}\\fR", roff(&id.to_uppercase())),
         };
-        let values: Vec<String> = arg
-            .get_possible_values()
-            .iter()
-            .filter(|v| !v.is_hide_set())
-            .map(|v| v.get_name().to_string())
-            .collect();
+        let values = shown_values(arg);
         let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
         if !values.is_empty() {
             help.push_str(&format!(" (one of: {})", values.join(", ")));

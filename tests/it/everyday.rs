@@ -261,32 +261,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     }
     let sandbox = Sandbox::new();
     let dir = sandbox.project("app", VALUES);
-    let run_on_tty = |extra: &str| {
-        let out = Command::new("script")
-            .args([
-                "-qfec",
-                &format!("{extra} esc-hook export bash >/dev/null"),
-                "/dev/null",
-            ])
-            .env_clear()
-            .envs(sandbox.env())
-            .current_dir(&dir)
-            .env("PWD", &dir)
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
-    assert!(run_on_tty("").contains("\u{1b}["), "colour on a terminal");
-    assert!(
-        !run_on_tty("NO_COLOR=1").contains("\u{1b}["),
-        "NO_COLOR honoured"
-    );
-    let (_, piped) = load_with_bash(&sandbox, &dir, &[]);
-    assert!(
-        !piped.contains('\u{1b}'),
-        "no colour into a pipe: {piped:?}"
-    );
-    // Errors red, warnings yellow, doctor's marks green and red; never with NO_COLOR.
+    // What a command prints on a terminal (script gives it one).
     let on_tty = |command: &str| {
         let out = Command::new("script")
             .args(["-qfec", command, "/dev/null"])
@@ -298,6 +273,18 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .unwrap();
         stdout(&out)
     };
+    let run_on_tty = |extra: &str| on_tty(&format!("{extra} esc-hook export bash >/dev/null"));
+    assert!(run_on_tty("").contains("\u{1b}["), "colour on a terminal");
+    assert!(
+        !run_on_tty("NO_COLOR=1").contains("\u{1b}["),
+        "NO_COLOR honoured"
+    );
+    let (_, piped) = load_with_bash(&sandbox, &dir, &[]);
+    assert!(
+        !piped.contains('\u{1b}'),
+        "no colour into a pipe: {piped:?}"
+    );
+    // Errors red, warnings yellow, doctor's marks green and red; never with NO_COLOR.
     assert!(
         on_tty("esc-hook allow nope").contains("\u{1b}[31m"),
         "an error is red"

@@ -4,13 +4,7 @@
 use std::fs;
 
 use crate::common::*;
-use crate::shells::{Session, Sh, expect};
-
-const SHELLS: [Sh; 3] = [Sh::Bash, Sh::Zsh, Sh::Fish];
-
-fn available(shell: Sh) -> bool {
-    have(shell.name()) && (shell != Sh::Fish || have("script"))
-}
+use crate::shells::{SHELLS, Session, Sh, available, expect};
 
 // zsh skipped its prompt check after a chpwd run: `cd repo && esc-hook allow` loaded nothing at
 // the next prompt, and `cd repo && esc-hook deny` left the variables for a whole command.

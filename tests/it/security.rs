@@ -6,13 +6,7 @@
 use std::fs;
 
 use crate::common::*;
-use crate::shells::{Session, Sh, expect};
-
-const SHELLS: [Sh; 3] = [Sh::Bash, Sh::Zsh, Sh::Fish];
-
-fn available(shell: Sh) -> bool {
-    have(shell.name()) && (shell != Sh::Fish || have("script"))
-}
+use crate::shells::{SHELLS, Session, Sh, available, expect};
 
 /// Options a user may set that rewrite unquoted words, turned on before the hook runs.
 fn hostile_options(shell: Sh) -> &'static str {

@@ -27,6 +27,14 @@ impl Sh {
     }
 }
 
+/// The shells whose hooks run in real sessions.
+pub const SHELLS: [Sh; 3] = [Sh::Bash, Sh::Zsh, Sh::Fish];
+
+/// Whether `shell` is here (fish also needs `script` for a terminal); skips loudly if not.
+pub fn available(shell: Sh) -> bool {
+    have(shell.name()) && (shell != Sh::Fish || have("script"))
+}
+
 /// A scripted interactive session: each line is typed at its own prompt.
 pub struct Session<'a> {
     shell: Sh,
