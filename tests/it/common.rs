@@ -184,8 +184,34 @@ impl Sandbox {
 
     /// Runs `script` in a non-interactive bash with this sandbox's environment, in `dir`.
     pub fn bash(&self, dir: &Path, script: &str) -> Output {
-        Command::new("bash")
+        self.shell("bash", dir, script)
+    }
+
+    /// Runs `script` with `program -c` (bash, zsh, fish) in this sandbox's environment, in `dir`.
+    pub fn shell(&self, program: &str, dir: &Path, script: &str) -> Output {
+        Command::new(program)
             .args(["-c", script])
+            .env_clear()
+            .envs(self.env())
+            .env("PWD", dir)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Saves the nushell hook in the sandbox (nushell sources files, not generated code).
+    pub fn nu_hook(&self) -> PathBuf {
+        let hook = Command::new(bin()).args(["init", "nu"]).output().unwrap();
+        let path = self.path("esc-hook.nu");
+        fs::write(&path, &hook.stdout).unwrap();
+        path
+    }
+
+    /// Runs `script` in nushell (`nu`, from [`nu`]) without a config file, in `dir`.
+    pub fn nu(&self, nu: &Path, dir: &Path, script: &str) -> Output {
+        Command::new(nu)
+            .args(["--no-config-file", "-c", script])
             .env_clear()
             .envs(self.env())
             .env("PWD", dir)

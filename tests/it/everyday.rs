@@ -305,21 +305,13 @@ fn nushell_enters_and_leaves_with_its_hook() {
     let Some(nu) = nu() else { return };
     let sandbox = Sandbox::new();
     let dir = allowed_project(&sandbox, "app", VALUES);
-    let hook = Command::new(bin()).args(["init", "nu"]).output().unwrap();
-    let hook_path = sandbox.path("esc-hook.nu");
-    std::fs::write(&hook_path, &hook.stdout).unwrap();
+    let hook_path = sandbox.nu_hook();
     let script = format!(
         "$env.AWS_REGION = 'mine'; cd '{}'; source '{}'; print $env.AWS_REGION; cd ..; do --env $esc_hook_apply; print $env.AWS_REGION",
         dir.display(),
         hook_path.display()
     );
-    let out = Command::new(nu)
-        .args(["--no-config-file", "-c", &script])
-        .env_clear()
-        .envs(sandbox.env())
-        .current_dir(sandbox.home())
-        .output()
-        .unwrap();
+    let out = sandbox.nu(&nu, &sandbox.home(), &script);
     assert_eq!(stdout(&out), "eu-west-1\nmine\n", "{}", stderr(&out));
 }
 

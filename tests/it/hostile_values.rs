@@ -191,21 +191,9 @@ fn nushell_receives_every_hostile_value_byte_for_byte_through_its_hook() {
     let Some(nu) = nu() else { return };
     let values = all_values();
     let (sandbox, dir) = project_with(&values);
-    let hook = Command::new(bin()).args(["init", "nu"]).output().unwrap();
-    let hook_path = sandbox.path("esc-hook.nu");
-    std::fs::write(&hook_path, &hook.stdout).unwrap();
-    let out = Command::new(nu)
-        .args([
-            "--no-config-file",
-            "-c",
-            &format!("source '{}'; ^env -0", hook_path.display()),
-        ])
-        .env_clear()
-        .envs(sandbox.env())
-        .env("PWD", &dir)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let hook_path = sandbox.nu_hook();
+    let script = format!("source '{}'; ^env -0", hook_path.display());
+    let out = sandbox.nu(&nu, &dir, &script);
     assert!(out.status.success(), "nu failed: {}", stderr(&out));
     let env = parse_env0(&out.stdout);
     let mut mismatches = Vec::new();

@@ -852,24 +852,13 @@ fn nushell_takes_no_name_that_changes_it() {
         "app",
         "values:\n  GOOD: yes\n  PROMPT_COMMAND: evil\n  PROMPT_INDICATOR: evil\n  config: evil\n  NU_LIB_DIRS: /tmp/evil\n  FILE_PWD: /tmp/evil\n  PWD: /tmp\n  LAST_EXIT_CODE: '7'\n",
     );
-    let hook = std::process::Command::new(bin())
-        .args(["init", "nu"])
-        .output()
-        .unwrap();
-    let hook_path = sandbox.path("esc-hook.nu");
-    fs::write(&hook_path, &hook.stdout).unwrap();
+    let hook_path = sandbox.nu_hook();
     let script = format!(
         "cd '{}'; source '{}'; print $env.GOOD; print ($env.PROMPT_COMMAND? | default unset); print ($env.config | describe | str substring 0..5); print ($env.NU_LIB_DIRS? | default unset | to text); print $env.PWD",
         dir.display(),
         hook_path.display()
     );
-    let out = std::process::Command::new(nu)
-        .args(["--no-config-file", "-c", &script])
-        .env_clear()
-        .envs(sandbox.env())
-        .current_dir(sandbox.home())
-        .output()
-        .unwrap();
+    let out = sandbox.nu(&nu, &sandbox.home(), &script);
     let text = stdout(&out);
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("yes"), "{text}{}", stderr(&out));
