@@ -122,7 +122,11 @@ fn is_unchanged(
     match previous {
         Ok(None) => found.is_none(),
         Ok(Some(state)) if state.escrc.as_ref() == found => match (&state.trust, store) {
-            (Some(keys), Some(store)) => store.still_allowed(keys) == state.outcome.was_allowed(),
+            (Some(keys), Some(store)) => {
+                let path = state.escrc.as_ref().map(|stamp| stamp.path.as_path());
+                path.is_some_and(|path| store.still_allowed(path, keys))
+                    == state.outcome.was_allowed()
+            }
             (Some(_), None) => !state.outcome.was_allowed(),
             // Nothing loaded (an unreadable or unsafe file), or nothing loaded from a file
             // (what `exec` set, outside any project): nothing to re-check.

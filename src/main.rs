@@ -10,6 +10,7 @@
 mod cache;
 mod cli;
 mod cmd;
+mod config;
 mod digest;
 mod duration;
 mod escrc;

@@ -16,9 +16,11 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
+use crate::config::{self, Config, Setting};
 use crate::state::{self, State};
 
 /// The environment as the shell handed it, esc-hook's own exports included: what the hook
@@ -45,6 +47,11 @@ pub struct Settings {
     pub state: Result<Option<State>, String>,
     /// The process environment has been made the clean one.
     sanitized: Once,
+    /// Whether the user's config file is read (not in unit tests: the developer's own file
+    /// must not change what they see).
+    reads_config_file: bool,
+    config: OnceLock<Config>,
+    config_reported: AtomicBool,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -55,11 +62,13 @@ impl Settings {
     /// anything uses it implicitly ([`Settings::sanitize_process`]).
     pub fn capture() -> &'static Settings {
         SETTINGS.get_or_init(|| {
-            Settings::from_environ(
+            let mut settings = Settings::from_environ(
                 std::env::vars_os()
                     .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
                     .collect(),
-            )
+            );
+            settings.reads_config_file = true;
+            settings
         })
     }
 
@@ -85,6 +94,9 @@ impl Settings {
             current,
             state,
             sanitized: Once::new(),
+            reads_config_file: false,
+            config: OnceLock::new(),
+            config_reported: AtomicBool::new(false),
         }
     }
 
@@ -228,9 +240,48 @@ impl Settings {
         None
     }
 
-    /// `ESC_HOOK_QUIET`: informational lines hidden.
+    /// Where the config file is: `$XDG_CONFIG_HOME/esc-hook/config.toml`, else the platform's
+    /// default config directory.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        let dir = self.xdg_dir("XDG_CONFIG_HOME", ".config", "Library/Application Support")?;
+        Some(dir.join("esc-hook").join(config::FILE_NAME))
+    }
+
+    /// The user's config file, read at first use; its problems are reported once.
+    pub fn config(&self) -> &Config {
+        let config = self.config.get_or_init(|| match self.config_path() {
+            Some(path) if self.reads_config_file => Config::load(path, self.home().as_deref()),
+            path => Config::absent(path),
+        });
+        // Not a `Once`: a line printed here asks for settings (colour, quiet) in turn.
+        if !self.config_reported.swap(true, Ordering::Relaxed) {
+            for problem in &config.problems {
+                crate::log::warn(problem);
+            }
+        }
+        config
+    }
+
+    /// The config file for a command that shows its problems itself (`doctor`): they are not
+    /// also printed as warnings.
+    pub fn config_for_report(&self) -> &Config {
+        self.config_reported.store(true, Ordering::Relaxed);
+        self.config()
+    }
+
+    /// A setting of esc-hook's own: the variable `name` when the user set it (non-empty),
+    /// else the config file's entry for it.
+    pub fn setting(&self, name: &str) -> Option<Setting> {
+        match self.var(name) {
+            Some(value) => Some(Setting::from_env(name, value)),
+            None => self.config().setting(name),
+        }
+    }
+
+    /// `ESC_HOOK_QUIET` (or `quiet` in the config file): informational lines hidden.
     pub fn quiet(&self) -> bool {
-        self.var("ESC_HOOK_QUIET").is_some_and(|v| v != "0")
+        self.setting("ESC_HOOK_QUIET")
+            .is_some_and(|s| s.value != "0")
     }
 
     /// Whether colour may be used on a terminal: never with `NO_COLOR`, or a `dumb` one.
@@ -238,17 +289,15 @@ impl Settings {
         self.var("NO_COLOR").is_none() && self.var("TERM") != Some("dumb")
     }
 
-    /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN`, else 10 minutes (with a line naming a
-    /// value that is not a duration).
+    /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN` (or the config file's), else 10 minutes
+    /// (with a line naming a value that is not a duration).
     pub fn refresh_margin(&self) -> Duration {
-        let name = crate::cache::MARGIN_SETTING;
-        let Some(text) = self.var(name) else {
+        let Some(setting) = self.setting(crate::cache::MARGIN_SETTING) else {
             return crate::cache::DEFAULT_MARGIN;
         };
-        crate::duration::parse(text).unwrap_or_else(|problem| {
+        crate::duration::parse(&setting.value).unwrap_or_else(|problem| {
             crate::log::warn(format!(
-                "ignoring {name}={}: {problem}; using {}",
-                crate::names::printable(text, 40),
+                "ignoring {setting}: {problem}; using {}",
                 crate::duration::human(crate::cache::DEFAULT_MARGIN)
             ));
             crate::cache::DEFAULT_MARGIN

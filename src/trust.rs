@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::config::TrustedPrefix;
 use crate::digest::sha256_hex;
 use crate::escrc::EscrcFile;
 use crate::settings::Settings;
@@ -39,26 +40,47 @@ pub struct TrustKeys {
 
 pub struct TrustStore {
     root: PathBuf,
+    /// The config file's `trusted-prefixes`.
+    prefixes: Vec<TrustedPrefix>,
+    /// Where the config file is: a change there can change a verdict.
+    config_path: Option<PathBuf>,
 }
 
 const FRAME: &[u8] = b"esc-hook trust v2\0";
 
 impl TrustStore {
-    /// The store in the user's data dir (`$XDG_DATA_HOME/esc-hook` on Linux).
+    /// The store in the user's data dir (`$XDG_DATA_HOME/esc-hook` on Linux), with the
+    /// trusted prefixes of the user's config file.
     pub fn open(settings: &Settings) -> Result<TrustStore, String> {
         let data = settings
             .data_dir()
             .ok_or("could not find the data directory: set HOME (or XDG_DATA_HOME)")?;
-        Ok(TrustStore::at(data.join("esc-hook")))
+        let config = settings.config();
+        Ok(TrustStore {
+            root: data.join("esc-hook"),
+            prefixes: config.trusted_prefixes.clone(),
+            config_path: config.path.clone(),
+        })
     }
 
+    #[cfg(test)]
     pub fn at(root: PathBuf) -> TrustStore {
-        TrustStore { root }
+        TrustStore {
+            root,
+            prefixes: Vec::new(),
+            config_path: None,
+        }
     }
 
-    /// The directories whose contents change when anything is allowed or denied.
-    pub fn record_dirs(&self) -> Vec<PathBuf> {
-        vec![self.root.join("allow"), self.root.join("deny")]
+    /// What changes when anything is allowed or denied: the record directories, and the
+    /// config file (with its directory, which changes when the file is made or replaced).
+    pub fn watched(&self) -> Vec<PathBuf> {
+        let mut watched = vec![self.root.join("allow"), self.root.join("deny")];
+        if let Some(config) = &self.config_path {
+            watched.extend(config.parent().map(Path::to_path_buf));
+            watched.push(config.clone());
+        }
+        watched
     }
 
     pub fn keys(path: &Path, content: &[u8]) -> TrustKeys {
@@ -70,25 +92,37 @@ impl TrustStore {
         }
     }
 
+    /// The config file's trusted prefix that `path` (an `.escrc`) lies under, whole
+    /// components compared on the canonical form. Free when the config names none.
+    pub fn trusted_prefix_of(&self, path: &Path) -> Option<&TrustedPrefix> {
+        if self.prefixes.is_empty() {
+            return None;
+        }
+        let path = trust_path(path);
+        self.prefixes.iter().find(|p| path.starts_with(&p.dir))
+    }
+
     pub fn verdict(&self, path: &Path, file: &EscrcFile) -> Verdict {
         let keys = Self::keys(path, file);
         self.migrate_legacy(path, file, &keys);
-        let allowed = self.still_allowed(&keys);
+        let allowed = self.still_allowed(path, &keys);
         if let Some(problem) = unsafe_ownership(path, file, !allowed) {
             return Verdict::Unsafe(problem);
         }
         if self.record(&keys, Record::Deny).exists() {
             Verdict::Denied
-        } else if self.record(&keys, Record::Allow).exists() {
+        } else if allowed {
             Verdict::Allowed
         } else {
             Verdict::NotAllowed
         }
     }
 
-    /// Whether records that were read for a decision still say "allowed" (two `stat` calls).
-    pub fn still_allowed(&self, keys: &TrustKeys) -> bool {
-        self.record(keys, Record::Allow).exists() && !self.record(keys, Record::Deny).exists()
+    /// Whether the file at `path` is allowed by the records `keys` name (two `stat` calls), or
+    /// lies under a trusted prefix of the config file; deny wins over both.
+    pub fn still_allowed(&self, path: &Path, keys: &TrustKeys) -> bool {
+        (self.trusted_prefix_of(path).is_some() || self.record(keys, Record::Allow).exists())
+            && !self.record(keys, Record::Deny).exists()
     }
 
     pub fn allow(&self, path: &Path, content: &[u8]) -> io::Result<()> {
@@ -280,12 +314,49 @@ mod tests {
         assert_eq!(store.verdict(&file, &content), Verdict::NotAllowed);
         store.allow(&file, &content).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
-        assert!(store.still_allowed(&TrustStore::keys(&file, &content)));
+        assert!(store.still_allowed(&file, &TrustStore::keys(&file, &content)));
         let edited = EscrcFile {
             content: b"values: {A: 2}\n".to_vec(),
             ..content
         };
         assert_eq!(store.verdict(&file, &edited), Verdict::NotAllowed);
+    }
+
+    #[test]
+    fn a_trusted_prefix_allows_until_denied_or_removed() {
+        let (dir, file, mut store) = project();
+        let content = read(&file);
+        let beside = dir.path().with_file_name(format!(
+            "{}-other",
+            dir.path().file_name().unwrap().to_string_lossy()
+        ));
+        store.prefixes = vec![TrustedPrefix {
+            written: "~/work".into(),
+            dir: fs::canonicalize(dir.path()).unwrap(),
+        }];
+        assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
+        let keys = TrustStore::keys(&file, &content);
+        assert!(store.still_allowed(&file, &keys));
+        assert_eq!(
+            store.trusted_prefix_of(&beside.join(".escrc")),
+            None,
+            "whole path components only"
+        );
+        store.deny(&file, Some(&content)).unwrap();
+        assert_eq!(store.verdict(&file, &content), Verdict::Denied, "deny wins");
+        assert!(!store.still_allowed(&file, &keys));
+        store.allow(&file, &content).unwrap();
+        fs::remove_dir_all(dir.path().join("data/allow")).unwrap();
+        assert!(
+            store.still_allowed(&file, &keys),
+            "the prefix alone allows it"
+        );
+        store.prefixes.clear();
+        assert!(
+            !store.still_allowed(&file, &keys),
+            "prefix gone from the config"
+        );
+        assert_eq!(store.verdict(&file, &content), Verdict::NotAllowed);
     }
 
     #[test]
@@ -373,6 +444,6 @@ mod tests {
         fs::write(store.root.join("allow").join(&legacy.allow), "x\n").unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
         assert!(!store.root.join("allow").join(&legacy.allow).exists());
-        assert!(store.still_allowed(&TrustStore::keys(&file, &content)));
+        assert!(store.still_allowed(&file, &TrustStore::keys(&file, &content)));
     }
 }

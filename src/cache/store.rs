@@ -8,6 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::config::Setting;
+
 /// Each keyring call gets at most this long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -49,15 +51,18 @@ pub const CHOICES: &[&str] = &["auto", "keychain", "none"];
 pub const CHOICES: &[&str] = &["auto", "windows", "none"];
 
 /// Opens the configured store. `Ok(None)` when caching is switched off.
-pub fn open(setting: Option<&str>) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
-    let choice = setting.filter(|s| !s.is_empty()).unwrap_or("auto");
+pub fn open(setting: Option<&Setting>) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
+    let choice = setting
+        .map(|s| s.value.as_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("auto");
     if choice == "none" {
         return Ok(None);
     }
     if !CHOICES.contains(&choice) {
         return Err(StoreError::Unavailable(format!(
-            "{SETTING}={} is not a keyring store: use one of {}",
-            crate::names::printable(choice, 40),
+            "{} is not a keyring store: use one of {}",
+            setting.map(|s| s.origin.as_str()).unwrap_or(choice),
             CHOICES.join(", ")
         )));
     }

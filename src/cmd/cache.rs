@@ -70,7 +70,11 @@ pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for entry in &chosen {
-        let opened = store::open(Some(&entry.store))
+        let stored_in = crate::config::Setting {
+            value: entry.store.clone(),
+            origin: format!("the store of a cache entry ({})", entry.store),
+        };
+        let opened = store::open(Some(&stored_in))
             .map_err(|e| anyhow!("could not clear {}: {e}", entry.environment))?;
         if let Some(store) = opened {
             forget(store.as_ref(), &entry.account)

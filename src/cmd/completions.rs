@@ -160,7 +160,9 @@ anyway; names a shell reserves and ESC_HOOK_* never are.
 region, assume\-role (role\-arn, session\-name, duration, external\-id, policy\-arns, policy) and
 web\-identity (role\-arn and one of token\-file, token\-command, token\-property).
 .SH ENVIRONMENT
-esc\-hook reads these from your own environment, never from what a project loaded.
+esc\-hook reads these from your own environment, never from what a project loaded. Each
+ESC_HOOK_* setting below can also be given in the config file (see FILES); a variable that is
+set wins over the file.
 .TP
 \fBESC_HOOK_KEYRING\fR
 auto (default), secret\-service, keyutils, keychain, windows, or none (no caching).
@@ -186,9 +188,17 @@ where STS is, for the aws: section.
 \fBNO_COLOR\fR, \fBTERM\fR
 no colour with NO_COLOR set or TERM=dumb; colour only on a terminal.
 .TP
-\fBXDG_DATA_HOME\fR, \fBXDG_CACHE_HOME\fR, \fBXDG_RUNTIME_DIR\fR, \fBTMPDIR\fR, \fBHOME\fR
+\fBXDG_CONFIG_HOME\fR, \fBXDG_DATA_HOME\fR, \fBXDG_CACHE_HOME\fR, \fBXDG_RUNTIME_DIR\fR, \fBTMPDIR\fR, \fBHOME\fR
 where the files below live.
 .SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/esc\-hook/config.toml\fR (else \fI~/.config/esc\-hook/config.toml\fR)
+optional; read only when it is yours and nobody else can write it. Keys: \fBtimeout\fR,
+\fBconnect\-timeout\fR, \fBrefresh\-margin\fR (durations such as "20s"), \fBkeyring\fR (a store
+name), \fBquiet\fR (true or false), and \fBtrusted\-prefixes\fR, a list of directories
+(absolute or ~/...) under which every .escrc counts as allowed without \fBesc\-hook allow\fR
+(deny still wins; ownership and permission checks still apply). A mistake costs only its
+entry, with a line naming the file, line and key; \fBesc\-hook doctor\fR lists them.
 .TP
 \fI$XDG_DATA_HOME/esc\-hook/allow/\fR, \fI$XDG_DATA_HOME/esc\-hook/deny/\fR
 trust records, one file per allowed or denied .escrc (\fBesc\-hook prune\fR removes stale ones).

@@ -18,7 +18,7 @@ struct Check {
 
 pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     let var = |name: &str| settings.var(name).map(String::from);
-    let mut checks = vec![hook(settings, &var), keyring(&var)];
+    let mut checks = vec![config(settings), hook(settings, &var), keyring(settings)];
     checks.extend(pulumi(&var, settings));
     checks.push(nearest_escrc(settings));
     let mut out = String::new();
@@ -72,8 +72,52 @@ fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
     }
 }
 
-fn keyring(var: &dyn Fn(&str) -> Option<String>) -> Check {
-    let opened = store::open(var(store::SETTING).as_deref());
+/// The config file: where it is, what it sets, and every mistake in it (shown here, not also
+/// as warnings).
+fn config(settings: &Settings) -> Check {
+    let config = settings.config_for_report();
+    let shown = config
+        .path
+        .as_deref()
+        .map(escrc::home_relative)
+        .unwrap_or_else(|| "no config directory (set HOME)".into());
+    if !config.problems.is_empty() {
+        return Check {
+            name: "config",
+            ok: false,
+            text: config.problems.join("; "),
+        };
+    }
+    if !config.read {
+        return Check {
+            name: "config",
+            ok: true,
+            text: format!("no {shown} (optional; settings come from ESC_HOOK_* variables)"),
+        };
+    }
+    let prefixes: Vec<&str> = config
+        .trusted_prefixes
+        .iter()
+        .map(|p| p.written.as_str())
+        .collect();
+    let count = config.setting_count();
+    Check {
+        name: "config",
+        ok: true,
+        text: format!(
+            "{shown}: {count} setting{}{}",
+            if count == 1 { "" } else { "s" },
+            match prefixes.len() {
+                0 => String::new(),
+                _ => format!(", trusted prefixes {}", prefixes.join(", ")),
+            }
+        ),
+    }
+}
+
+fn keyring(settings: &Settings) -> Check {
+    let setting = settings.setting(store::SETTING);
+    let opened = store::open(setting.as_ref());
     let result = opened.and_then(|store| match store {
         None => Ok(None),
         Some(store) => {
@@ -98,7 +142,10 @@ fn keyring(var: &dyn Fn(&str) -> Option<String>) -> Check {
         Ok(None) => Check {
             name: "keyring",
             ok: true,
-            text: format!("caching is off ({}=none)", store::SETTING),
+            text: format!(
+                "caching is off ({})",
+                setting.map_or_else(|| format!("{}=none", store::SETTING), |s| s.origin)
+            ),
         },
         Err(e) => Check {
             name: "keyring",
@@ -202,7 +249,15 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
             Ok(how) => Check {
                 name: ".escrc",
                 ok: true,
-                text: format!("{} is allowed; {}{how}", path.display(), parsed.label()),
+                text: format!(
+                    "{} is allowed{}; {}{how}",
+                    path.display(),
+                    store
+                        .trusted_prefix_of(&path)
+                        .map(|p| format!(" (under trusted prefix {})", p.written))
+                        .unwrap_or_default(),
+                    parsed.label()
+                ),
             },
             Err(error) => fail(format!("{} is allowed, but {error}", path.display())),
         },

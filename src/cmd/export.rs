@@ -57,7 +57,7 @@ pub fn run(
             pwd,
             state.as_ref(),
             &state_text,
-            store.record_dirs(),
+            store.watched(),
             inputs.refresh_margin,
             !changes.is_empty(),
         );

@@ -87,8 +87,12 @@ pub fn provider_for(
     settings.sanitize_process();
     let var = |name: &str| settings.var(name).map(String::from);
     let timeouts = Timeouts {
-        connect: timeout_from(&var, "ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
-        total: timeout_from(&var, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
+        connect: timeout_from(
+            settings,
+            "ESC_HOOK_CONNECT_TIMEOUT",
+            Timeouts::DEFAULT.connect,
+        )?,
+        total: timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
     };
     let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
         match request.env {
@@ -115,7 +119,9 @@ pub fn provider_for(
     let inner = inner.ok_or_else(|| ProviderError::Config("nothing to open".into()))?;
     Ok(CachedProvider {
         inner,
-        store: credential_cache::store::open(var(credential_cache::store::SETTING).as_deref()),
+        store: credential_cache::store::open(
+            settings.setting(credential_cache::store::SETTING).as_ref(),
+        ),
         backend,
         identity,
         margin: settings.refresh_margin(),
@@ -124,21 +130,19 @@ pub fn provider_for(
     })
 }
 
+/// A timeout setting (the variable `name`, else the config file's entry), else `default`.
 fn timeout_from(
-    var: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
     name: &str,
     default: Duration,
 ) -> Result<Duration, ProviderError> {
-    match var(name).filter(|v| !v.is_empty()) {
+    match settings.setting(name) {
         None => Ok(default),
-        Some(text) => crate::duration::parse(&text)
+        Some(setting) => crate::duration::parse(&setting.value)
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                ProviderError::Config(format!(
-                    "{name}={} is not a duration (examples: 5s, 1m)",
-                    crate::names::printable(&text, 40)
-                ))
+                ProviderError::Config(format!("{setting} is not a duration (examples: 5s, 1m)"))
             }),
     }
 }

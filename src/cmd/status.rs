@@ -84,12 +84,18 @@ fn report(settings: &Settings) -> Json {
     let escrc = nearest.map(|stamp| {
         let path = stamp.path;
         let mut aws_role = Json::Null;
+        let mut trusted_prefix = Json::Null;
         let (trust, environment, error) = match escrc::read(&path) {
             Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
             Ok(content) => {
                 let trust = match TrustStore::open(settings) {
                     Ok(store) => Json::from(match store.verdict(&path, &content) {
-                        Verdict::Allowed => "allowed",
+                        Verdict::Allowed => {
+                            if let Some(prefix) = store.trusted_prefix_of(&path) {
+                                trusted_prefix = prefix.written.clone().into();
+                            }
+                            "allowed"
+                        }
                         Verdict::NotAllowed => "not-allowed",
                         Verdict::Denied => "denied",
                         Verdict::Unsafe(_) => "unsafe",
@@ -114,6 +120,7 @@ fn report(settings: &Settings) -> Json {
         json!({
             "path": path.display().to_string(),
             "trust": trust,
+            "trusted_prefix": trusted_prefix,
             "environment": environment,
             "aws_role": aws_role,
             "error": error,
@@ -174,7 +181,12 @@ fn human(report: &Json) -> String {
     match report.get("escrc").filter(|e| !e.is_null()) {
         None => out.push(".escrc:      none here or above".to_string()),
         Some(e) => {
-            let trust = e["trust"].as_str().unwrap_or("unknown");
+            let trust = match (e["trust"].as_str(), e["trusted_prefix"].as_str()) {
+                (Some("allowed"), Some(prefix)) => {
+                    format!("allowed: under trusted prefix {prefix}")
+                }
+                (trust, _) => trust.unwrap_or("unknown").to_string(),
+            };
             out.push(format!(".escrc:      {} ({trust})", text(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));

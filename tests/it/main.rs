@@ -8,6 +8,7 @@ mod common;
 mod cache;
 mod cli;
 mod coexist;
+mod config;
 mod esc_api;
 mod everyday;
 mod faults;
