@@ -3,13 +3,40 @@
 
 zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
 zmodload -F zsh/stat b:zstat 2>/dev/null
+typeset -ga _esc_hook_held
 
 # Every function starts with `emulate -L zsh`: the user's options (extended_glob, ksh_arrays,
 # nounset, err_exit, rc_quotes, …) cannot change what they do.
 _esc_hook() {
   emulate -L zsh
   local __esc_hook_script
-  __esc_hook_script="$(@ESC_HOOK@ export zsh --shell-pid "$$")" && builtin eval "$__esc_hook_script"
+  if (( ${+__p9k_instant_prompt_active} )); then
+    # powerlevel10k's instant prompt holds the terminal until it draws the real prompt, and
+    # warns about anything written before: the binary hands its lines over instead, and they
+    # are shown once p10k lets go.
+    __esc_hook_script="$(@ESC_HOOK@ export zsh --shell-pid "$$" --hold-messages)" &&
+      builtin eval "$__esc_hook_script"
+    _esc_hook_show_held
+  else
+    __esc_hook_script="$(@ESC_HOOK@ export zsh --shell-pid "$$")" && builtin eval "$__esc_hook_script"
+  fi
+}
+
+# Prints the held lines once powerlevel10k's instant prompt has let go of the terminal, which
+# it does while expanding its first real prompt: from the line-init hook (zle is up, the prompt
+# drawn), else at the next prompt.
+_esc_hook_show_held() {
+  emulate -L zsh
+  (( ${#_esc_hook_held} )) || return 0
+  (( ${+__p9k_instant_prompt_active} )) && return 0
+  # Inside zle the prompt is on screen: have zle redraw it below the lines.
+  builtin zle && builtin zle -I
+  builtin print -rlu2 -- "${(@)_esc_hook_held}"
+  _esc_hook_held=()
+}
+
+_esc_hook_line_init() {
+  _esc_hook_show_held
 }
 
 # True when nothing the binary would react to has changed since it last ran: the directory,
@@ -47,6 +74,7 @@ _esc_hook_precmd() {
   # Also after a chpwd run: the same line may have gone on (`cd repo && esc-hook allow`).
   # An unchanged prompt is decided with builtins alone and spawns no process.
   _esc_hook_unchanged || _esc_hook
+  (( ${#_esc_hook_held} )) && _esc_hook_show_held
   return $__esc_hook_status
 }
 
@@ -64,6 +92,10 @@ autoload -Uz add-zsh-hook
 # add-zsh-hook never adds a function twice, so re-sourcing is harmless.
 add-zsh-hook precmd _esc_hook_precmd
 add-zsh-hook chpwd _esc_hook_chpwd
+if (( ${+__p9k_instant_prompt_active} )); then
+  autoload -Uz add-zle-hook-widget 2>/dev/null &&
+    add-zle-hook-widget line-init _esc_hook_line_init 2>/dev/null
+fi
 
 # A shell started inside a project has the environment before its first command.
 _esc_hook

@@ -51,6 +51,9 @@ pub enum Command {
         /// The hook's shell: only it may remove the files it loaded (default: the parent)
         #[arg(long, hide = true)]
         shell_pid: Option<i32>,
+        /// Hand the messages to the shell to print later, in the script (zsh only)
+        #[arg(long, hide = true)]
+        hold_messages: bool,
     },
     /// Trust an .escrc (the nearest one, or the one at PATH) so the hook loads it
     #[command(after_help = "Examples:\n  esc-hook allow\n  esc-hook allow ~/src/payments")]

@@ -5,8 +5,8 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ fn fancy_terminal() -> bool {
 }
 
 fn colour() -> bool {
-    fancy_terminal() && Settings::get().colour_allowed()
+    fancy_terminal() && Settings::get().colour_allowed() && !holding()
 }
 
 pub fn info(message: impl Display) {
@@ -73,8 +73,44 @@ fn line(message: &str) {
 }
 
 fn write_line(message: &str) {
+    if let Some(held) = HELD.lock().ok().as_mut().and_then(|held| held.as_mut()) {
+        held.push(format!("esc-hook: {message}"));
+        return;
+    }
     // A closed stderr must not turn into a panic in the middle of a prompt.
     let _ = writeln!(std::io::stderr().lock(), "esc-hook: {message}");
+}
+
+/// Lines held back instead of written, while holding (see [`hold`]).
+static HELD: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
+/// From now on, lines are kept for [`take_held`] instead of written, and no spinner shows:
+/// for a shell that must print them itself, later (zsh under powerlevel10k's instant prompt,
+/// which captures the terminal until its first prompt and warns about any output).
+pub fn hold() {
+    if let Ok(mut held) = HELD.lock() {
+        held.get_or_insert_with(Vec::new);
+    }
+}
+
+/// The lines held back so far.
+pub fn take_held() -> Vec<String> {
+    HELD.lock()
+        .ok()
+        .and_then(|mut held| held.as_mut().map(std::mem::take))
+        .unwrap_or_default()
+}
+
+/// Writes lines that were held back after all (for a shell that cannot take them).
+pub fn write_held(lines: Vec<String>) {
+    let mut stderr = std::io::stderr().lock();
+    for line in lines {
+        let _ = writeln!(stderr, "{line}");
+    }
+}
+
+fn holding() -> bool {
+    HELD.lock().is_ok_and(|held| held.is_some())
 }
 
 /// Shows `esc-hook: ⠋ <what>…` on the terminal while something slow runs, from 300 ms on;
@@ -88,7 +124,7 @@ impl Spinner {
     pub fn start(what: String) -> Spinner {
         let what = escape_controls(&what).into_owned();
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = (fancy_terminal() && !quiet())
+        let thread = (fancy_terminal() && !quiet() && !holding())
             .then(|| {
                 let stop = Arc::clone(&stop);
                 std::thread::Builder::new()

@@ -72,7 +72,16 @@ fn run() -> u8 {
             });
         }
         Command::Init { shell } => cmd::init::run(settings, shell),
-        Command::Export { shell, shell_pid } => cmd::export::run(settings, shell, shell_pid),
+        Command::Export {
+            shell,
+            shell_pid,
+            hold_messages,
+        } => {
+            if hold_messages {
+                log::hold();
+            }
+            cmd::export::run(settings, shell, shell_pid)
+        }
         Command::Allow { path } => cmd::trust::allow(settings, path),
         Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {
@@ -101,7 +110,12 @@ fn run() -> u8 {
 /// `esc-hook export <shell> [--shell-pid N]` exactly as the hooks write it; anything else goes
 /// through clap.
 fn hook_call() -> Option<(shell::Shell, Option<i32>)> {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(5).collect();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(6).collect();
+    // zsh's hook asks for this while powerlevel10k's instant prompt holds the terminal.
+    if args.last().is_some_and(|last| last == "--hold-messages") {
+        args.pop();
+        log::hold();
+    }
     let shell_pid = match args.as_slice() {
         [command, _] if command == "export" => None,
         [command, _, flag, pid] if command == "export" && flag == "--shell-pid" => {

@@ -63,5 +63,14 @@ pub fn run(
         );
         script.push_str(&shell.render_watch(&watch));
     }
+    // Lines held back (see log::hold) go to the shell, which prints them when it may.
+    let held = crate::log::take_held();
+    match shell {
+        Shell::Zsh | Shell::Bash if !held.is_empty() => {
+            let quoted: Vec<String> = held.iter().map(|l| crate::shell::posix_quote(l)).collect();
+            script.push_str(&format!("_esc_hook_held+=({})\n", quoted.join(" ")));
+        }
+        _ => crate::log::write_held(held),
+    }
     super::print(&script)
 }

@@ -209,3 +209,101 @@ fn the_powershell_hook_keeps_lastexitcode_and_parses_under_strict_mode() {
         );
     }
 }
+
+/// A faithful stand-in for powerlevel10k's instant prompt (internal/p10k.zsh): the preamble
+/// sends fds 1 and 2 to a file, sets `__p9k_instant_prompt_active` and unsets `prompt_cr` and
+/// `prompt_sp`; the theme lets go while its real prompt is first expanded (`_p9k_on_expand`,
+/// a math function called from `PROMPT`), printing its "Console output during zsh
+/// initialization detected" warning when the file is not empty.
+const P10K_INSTANT_PROMPT: &str = r#"
+typeset -g __p9k_instant_prompt_output=${TMPDIR:-/tmp}/p10k-instant-prompt-output-$$
+: > $__p9k_instant_prompt_output
+exec {__p9k_fd_1}>&1 {__p9k_fd_2}>&2 1>$__p9k_instant_prompt_output
+exec 2>&1
+typeset -gi __p9k_instant_prompt_active=1
+unsetopt prompt_cr prompt_sp
+"#;
+const P10K_THEME: &str = r#"
+_p9k_on_expand() {
+  if (( $+__p9k_instant_prompt_active )); then
+    exec 1>&$__p9k_fd_1 2>&$__p9k_fd_2 {__p9k_fd_1}>&- {__p9k_fd_2}>&-
+    unset __p9k_fd_1 __p9k_fd_2 __p9k_instant_prompt_active
+    if [[ -s $__p9k_instant_prompt_output ]]; then
+      print -r -- "[WARNING]: Console output during zsh initialization detected."
+      cat -- $__p9k_instant_prompt_output
+    fi
+    rm -f -- $__p9k_instant_prompt_output
+  fi
+  return 0
+}
+functions -M _p9k_on_expand
+setopt prompt_subst
+PROMPT='${$((_p9k_on_expand()))+}p10k> '
+"#;
+
+// The plain `eval "$(esc-hook init zsh)"` line after p10k's instant prompt preamble, with the
+// theme loaded before or after it, in a zsh on a terminal: no warning, and the loading line
+// shows once, before the first command runs.
+#[test]
+fn zsh_under_powerlevel10k_instant_prompt_warns_nothing_and_loses_no_message() {
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "p", VALUES);
+    let other = allowed_project(&sandbox, "q", "values:\n  Y: other\n");
+    let init = "eval \"$(esc-hook init zsh)\"\n";
+    for (order, rc) in [
+        (
+            "theme after",
+            format!("{P10K_INSTANT_PROMPT}{init}{P10K_THEME}"),
+        ),
+        (
+            "theme before",
+            format!("{P10K_INSTANT_PROMPT}{P10K_THEME}{init}"),
+        ),
+    ] {
+        let rc_dir = sandbox.path("p10k");
+        fs::create_dir_all(&rc_dir).unwrap();
+        fs::write(rc_dir.join(".zshrc"), rc).unwrap();
+        let lines = format!(
+            "echo \"first command X=$X\"\ncd '{}'\necho \"Y=$Y\"\nexit\n",
+            other.display()
+        );
+        let mut child = Command::new("timeout")
+            .args(["30", "script", "-qfec", "zsh -i", "/dev/null"])
+            .env_clear()
+            .envs(sandbox.env())
+            .env("ZDOTDIR", &rc_dir)
+            .env("PWD", &project)
+            .current_dir(&project)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let all = format!("{}{}", stdout(&out), stderr(&out)).replace('\r', "");
+        assert!(
+            !all.contains("Console output during zsh initialization"),
+            "{order}: {all}"
+        );
+        assert_eq!(
+            all.matches("esc-hook: loading ~/p").count(),
+            1,
+            "{order}: {all}"
+        );
+        let loading = all.find("esc-hook: loading ~/p").unwrap();
+        let first = all.find("first command X=loaded").expect(&all);
+        assert!(
+            loading < first,
+            "{order}: shown before the first command: {all}"
+        );
+        // Once p10k has let go, messages are written as they happen.
+        assert!(all.contains("esc-hook: loading ~/q"), "{order}: {all}");
+        assert!(all.contains("Y=other"), "{order}: {all}");
+    }
+}
