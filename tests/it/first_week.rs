@@ -704,3 +704,95 @@ fn the_man_page_is_complete_and_renders_cleanly() {
         stderr(&out)
     );
 }
+
+/// The README's `sh` blocks, in order, except those marked `<!-- example: … -->` just above
+/// (placeholders for the reader's own backend, projects and tools).
+fn readme_walkthrough() -> (Vec<String>, usize) {
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut examples = 0;
+    let mut previous = "";
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line == "```sh" {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            if previous.starts_with("<!-- example:") {
+                examples += 1;
+            } else {
+                blocks.push(body.join("\n"));
+            }
+        }
+        if !line.trim().is_empty() {
+            previous = line;
+        }
+    }
+    (blocks, examples)
+}
+
+// The README's local-API recipe ran `tests/support/…` right after the demo's `cd ..`: every
+// block must run as written, in order, in a shell with the hook, as a reader would type it.
+#[test]
+fn the_readme_walkthrough_runs_as_written_in_order() {
+    if !have("python3") {
+        return skip("python3 is needed for the README's local ESC API");
+    }
+    let mut sandbox = Sandbox::new();
+    sandbox.set("ESC_HOOK_KEYRING", "none");
+    let (blocks, examples) = readme_walkthrough();
+    assert!(blocks.len() >= 2 && examples >= 1, "{blocks:#?}");
+    // Run where the reader is (the top of the clone); only /tmp is the sandbox's own, so
+    // nothing lands outside it.
+    let tmp = sandbox.path("tmp");
+    let script = blocks
+        .join("\n")
+        .replace("/tmp/", &format!("{}/", tmp.display()));
+    let rc = sandbox.path("walkthrough.bashrc");
+    fs::write(&rc, "eval \"$(esc-hook init bash)\"\n").unwrap();
+    let mut child = std::process::Command::new("timeout")
+        .arg("60")
+        .args(["bash", "--rcfile"])
+        .arg(&rc)
+        .arg("-i")
+        .env_clear()
+        .envs(sandbox.env())
+        .env("PWD", repo())
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{script}\nkill %1 2>/dev/null\nexit\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (shown, log) = (stdout(&out), stderr(&out));
+    // Every `echo "$NAME"   # value` line printed its value, in order.
+    let mut rest = shown.as_str();
+    for line in script.lines() {
+        let Some((command, expected)) = line.split_once("# ") else {
+            continue;
+        };
+        if !command.trim_start().starts_with("echo \"$") {
+            continue;
+        }
+        let at = rest
+            .find(&format!("{}\n", expected.trim()))
+            .unwrap_or_else(|| panic!("`{line}` did not print its value:\n{shown}\n{log}"));
+        rest = &rest[at..];
+    }
+    for needed in [
+        "esc-hook: loading",
+        "esc-hook: unloading",
+        "acme/payments/dev",
+    ] {
+        assert!(log.contains(needed), "{needed}: {log}");
+    }
+    for bad in ["No such file", "command not found", "could not", "failed"] {
+        assert!(!log.contains(bad), "{bad}: {log}");
+    }
+}
