@@ -37,9 +37,11 @@ _esc_hook_unchanged() {
   for __esc_hook_file in ${_esc_hook_newer[@]+"${_esc_hook_newer[@]}"}; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
   done
-  # bash < 5 has no EPOCHSECONDS: then the binary decides at every prompt.
-  [[ -n "${EPOCHSECONDS-}" ]] || return 1
-  (( ${_esc_hook_due:-0} == 0 || EPOCHSECONDS < _esc_hook_due ))
+  (( ${_esc_hook_due:-0} == 0 )) && return 0
+  local __esc_hook_now=${EPOCHSECONDS-}
+  # bash < 5 has no EPOCHSECONDS; from 4.2 its printf tells the time (else the binary decides).
+  [[ -n "$__esc_hook_now" ]] || builtin printf -v __esc_hook_now '%(%s)T' -1 2>/dev/null || return 1
+  (( __esc_hook_now < _esc_hook_due ))
 }
 
 # Lets `esc-hook doctor` tell that the hook runs in this very shell.

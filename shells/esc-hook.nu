@@ -6,9 +6,52 @@
 # JSON and this hook applies it with load-env and hide-env: no code is generated or evaluated.
 
 $env.ESC_HOOK_SHELL = $"nu ($nu.pid)"
+# What the binary said to watch (a record: nushell does not pass it to external commands).
+$env.__esc_hook_watch = null
+
+# The modification time of a path (its own, for a link), or null when there is none.
+def __esc_hook_mtime [path: string] {
+    try { ls --directory $path | get 0.modified } catch { null }
+}
+
+# True when nothing the binary would react to has changed since it last ran: the directory,
+# the state, an .escrc appearing on the way up, the one in force changing or going, a trust
+# record, or the refresh time. Builtins only: an unchanged prompt spawns no process.
+def __esc_hook_unchanged []: nothing -> bool {
+    let watch = $env.__esc_hook_watch
+    if $watch == null { return false }
+    if $env.PWD != $watch.pwd { return false }
+    if ($env.ESC_HOOK_STATE? | default "") != $watch.state { return false }
+    let since = (__esc_hook_mtime $watch.file)
+    if $since == null { return false }
+    for file in $watch.absent {
+        # `path type` sees a link, even a broken one.
+        if ($file | path type) != null { return false }
+    }
+    if $watch.present != "" {
+        let changed = (__esc_hook_mtime $watch.present)
+        if $changed == null or $changed > $since { return false }
+        # An edit may keep an old mtime (cp -p, tar x): compare the text too.
+        if $watch.present_text != null {
+            if ($watch.present | path type) != "file" { return false }
+            let text = (try { open --raw $watch.present | decode utf-8 } catch { null })
+            if $text != $watch.present_text { return false }
+        }
+    }
+    for dir in $watch.newer {
+        let changed = (__esc_hook_mtime $dir)
+        if $changed != null and $changed > $since { return false }
+    }
+    if $watch.due > 0 and ((date now | into int) // 1_000_000_000) >= $watch.due { return false }
+    true
+}
 
 let esc_hook_apply = {||
-    let changes = (^@ESC_HOOK@ export json --shell-pid $nu.pid | from json)
+    if (__esc_hook_unchanged) { return }
+    # Two JSON lines: the changes, then what to watch.
+    let answer = (^@ESC_HOOK@ export json-hook --shell-pid $nu.pid | lines)
+    $env.__esc_hook_watch = (if ($answer | length) > 1 { $answer | get 1 | from json } else { null })
+    let changes = ($answer | get 0? | default "{}" | from json)
     let gone = ($changes | items {|name, value| if $value == null { $name } } | compact)
     let set = ($changes | items {|name, value| {name: $name, value: $value} } | where value != null | reduce --fold {} {|it, acc| $acc | insert $it.name $it.value })
     if ($gone | is-not-empty) { hide-env --ignore-errors ...$gone }

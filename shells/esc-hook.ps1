@@ -48,7 +48,7 @@ function global:__EscHookApply {
         # PowerShell does not maintain $env:PWD; the binary reads it to keep symlinked paths.
         $env:PWD = $PWD.ProviderPath
         # Two JSON lines: the changes, then what to watch.
-        $lines = @(& $global:__EscHookBinary export pwsh-hook --shell-pid $PID)
+        $lines = @(& $global:__EscHookBinary export json-hook --shell-pid $PID)
         $global:__EscHookWatch = if ($lines.Count -gt 1) { $lines[1] | ConvertFrom-Json } else { $null }
         $json = $lines[0]
         if ($json) {

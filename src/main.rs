@@ -127,7 +127,7 @@ fn hook_call() -> Option<(shell::Shell, Option<i32>)> {
         "bash" => shell::Shell::Bash,
         "zsh" => shell::Shell::Zsh,
         "fish" => shell::Shell::Fish,
-        "pwsh-hook" => shell::Shell::PwshHook,
+        "json-hook" | "pwsh-hook" => shell::Shell::JsonHook,
         "json" => shell::Shell::Json,
         _ => return None,
     };

@@ -58,7 +58,7 @@ fn fish_positional_values() -> String {
 /// One complete page: the commands (each with its arguments), the `.escrc` keys, the
 /// environment, the files and the exit codes. clap_mangen alone renders only the top page, whose
 /// SUBCOMMANDS point at `esc-hook-<command>(1)` pages that do not exist.
-/// The values an argument takes, hidden ones left out (`pwsh-hook` is the hook's own).
+/// The values an argument takes, hidden ones left out (`json-hook` is the hooks' own).
 fn shown_values(arg: &clap::Arg) -> Vec<String> {
     arg.get_possible_values()
         .iter()

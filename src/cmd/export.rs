@@ -34,7 +34,7 @@ pub fn run(
     let (changes, state) = hook::export(&inputs);
     // Editors reading JSON expect an object even when nothing changed.
     let mut script = match (changes.is_empty(), shell) {
-        (true, Shell::Json | Shell::PwshHook) => "{}\n".to_string(),
+        (true, Shell::Json | Shell::JsonHook) => "{}\n".to_string(),
         (true, _) => String::new(),
         (false, _) => shell.render(&changes),
     };

@@ -32,9 +32,10 @@ pub enum Shell {
     Fish,
     Pwsh,
     Json,
-    /// The PowerShell hook's own format: the changes and what to watch, as JSON.
-    #[value(hide = true)]
-    PwshHook,
+    /// The PowerShell and nushell hooks' own format: the changes, then what to watch, as two
+    /// lines of JSON.
+    #[value(hide = true, alias = "pwsh-hook")]
+    JsonHook,
 }
 
 /// The shells that have a hook for `esc-hook init`.
@@ -68,7 +69,7 @@ impl Shell {
                 Change::Unset(name) => last.insert(name, None),
             };
         }
-        if matches!(self, Shell::Json | Shell::PwshHook) {
+        if matches!(self, Shell::Json | Shell::JsonHook) {
             return json::render(&last);
         }
         // The state goes first: should the shell refuse a later assignment, the state is
@@ -87,7 +88,7 @@ impl Shell {
                 (Shell::Fish, None) => fish::unset(name),
                 (Shell::Pwsh, Some(value)) => pwsh::set(name, value),
                 (Shell::Pwsh, None) => pwsh::unset(name),
-                (Shell::Json | Shell::PwshHook, _) => String::new(),
+                (Shell::Json | Shell::JsonHook, _) => String::new(),
             };
             script.push_str(&line);
             script.push('\n');
@@ -156,7 +157,7 @@ impl Shell {
                 )
             }
             Shell::Pwsh | Shell::Json => String::new(),
-            Shell::PwshHook => {
+            Shell::JsonHook => {
                 let json = serde_json::json!({
                     "pwd": watch.pwd, "state": watch.state, "file": lossy(&watch.file),
                     "absent": absent, "present": present, "present_text": watch.present_text,

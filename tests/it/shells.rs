@@ -668,3 +668,126 @@ fn zsh_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
 fn fish_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
     unchanged_prompts_spawn_nothing_and_every_trigger_reaches_the_binary(Sh::Fish);
 }
+
+// bash before 5 has no EPOCHSECONDS; from 4.2 on its printf tells the time, and an unchanged
+// prompt must still spawn nothing. (A bash 5 without the variable stands in for it.)
+#[test]
+fn bash_without_epochseconds_still_spawns_nothing_on_unchanged_prompts() {
+    if !available(Sh::Bash) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let project = allowed_project(&sandbox, "p", "values:\n  X: p\n");
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .count_calls()
+        .run("unset EPOCHSECONDS")
+        .run("sleep 1.2")
+        .probe_calls("idle-start")
+        .run("true")
+        .run("true")
+        .probe_calls("idle-end")
+        .run("printf '  Y: edited\\n' >> .escrc")
+        .probe("edited", &["X"])
+        .probe_calls("after-edit");
+    let (probes, _) = session.finish(&project);
+    let calls = |label: &str| probes[label]["calls"].trim().parse::<u32>().unwrap();
+    assert_eq!(calls("idle-end"), calls("idle-start"), "{probes:#?}");
+    assert!(calls("after-edit") > calls("idle-end"), "{probes:#?}");
+    expect(&probes, "edited", &[("X", "<unset>")]);
+}
+
+// nushell ran the binary at every prompt. Its hook now decides an unchanged prompt with
+// builtins; each prompt is `do --env $esc_hook_apply`, what its pre_prompt hook runs.
+#[test]
+fn nushell_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
+    let Some(nu) = nu() else { return };
+    let sandbox = Sandbox::new();
+    // A name nushell's `ls` would take as a glob, were the hook to pass it as one.
+    let project = allowed_project(&sandbox, "p*[x]", "values:\n  X: p\n");
+    let calls = sandbox.path("calls-nu");
+    let wrapper = sandbox.path("counting-esc-hook-nu");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            bin()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    fs::write(&calls, "").unwrap();
+    let hook = sandbox.nu_hook();
+    let text = fs::read_to_string(&hook).unwrap();
+    fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
+    let script = format!(
+        r#"
+def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
+source '{hook}'
+sleep 1100ms
+do --env $esc_hook_apply
+calls idle-start
+do --env $esc_hook_apply
+do --env $esc_hook_apply
+do --env $esc_hook_apply
+calls idle-end
+print $"loaded ($env.X)"
+mkdir sub
+cd sub
+do --env $esc_hook_apply
+print $"cd ($env.X)"
+calls after-cd
+"values:\n  X: sub\n" | save .escrc
+do --env $esc_hook_apply
+print $"appeared ($env.X? | default unset)"
+^'{bin}' allow
+do --env $esc_hook_apply
+print $"allowed ($env.X)"
+^touch -r .escrc ../.escrc.time
+"values:\n  X: sub2\n" | save --force .escrc
+^touch -r ../.escrc.time .escrc
+do --env $esc_hook_apply
+print $"edited-old-mtime ($env.X? | default unset)"
+sleep 1100ms
+do --env $esc_hook_apply
+calls before-state
+hide-env ESC_HOOK_STATE
+do --env $esc_hook_apply
+calls after-state
+"#,
+        calls = calls.display(),
+        hook = hook.display(),
+        bin = bin(),
+    );
+    let out = sandbox.nu(&nu, &project, &script);
+    let shown = stdout(&out);
+    let count = |label: &str| -> u32 {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("{label}: {shown}{}", stderr(&out)))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("idle-end"), count("idle-start"), "{shown}");
+    assert!(count("after-cd") > count("idle-end"), "{shown}");
+    for line in [
+        "loaded p",
+        "cd p",
+        "appeared unset",
+        "allowed sub",
+        "edited-old-mtime unset",
+    ] {
+        assert!(
+            shown.contains(&format!("{line}\n")),
+            "{line}: {shown}{}",
+            stderr(&out)
+        );
+    }
+    assert!(count("after-state") > count("before-state"), "{shown}");
+}
