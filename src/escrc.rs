@@ -112,6 +112,8 @@ pub struct Escrc {
     /// Names that change how a shell behaves (`PATH`, `LD_LIBRARY_PATH`, …), exported anyway
     /// because the project says so.
     pub allow_names: BTreeSet<String>,
+    /// The line of each name under `values` (block style), for messages about a name.
+    pub value_lines: BTreeMap<String, usize>,
 }
 
 /// The `aws:` section.
@@ -232,6 +234,12 @@ mod duration_text {
 }
 
 impl Escrc {
+    /// Where a name under `values` is written, as `file:line`, for messages.
+    pub fn place_of_value(&self, name: &str) -> Option<String> {
+        let line = self.value_lines.get(name)?;
+        Some(format!("{}:{line}", home_relative(&self.path)))
+    }
+
     /// What messages call this project: the environment, or the file when it only has values.
     pub fn label(&self) -> String {
         match &self.environment {
@@ -397,7 +405,42 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         values: raw.values.into_iter().map(|(k, v)| (k, v.0)).collect(),
         aws: raw.aws,
         allow_names: raw.allow_names.into_iter().map(|n| n.0).collect(),
+        value_lines: lines_of_values(text),
     })
+}
+
+/// The 1-based line of each key of a block-style `values:` mapping (quotes removed).
+fn lines_of_values(text: &str) -> BTreeMap<String, usize> {
+    let mut lines = text.lines().enumerate();
+    let mut found = BTreeMap::new();
+    if !lines.any(|(_, line)| {
+        line.strip_prefix("values:")
+            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+    }) {
+        return found;
+    }
+    let mut indent = None;
+    for (index, line) in lines {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let this_indent = line.len() - content.len();
+        if this_indent == 0 {
+            break;
+        }
+        if *indent.get_or_insert(this_indent) != this_indent {
+            continue;
+        }
+        let key = match content.chars().next() {
+            Some(quote @ ('"' | '\'')) => content[1..].split(quote).next(),
+            _ => content.split(':').next(),
+        };
+        if let Some(key) = key {
+            found.entry(key.trim().to_string()).or_insert(index + 1);
+        }
+    }
+    found
 }
 
 /// The line and column of the first `key:` at any depth.
@@ -804,6 +847,23 @@ mod tests {
         for bad in ["a", "a/b/c/d", "a//c", "a/b/c@", "a/b c/d", "a/b/c@x/y"] {
             assert!(EnvRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn names_under_values_know_their_lines() {
+        let text = "environment: a/b/c\nvalues:\n  # a comment\n  GOOD: 1\n  \"BAD NAME\": 2\n  'quoted': |\n    NOT_A_KEY: x\n  1X: 3\nttl: 1h\n";
+        let lines = lines_of_values(text);
+        assert_eq!(lines.get("GOOD"), Some(&4));
+        assert_eq!(lines.get("BAD NAME"), Some(&5));
+        assert_eq!(lines.get("quoted"), Some(&6));
+        assert_eq!(lines.get("1X"), Some(&8));
+        assert_eq!(
+            lines.get("NOT_A_KEY"),
+            None,
+            "a value's own lines are not keys"
+        );
+        assert_eq!(lines.get("ttl"), None);
+        assert!(lines_of_values("values: {A: 1}\n").is_empty());
     }
 
     #[test]

@@ -498,7 +498,7 @@ impl<'a> Transition<'a> {
         let expires_at = resolved.as_ref().map(|r| time::unix(r.expires_at));
         let mut wanted = project::wanted(escrc, resolved.as_ref());
         wanted.retain(|name, _| !keep.contains(name));
-        let accepted = project::accept(wanted, &escrc.allow_names, |name| {
+        let accepted = project::accept(wanted, escrc, |name| {
             matches!(self.current(name), Current::NotUtf8)
                 .then(|| format!("left {name} alone: its current value is not UTF-8"))
         });

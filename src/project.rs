@@ -3,7 +3,7 @@
 //! get their expiry; `aws.region` and inline `values` are added on top; names and values that no
 //! shell can hold are refused; `files` are written to a private directory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::escrc::{self, Escrc};
@@ -59,17 +59,23 @@ const MAX_NAME_BYTES: usize = 256;
 /// name for the caller's own reason.
 pub fn accept(
     wanted: BTreeMap<String, Value>,
-    allow_names: &BTreeSet<String>,
+    escrc: &Escrc,
     refuse: impl Fn(&str) -> Option<String>,
 ) -> Vec<(VarName, Value)> {
+    let allow_names = &escrc.allow_names;
     let mut accepted = Vec::new();
     let (mut behaviour, mut reserved, mut too_many) = (Vec::new(), Vec::new(), Vec::new());
     let mut total = 0usize;
     for (name, value) in wanted {
         let Some(var_name) = VarName::parse(&name).filter(|n| n.as_str().len() <= MAX_NAME_BYTES)
         else {
+            // A name written in the .escrc is the user's to fix: say where.
+            let place = escrc
+                .place_of_value(&name)
+                .map(|place| format!(" ({place})"))
+                .unwrap_or_default();
             log::warn(format!(
-                "skipped `{}`: not a usable variable name",
+                "skipped `{}`{place}: not a usable variable name",
                 printable(&name, 60)
             ));
             continue;

@@ -43,11 +43,7 @@ pub fn run(
         }
         None => None,
     };
-    let accepted = project::accept(
-        project::wanted(&escrc, resolved.as_ref()),
-        &escrc.allow_names,
-        |_| None,
-    );
+    let accepted = project::accept(project::wanted(&escrc, resolved.as_ref()), &escrc, |_| None);
     // The files are exec's own: only this process removes them, whatever the command does.
     files::set_owner(std::process::id() as i32);
     let materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;

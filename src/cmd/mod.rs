@@ -47,6 +47,7 @@ pub fn project_escrc(
             values: Default::default(),
             aws: None,
             allow_names: Default::default(),
+            value_lines: Default::default(),
         });
     }
     let dir = match dir {

@@ -796,3 +796,21 @@ fn the_readme_walkthrough_runs_as_written_in_order() {
         assert!(!log.contains(bad), "{bad}: {log}");
     }
 }
+
+// An unusable name under `values` was reported without saying where it is written.
+#[test]
+fn an_unusable_name_under_values_is_named_with_its_line() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(
+        &sandbox,
+        "app",
+        "values:\n  GOOD: yes\n  \"BAD NAME\": 1\n  1X: 2\n",
+    );
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["GOOD"]);
+    assert_eq!(vars, ["GOOD=yes"], "the rest still loads: {log}");
+    assert!(
+        log.contains("skipped `BAD NAME` (~/app/.escrc:3): not a usable variable name"),
+        "{log}"
+    );
+    assert!(log.contains("skipped `1X` (~/app/.escrc:4)"), "{log}");
+}
