@@ -1,6 +1,7 @@
 //! A list of what the cache holds, for `esc-hook cache list` and `cache clear`: environment,
-//! backend, store and times, never a value. Keyrings cannot be listed portably, and listing must
-//! never need to read a secret.
+//! backend, store and times, never a value. Keyrings cannot be listed portably, so this list is
+//! the only way to know what is cached (`cache list` then asks each store whether an entry is
+//! still there).
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,6 +1,9 @@
 //! `esc-hook cache list` and `esc-hook cache clear`: what the keyring holds, by environment,
 //! store and time left; never a value.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use anyhow::{anyhow, bail};
 use serde_json::json;
 
@@ -10,14 +13,74 @@ use crate::escrc::EnvRef;
 use crate::log;
 use crate::time;
 
+/// Whether an entry's secret is still in its store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Presence {
+    Present,
+    /// The store could not be asked (no D-Bus session, a locked keyring): shown as such.
+    Unknown(String),
+}
+
+/// Asks each store whether its entries are still there, dropping from the index those that are
+/// not: a kernel session keyring ends with the login session, a keyring can be wiped, and the
+/// index alone would list credentials nobody has any more. The secret read is dropped unseen.
+fn check_presence(
+    index: &Index,
+    entries: &mut BTreeMap<String, IndexEntry>,
+) -> BTreeMap<String, Presence> {
+    let mut stores: BTreeMap<String, Result<Option<Arc<dyn store::SecretStore>>, String>> =
+        BTreeMap::new();
+    let mut presence = BTreeMap::new();
+    let mut gone = Vec::new();
+    for (id, entry) in entries.iter() {
+        let opened = stores
+            .entry(entry.store.clone())
+            .or_insert_with(|| open_store_of(entry).map_err(|e| e.to_string()));
+        let found = match opened {
+            Ok(Some(store)) => store.get(&entry.account).map_err(|e| e.to_string()),
+            Ok(None) => Err("caching is off".into()),
+            Err(problem) => Err(problem.clone()),
+        };
+        match found {
+            Ok(Some(_)) => {
+                presence.insert(id.clone(), Presence::Present);
+            }
+            Ok(None) => gone.push(id.clone()),
+            Err(problem) => {
+                presence.insert(id.clone(), Presence::Unknown(problem));
+            }
+        }
+    }
+    for id in &gone {
+        if let Some(entry) = entries.remove(id) {
+            index.forget(&entry.store, &entry.account);
+        }
+    }
+    if !gone.is_empty() {
+        log::info(format!(
+            "dropped {} entr{} whose credentials are no longer in their store",
+            gone.len(),
+            if gone.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    presence
+}
+
 pub fn list(as_json: bool) -> anyhow::Result<()> {
-    let entries = index()?.entries();
+    let index = index()?;
+    let mut entries = index.entries();
+    let presence = check_presence(&index, &mut entries);
+    let unknown = |id: &str| match presence.get(id) {
+        Some(Presence::Unknown(problem)) => Some(problem.clone()),
+        _ => None,
+    };
     let now = time::now();
     if as_json {
         let rows: Vec<_> = entries
-            .values()
-            .map(|e| {
+            .iter()
+            .map(|(id, e)| {
                 json!({
+                    "store_unavailable": unknown(id),
                     "environment": e.environment,
                     "backend": e.backend,
                     "store": e.store,
@@ -38,14 +101,23 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
         "{:<40} {:<15} {:<10} {:<30} {}\n",
         "ENVIRONMENT", "STORE", "LEFT", "BACKEND", "DETAIL"
     );
-    for e in entries.values() {
+    for (id, e) in &entries {
         let left = match e.expires_at.checked_sub(now).filter(|s| *s > 0) {
             Some(secs) => crate::duration::human(std::time::Duration::from_secs(secs)),
             None => "expired".into(),
         };
+        let store = match unknown(id) {
+            Some(_) => format!("{}?", e.store),
+            None => e.store.clone(),
+        };
         out.push_str(&format!(
             "{:<40} {:<15} {:<10} {:<30} {}\n",
-            e.environment, e.store, left, e.backend, e.detail
+            e.environment, store, left, e.backend, e.detail
+        ));
+    }
+    if let Some(problem) = entries.keys().find_map(|id| unknown(id)) {
+        out.push_str(&format!(
+            "(? the store could not be asked whether it still holds the entry: {problem})\n"
         ));
     }
     super::print(&out)
@@ -70,11 +142,7 @@ pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for entry in &chosen {
-        let stored_in = crate::config::Setting {
-            value: entry.store.clone(),
-            origin: format!("the store of a cache entry ({})", entry.store),
-        };
-        let opened = store::open(Some(&stored_in))
+        let opened = open_store_of(entry)
             .map_err(|e| anyhow!("could not clear {}: {e}", entry.environment))?;
         if let Some(store) = opened {
             forget(store.as_ref(), &entry.account)
@@ -87,6 +155,16 @@ pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
         if chosen.len() == 1 { "" } else { "s" }
     ));
     Ok(())
+}
+
+/// The store an index entry names.
+fn open_store_of(
+    entry: &IndexEntry,
+) -> Result<Option<Arc<dyn store::SecretStore>>, store::StoreError> {
+    store::open(Some(&crate::config::Setting {
+        value: entry.store.clone(),
+        origin: format!("the store of a cache entry ({})", entry.store),
+    }))
 }
 
 fn index() -> anyhow::Result<Index> {

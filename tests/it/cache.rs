@@ -493,3 +493,39 @@ fn entries_larger_than_a_windows_blob_round_trip_through_both_real_stores() {
         );
     }
 }
+
+// `cache list` listed entries whose credentials were gone from their store (a wiped keyring,
+// an ended session keyring): they are dropped from the list, with a line saying so.
+#[test]
+fn cache_list_drops_entries_whose_store_no_longer_holds_them() {
+    if !have_keyrings() || !have("secret-tool") {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = sandbox_for(&stand_in, "secret-service");
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    sandbox.bash(&dir, r#"eval "$(esc-hook export bash)""#);
+    let list: serde_json::Value =
+        serde_json::from_slice(&sandbox.run(&dir, &["cache", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let account = list[0]["account"].as_str().unwrap().to_string();
+    let wiped = Command::new("secret-tool")
+        .args(["clear", "service", "esc-hook", "username", &account])
+        .envs(sandbox.env())
+        .status()
+        .unwrap();
+    assert!(wiped.success());
+    let out = sandbox.run(&dir, &["cache", "list"]);
+    assert_eq!(stdout(&out), "nothing cached\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dropped 1 entry whose credentials are no longer in their store"),
+        "{}",
+        stderr(&out)
+    );
+    let again = sandbox.run(&dir, &["cache", "list"]);
+    assert!(
+        stderr(&again).is_empty(),
+        "dropped for good: {}",
+        stderr(&again)
+    );
+}
