@@ -184,7 +184,7 @@ fn invalid_names_and_nul_values_are_refused_and_the_rest_exported() {
     let (vars, log) = load_with_bash(&sandbox, &dir, &["GOOD", "NUL"]);
     assert_eq!(vars, ["GOOD=yes", "NUL=<unset>"]);
     assert!(
-        log.contains("skipped `BAD-NAME`: not a usable variable name"),
+        log.contains("skipped `BAD-NAME` (~/app/.escrc:3): not a usable variable name"),
         "{log}"
     );
     assert!(log.contains("skipped `1ST`"), "{log}");

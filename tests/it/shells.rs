@@ -522,11 +522,26 @@ fn ctrl_c_during_an_open(shell: Sh) {
     fs::create_dir_all(&rc_dir).unwrap();
     fs::write(rc_dir.join("bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
     fs::write(rc_dir.join(".zshrc"), "eval \"$(esc-hook init zsh)\"\n").unwrap();
+    fs::create_dir_all(rc_dir.join("fish")).unwrap();
+    fs::write(
+        rc_dir.join("fish/config.fish"),
+        "esc-hook init fish | source\n",
+    )
+    .unwrap();
     let start = match shell {
         Sh::Bash => format!("bash --rcfile '{}' -i", rc_dir.join("bashrc").display()),
-        _ => "zsh -i".to_string(),
+        Sh::Zsh => "zsh -i".to_string(),
+        Sh::Fish => "fish -i".to_string(),
     };
-    let tmux = Tmux::start(&sandbox, &[("ZDOTDIR", &rc_dir)], &start);
+    let config_home = match shell {
+        Sh::Fish => rc_dir.clone(),
+        _ => sandbox.path("config"),
+    };
+    let tmux = Tmux::start(
+        &sandbox,
+        &[("ZDOTDIR", &rc_dir), ("XDG_CONFIG_HOME", &config_home)],
+        &start,
+    );
     let probe = sandbox.path("probe");
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let started = std::time::Instant::now();
@@ -538,16 +553,26 @@ fn ctrl_c_during_an_open(shell: Sh) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     };
+    let export_keep = match shell {
+        Sh::Fish => "set -gx KEEP 1",
+        _ => "export KEEP=1",
+    };
     tmux.send(&[
-        &format!("export KEEP=1; cd '{}'", project.display()),
+        &format!("{export_keep}; cd '{}'", project.display()),
         "Enter",
     ]);
     wait_for("the open", &|| !stand_in.requests().is_empty());
     tmux.send(&["C-c"]);
-    let probe_line = format!(
-        "echo \"K=$KEEP A=${{AWS_ACCESS_KEY_ID-unset}} S=${{ESC_HOOK_STATE:+set}}\" > '{}'",
-        probe.display()
-    );
+    let probe_line = match shell {
+        Sh::Fish => format!(
+            "echo \"K=$KEEP A=\"(set -q AWS_ACCESS_KEY_ID; and echo set; or echo unset)\" S=\"(test -n \"$ESC_HOOK_STATE\"; and echo set) > '{}'",
+            probe.display()
+        ),
+        _ => format!(
+            "echo \"K=$KEEP A=${{AWS_ACCESS_KEY_ID-unset}} S=${{ESC_HOOK_STATE:+set}}\" > '{}'",
+            probe.display()
+        ),
+    };
     tmux.send(&[&probe_line, "Enter"]);
     wait_for("the probe", &|| {
         fs::read_to_string(&probe).is_ok_and(|p| p.ends_with('\n'))
@@ -580,6 +605,11 @@ fn bash_survives_ctrl_c_during_an_open() {
 #[test]
 fn zsh_survives_ctrl_c_during_an_open() {
     ctrl_c_during_an_open(Sh::Zsh);
+}
+
+#[test]
+fn fish_survives_ctrl_c_during_an_open() {
+    ctrl_c_during_an_open(Sh::Fish);
 }
 
 /// No process on an unchanged prompt, and one binary run within one prompt of each trigger:
