@@ -586,6 +586,89 @@ fn completions_complete_subcommands_options_and_shell_names() {
     );
 }
 
+/// Asks a real interactive zsh (on a pseudo-terminal, through zsh/zpty) what it completes for
+/// a line, with the completion function in `$1` on fpath: every match, one per line. compadd is
+/// wrapped to print each match as it is added; the markers are assembled at run time so the
+/// terminal's echo of these very lines never matches them.
+const ASK_ZSH: &str = r#"
+zmodload zsh/zpty || exit 3
+zpty z zsh -f -i
+zpty -w z "PS1='' PROMPT_EOL_MARK=''; fpath=(${(q)1} \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z 'compadd() {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi
+  local -a __hits; builtin compadd -A __hits "$@"
+  local h; for h in $__hits; do print -r -- "<ma""tch>$h"; done
+  builtin compadd "$@"
+}'
+zpty -w z '_ask_done() { print -r -- "<do""ne>"; }; comppostfuncs=(_ask_done)'
+zpty -w z "bindkey '^I' complete-word"
+zpty -w -n z "$2"$'\t'
+local out line
+while zpty -r z line; do
+  out+=$line
+  [[ $line == *'<done>'* ]] && break
+done
+zpty -d z
+local -a matches=(${(M)${(f)out//$'\r'/}:#*<match>*})
+print -rl -- ${matches##*<match>}
+"#;
+
+// zsh completions were only loaded in tests, never asked: a real zsh completes subcommands,
+// shell names and options.
+#[test]
+fn zsh_completes_subcommands_options_and_shell_names() {
+    if !available(Sh::Zsh) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let functions = sandbox.path("zfunc");
+    fs::create_dir_all(&functions).unwrap();
+    fs::write(
+        functions.join("_esc-hook"),
+        sandbox.run(&sandbox.home(), &["completions", "zsh"]).stdout,
+    )
+    .unwrap();
+    let ask = sandbox.path("ask.zsh");
+    fs::write(&ask, ASK_ZSH).unwrap();
+    let ask_zsh = |line: &str| -> Vec<String> {
+        let out = std::process::Command::new("timeout")
+            .args(["20", "zsh", "-f"])
+            .arg(&ask)
+            .arg(&functions)
+            .arg(line)
+            .env_clear()
+            .envs(sandbox.env())
+            .current_dir(sandbox.home())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "zsh: {}", stderr(&out));
+        let mut matches: Vec<String> = stdout(&out).lines().map(String::from).collect();
+        matches.sort();
+        matches
+    };
+    let top = ask_zsh("esc-hook ");
+    for command in [
+        "init",
+        "allow",
+        "status",
+        "cache",
+        "exec",
+        "credential-process",
+    ] {
+        assert!(top.contains(&command.to_string()), "{command}: {top:?}");
+    }
+    assert_eq!(
+        ask_zsh("esc-hook init "),
+        ["bash", "fish", "nu", "pwsh", "zsh"]
+    );
+    assert!(
+        ask_zsh("esc-hook status --").contains(&"--verify".to_string()),
+        "{:?}",
+        ask_zsh("esc-hook status --")
+    );
+    assert!(ask_zsh("esc-hook cache ").contains(&"list".to_string()));
+}
+
 // Messages: unloading says what it removed; exec --dir names a missing directory; reload in a
 // values-only project says what it did; allow shows a path once, home-relative.
 #[test]
