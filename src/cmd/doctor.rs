@@ -227,6 +227,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
         };
     };
     let path = stamp.path;
+    let shown = escrc::home_relative(&path);
     let fail = |text: String| Check {
         name: ".escrc",
         ok: false,
@@ -250,24 +251,18 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
                 name: ".escrc",
                 ok: true,
                 text: format!(
-                    "{} is allowed{}; {}{how}",
-                    path.display(),
+                    "{shown} is allowed{}; {how}",
                     store
                         .trusted_prefix_of(&path)
                         .map(|p| format!(" (under trusted prefix {})", p.written))
                         .unwrap_or_default(),
-                    parsed.label()
                 ),
             },
-            Err(error) => fail(format!("{} is allowed, but {error}", path.display())),
+            Err(error) => fail(format!("{shown} is allowed, but {error}")),
         },
-        Verdict::NotAllowed => fail(format!(
-            "{} is not allowed: run `esc-hook allow`",
-            path.display()
-        )),
+        Verdict::NotAllowed => fail(format!("{shown} is not allowed: run `esc-hook allow`")),
         Verdict::Denied => fail(format!(
-            "{} is denied: run `esc-hook allow` to trust it again",
-            path.display()
+            "{shown} is denied: run `esc-hook allow` to trust it again"
         )),
         Verdict::Unsafe(problem) => fail(problem),
     }
@@ -277,7 +272,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
 fn opens(settings: &'static Settings, escrc: &crate::escrc::Escrc) -> Result<String, String> {
     use crate::provider::{OpenRequest, Provider};
     let Some(request) = OpenRequest::for_escrc(escrc) else {
-        return Ok(" (values only: nothing to open)".into());
+        return Ok("values only: nothing to open".into());
     };
     let resolved = super::provider_for(settings, &request)
         .and_then(|provider| provider.resolve(&request))
@@ -287,7 +282,8 @@ fn opens(settings: &'static Settings, escrc: &crate::escrc::Escrc) -> Result<Str
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
     Ok(format!(
-        " opens ({}, {} left)",
+        "{} opens ({}, {} left)",
+        escrc.label(),
         if resolved.from_cache {
             "cached"
         } else {

@@ -175,6 +175,13 @@ fn role_of(escrc: &escrc::Escrc) -> Json {
     }
 }
 
+/// A path from the report, home-relative as every message shows paths.
+fn shown_path(path: &Json) -> String {
+    path.as_str()
+        .map(|p| escrc::home_relative(std::path::Path::new(p)))
+        .unwrap_or_default()
+}
+
 fn human(report: &Json) -> String {
     let text = |v: &Json| v.as_str().unwrap_or("").to_string();
     let mut out = Lines::default();
@@ -187,7 +194,7 @@ fn human(report: &Json) -> String {
                 }
                 (trust, _) => trust.unwrap_or("unknown").to_string(),
             };
-            out.push(format!(".escrc:      {} ({trust})", text(&e["path"])));
+            out.push(format!(".escrc:      {} ({trust})", shown_path(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));
             }
@@ -206,11 +213,12 @@ fn human(report: &Json) -> String {
     }
     match report.get("state").filter(|s| !s.is_null()) {
         Some(state) if state["outcome"] == json!(Outcome::Loaded) => {
-            out.push(format!(
-                "loaded:      {} from {}",
-                text(&state["label"]),
-                text(&state["escrc"])
-            ));
+            // A values-only project is labelled by its file: no need to name it twice.
+            let (label, file) = (text(&state["label"]), shown_path(&state["escrc"]));
+            out.push(match label == file || file.is_empty() {
+                true => format!("loaded:      {label}"),
+                false => format!("loaded:      {label} from {file}"),
+            });
             let names: Vec<String> = state["variables"]
                 .as_array()
                 .map(|v| v.iter().map(text).collect())
