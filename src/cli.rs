@@ -117,7 +117,11 @@ pub enum Command {
     /// Run a command with a project's environment (exit code and signals pass through)
     #[command(after_help = "Examples:\n  esc-hook exec -- terraform plan\n  \
                             esc-hook exec --env acme/payments/dev -- aws s3 ls\n  \
-                            esc-hook exec --dir ~/src/payments -- make deploy")]
+                            esc-hook exec --dir ~/src/payments -- make deploy\n  \
+                            esc-hook exec --server -- terraform apply   # credentials that refresh for hours\n\n\
+                            With --server (or `aws: { credentials: server }` in the .escrc) the command gets\n\
+                            no static AWS keys but a loopback endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI and\n\
+                            AWS_CONTAINER_AUTHORIZATION_TOKEN) that every AWS SDK asks again before expiry.")]
     Exec {
         /// An environment (org/project/env[@version]) opened with default settings
         #[arg(long, conflicts_with = "dir")]
@@ -125,6 +129,9 @@ pub enum Command {
         /// A directory whose (allowed) .escrc says what to load; default: the current one
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Serve AWS credentials on a loopback endpoint that refreshes them, instead of static keys
+        #[arg(long)]
+        server: bool,
         /// The command and its arguments (`--` before it is optional)
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,

@@ -126,6 +126,24 @@ pub struct AwsSettings {
     pub assume_role: Option<AssumeRole>,
     /// Get credentials with an OIDC token, no AWS keys needed.
     pub web_identity: Option<WebIdentity>,
+    /// How commands get the credentials: static keys (the default), a loopback server for
+    /// `exec`, or a `credential_process` profile that refreshes by itself. Not part of what
+    /// is opened, so not part of the cache key.
+    #[serde(default, skip_serializing)]
+    pub credentials: CredentialsMode,
+}
+
+/// `aws: { credentials: … }`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialsMode {
+    /// `AWS_ACCESS_KEY_ID` and friends in the environment.
+    #[default]
+    Static,
+    /// `exec` serves them on a loopback endpoint (`exec --server`).
+    Server,
+    /// The shell gets an AWS config whose default profile runs `esc-hook credential-process`.
+    Process,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod cmd;
 mod config;
+mod credential_server;
 mod digest;
 mod duration;
 mod escrc;
@@ -63,8 +64,13 @@ fn run() -> u8 {
     let cli = Cli::parse();
     let result = match cli.command {
         // exec ends with the command's own exit code.
-        Command::Exec { env, dir, command } => {
-            return cmd::exec::run(settings, env, dir, command).unwrap_or_else(|error| {
+        Command::Exec {
+            env,
+            dir,
+            server,
+            command,
+        } => {
+            return cmd::exec::run(settings, env, dir, server, command).unwrap_or_else(|error| {
                 log::error(format!("{error:#}"));
                 // esc-hook's own failure, before any command ran: 125, as env(1) and
                 // timeout(1) do; 126 and 127 stay the command's (cannot run, not found).

@@ -10,11 +10,15 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{anyhow, bail};
 
+use crate::cache;
+use crate::credential_server::{Credentials, Endpoint};
+use crate::escrc::CredentialsMode;
 use crate::files;
 use crate::log;
 use crate::names::VarName;
 use crate::project;
-use crate::provider::{OpenRequest, Provider};
+use crate::provider::sts::Session;
+use crate::provider::{OpenRequest, Provider, Resolved};
 use crate::settings::Settings;
 use crate::state::{self, Loaded, Outcome, SetVar, State};
 use crate::time;
@@ -23,35 +27,97 @@ use std::time::SystemTime;
 /// The exit code when esc-hook itself fails (no `.escrc`, not allowed, the open failed, …).
 pub const OWN_FAILURE: u8 = 125;
 
+/// Names an SDK takes static credentials or a profile from, which would win over the
+/// endpoint of `--server`: left out of the command's environment then.
+const STATIC_CREDENTIALS: [&str; 9] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
 pub fn run(
     settings: &'static Settings,
     env: Option<String>,
     dir: Option<PathBuf>,
+    server: bool,
     command: Vec<OsString>,
 ) -> anyhow::Result<u8> {
     let Some((program, args)) = command.split_first() else {
         bail!("name a command to run: esc-hook exec -- CMD ARGS…");
     };
     let escrc = super::project_escrc(settings, env, dir)?;
-    let resolved = match OpenRequest::for_escrc(&escrc) {
-        Some(request) => {
-            let resolved = super::provider_for(settings, &request)?.resolve(&request)?;
+    let request = OpenRequest::for_escrc(&escrc);
+    let provider = match &request {
+        Some(request) => Some(super::provider_for(settings, request)?),
+        None => None,
+    };
+    let resolved = match (&request, &provider) {
+        (Some(request), Some(provider)) => {
+            let resolved = provider.resolve(request)?;
             if let Some(warning) = &resolved.warning {
                 log::warn(warning);
             }
             Some(resolved)
         }
-        None => None,
+        _ => None,
     };
-    let accepted = project::accept(project::wanted(&escrc, resolved.as_ref()), &escrc, |_| None);
+    let serve = server
+        || escrc.aws.as_ref().is_some_and(|aws| {
+            matches!(
+                aws.credentials,
+                CredentialsMode::Server | CredentialsMode::Process
+            )
+        });
+    let endpoint = match serve {
+        true => {
+            let has_session = resolved
+                .as_ref()
+                .is_some_and(|r| Session::from_vars(&r.vars).is_some());
+            if !has_session {
+                bail!(
+                    "{} has no AWS credentials to serve (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                    escrc.label()
+                );
+            }
+            Some(Endpoint::bind().map_err(|e| {
+                anyhow!(
+                    "could not listen on loopback: {}",
+                    crate::escrc::io_reason(&e)
+                )
+            })?)
+        }
+        false => None,
+    };
+    let mut wanted = project::wanted(&escrc, resolved.as_ref());
+    if serve {
+        wanted.retain(|name, _| !STATIC_CREDENTIALS.contains(&name.as_str()));
+    }
+    let accepted = project::accept(wanted, &escrc, |_| None);
     // The files are exec's own: only this process removes them, whatever the command does.
     files::set_owner(std::process::id() as i32);
-    let materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
+    let mut materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
+    if let Some(endpoint) = &endpoint {
+        for (name, value) in endpoint.variables() {
+            materialized.vars.push((VarName::constant(name), value));
+        }
+    }
 
     // The command gets the user's environment without anything esc-hook set (another
     // project's variables, loaded in the calling shell, stay out), plus this project's.
     let mut child = Command::new(program);
     child.args(args).env_clear().envs(settings.clean_env());
+    if serve {
+        // The user's own static keys or profile would win over the endpoint.
+        for name in STATIC_CREDENTIALS {
+            child.env_remove(name);
+        }
+    }
     for (name, value) in &materialized.vars {
         child.env(name.as_str(), value);
     }
@@ -67,12 +133,12 @@ pub fn run(
         &materialized.files_dir,
     );
     child.env(state::VAR, state.encode());
-    let Some(files_dir) = materialized.files_dir else {
-        // Nothing to clean up afterwards: become the command, so its exit code and signals
-        // are simply its own.
+    if materialized.files_dir.is_none() && endpoint.is_none() {
+        // Nothing to clean up or serve afterwards: become the command, so its exit code and
+        // signals are simply its own.
         let error = child.exec();
         return Ok(not_started(program, &error));
-    };
+    }
     // Signals arriving between the spawn and the handlers are held back, not lost: the
     // command (whose signal mask std resets) would otherwise outlive an esc-hook killed early.
     let held = hold_signals();
@@ -81,14 +147,36 @@ pub fn run(
         forward_signals_to(running.id() as i32);
     }
     release_signals(held);
-    let status = match spawned {
-        Ok(mut running) => running.wait(),
-        Err(error) => {
-            files::remove(&files_dir);
+    let status = match (spawned, &endpoint) {
+        (Err(error), _) => {
+            if let Some(dir) = &materialized.files_dir {
+                files::remove(dir);
+            }
             return Ok(not_started(program, &error));
         }
+        (Ok(mut running), None) => running.wait(),
+        (Ok(mut running), Some(endpoint)) => {
+            // The command is waited for on a thread of its own; this one serves until it ends.
+            let stopper = endpoint.stopper();
+            let waiter = std::thread::spawn(move || {
+                let status = running.wait();
+                stopper.stop();
+                status
+            });
+            let (Some(request), Some(provider), Some(resolved)) = (&request, &provider, resolved)
+            else {
+                unreachable!("serving needs an open, checked above");
+            };
+            let mut source = Refreshing::new(&escrc.label(), settings.refresh_margin(), resolved);
+            endpoint.serve(&mut || source.credentials(provider, request));
+            waiter
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the waiting thread failed")))
+        }
     };
-    files::remove(&files_dir);
+    if let Some(dir) = &materialized.files_dir {
+        files::remove(dir);
+    }
     let status =
         status.map_err(|e| anyhow!("lost the command: {}", crate::escrc::io_reason(&e)))?;
     // A command killed by a signal exits like a shell reports it: 128 + the signal.
@@ -96,6 +184,72 @@ pub fn run(
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// The credentials `--server` hands out: the cached ones until their refresh point, then fresh
+/// ones (from the keyring cache if another process refreshed first). A failed refresh keeps the
+/// current credentials while they are valid, says so once, and is retried a minute later.
+struct Refreshing {
+    label: String,
+    margin: std::time::Duration,
+    current: Resolved,
+    retry_at: Option<SystemTime>,
+}
+
+/// After a failed refresh, wait this long before asking the backend again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Refreshing {
+    fn new(label: &str, margin: std::time::Duration, current: Resolved) -> Refreshing {
+        Refreshing {
+            label: label.to_string(),
+            margin,
+            current,
+            retry_at: None,
+        }
+    }
+
+    fn credentials(
+        &mut self,
+        provider: &dyn Provider,
+        request: &OpenRequest,
+    ) -> Result<Credentials, String> {
+        let now = SystemTime::now();
+        let due = !cache::serves(&self.current, now, self.margin)
+            && self.retry_at.is_none_or(|at| now >= at);
+        if due {
+            match provider.resolve(request) {
+                Ok(fresh) if Session::from_vars(&fresh.vars).is_some() => {
+                    self.current = fresh;
+                    self.retry_at = None;
+                }
+                Ok(_) => self.failed(now, "it no longer has AWS credentials".into()),
+                Err(error) => self.failed(now, error.to_string()),
+            }
+        }
+        if now >= self.current.expires_at {
+            return Err(format!(
+                "the credentials of {} expired and could not be refreshed",
+                self.label
+            ));
+        }
+        Session::from_vars(&self.current.vars)
+            .map(|session| Credentials {
+                session,
+                expires_at: self.current.expires_at,
+            })
+            .ok_or_else(|| format!("{} has no AWS credentials", self.label))
+    }
+
+    fn failed(&mut self, now: SystemTime, reason: String) {
+        if self.retry_at.is_none() {
+            log::warn(format!(
+                "could not refresh {} ({reason}): serving the current credentials while they last",
+                self.label
+            ));
+        }
+        self.retry_at = Some(now + RETRY);
+    }
 }
 
 /// The exit code for a command that could not be started, as shells and env(1) give it: 127

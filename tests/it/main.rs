@@ -15,6 +15,7 @@ mod faults;
 mod first_week;
 mod hostile_env;
 mod hostile_values;
+mod long_running;
 mod security;
 mod shells;
 mod sts;

@@ -1,0 +1,256 @@
+//! A loopback endpoint in the AWS container-credentials format, for `esc-hook exec --server`:
+//! a command that outlives its credentials (a long `terraform apply`) asks here instead of
+//! holding static keys, and every AWS SDK (and so Terraform's provider and the AWS CLI) asks
+//! again when what it has nears its `Expiration`.
+//!
+//! The command finds it through `AWS_CONTAINER_CREDENTIALS_FULL_URI` (plain http is accepted
+//! by the SDKs for loopback only) and proves itself with `AWS_CONTAINER_AUTHORIZATION_TOKEN`,
+//! 32 random bytes checked on every request: another local user can reach the port but not
+//! read the command's environment. The answer is `{"AccessKeyId", "SecretAccessKey", "Token",
+//! "Expiration"}`. One connection at a time, each bounded in time: the only client is the
+//! command's own SDK.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::provider::sts::Session;
+use crate::time;
+
+/// What a request is answered with: a session and when it expires.
+pub struct Credentials {
+    pub session: Session,
+    pub expires_at: SystemTime,
+}
+
+pub struct Endpoint {
+    listener: TcpListener,
+    address: SocketAddr,
+    token: String,
+    stop: Arc<AtomicBool>,
+}
+
+/// How long one client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// A request larger than this is not a credentials request.
+const MAX_REQUEST: usize = 16 * 1024;
+
+impl Endpoint {
+    /// Listens on a free loopback port, with a fresh token.
+    pub fn bind() -> io::Result<Endpoint> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let address = listener.local_addr()?;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+        let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Endpoint {
+            listener,
+            address,
+            token,
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The variables that point an SDK here.
+    pub fn variables(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("http://{}/credentials", self.address),
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", self.token.clone()),
+        ]
+    }
+
+    /// A handle that makes [`Endpoint::serve`] return, from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            address: self.address,
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    /// Answers requests until stopped, each from `credentials` (which refreshes as needed).
+    pub fn serve(&self, credentials: &mut dyn FnMut() -> Result<Credentials, String>) {
+        for stream in self.listener.incoming() {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Ok(stream) = stream {
+                let _ = self.answer(stream, credentials);
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        mut stream: TcpStream,
+        credentials: &mut dyn FnMut() -> Result<Credentials, String>,
+    ) -> io::Result<()> {
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_write_timeout(Some(READ_TIMEOUT))?;
+        let Some(request) = read_head(&mut stream)? else {
+            return respond(&mut stream, 400, &error_body("a malformed request"));
+        };
+        let mut lines = request.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split(' ');
+        if first.next() != Some("GET") {
+            return respond(&mut stream, 405, &error_body("only GET is served"));
+        }
+        let authorization = lines.find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("authorization")
+                .then(|| value.trim())
+        });
+        if !authorization.is_some_and(|given| same_secret(given, &self.token)) {
+            return respond(
+                &mut stream,
+                401,
+                &error_body("the authorization token is missing or wrong"),
+            );
+        }
+        match credentials() {
+            Ok(Credentials {
+                session,
+                expires_at,
+            }) => {
+                let body = json!({
+                    "AccessKeyId": session.access_key_id,
+                    "SecretAccessKey": session.secret_access_key,
+                    "Token": session.session_token,
+                    "Expiration": time::rfc3339(time::unix(expires_at)),
+                });
+                respond(&mut stream, 200, &body.to_string())
+            }
+            Err(reason) => respond(&mut stream, 503, &error_body(&reason)),
+        }
+    }
+}
+
+pub struct Stopper {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept call, which then sees the flag.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+    }
+}
+
+/// The request line and headers, up to the blank line; `None` if it never came whole.
+fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > MAX_REQUEST {
+            return Ok(None);
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return Ok(None),
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8(head).ok())
+}
+
+fn error_body(message: &str) -> String {
+    json!({"Code": "CredentialsUnavailable", "Message": message}).to_string()
+}
+
+fn respond(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes())?;
+    stream.flush()
+}
+
+/// Compares a presented token with ours in time independent of where they differ.
+fn same_secret(given: &str, ours: &str) -> bool {
+    given.len() == ours.len()
+        && given
+            .bytes()
+            .zip(ours.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(address: &str, authorization: Option<&str>) -> String {
+        let mut stream = TcpStream::connect(address).unwrap();
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        write!(stream, "GET /credentials HTTP/1.1\r\nHost: x\r\n{auth}\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn answers_only_with_the_token_and_only_on_loopback() {
+        let endpoint = Endpoint::bind().unwrap();
+        let [(_, uri), (_, token)] = endpoint.variables();
+        assert!(uri.starts_with("http://127.0.0.1:"), "{uri}");
+        let address = uri
+            .trim_start_matches("http://")
+            .trim_end_matches("/credentials")
+            .to_string();
+        let stopper = endpoint.stopper();
+        let client = std::thread::spawn(move || {
+            let refused = get(&address, None);
+            let wrong = get(&address, Some("not-the-token"));
+            let served = get(&address, Some(&token));
+            stopper.stop();
+            (refused, wrong, served)
+        });
+        let mut calls = 0;
+        endpoint.serve(&mut || {
+            calls += 1;
+            Ok(Credentials {
+                session: Session {
+                    access_key_id: "AKIA-1".into(),
+                    secret_access_key: "secret".into(),
+                    session_token: Some("token".into()),
+                    expires_at: None,
+                },
+                expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+            })
+        });
+        let (refused, wrong, served) = client.join().unwrap();
+        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+        assert!(!refused.contains("AKIA") && !wrong.contains("AKIA"));
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        let body: serde_json::Value =
+            serde_json::from_str(served.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["AccessKeyId"], "AKIA-1");
+        assert_eq!(body["Token"], "token");
+        assert_eq!(body["Expiration"], "2033-05-18T03:33:20Z");
+        assert_eq!(
+            calls, 1,
+            "credentials are asked for only when the token is right"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Credentials that never go stale for work that outlives them: `exec --server` (a loopback
+//! endpoint in the container-credentials format), with moto's STS, boto3 and the AWS CLI, and a
+//! ttl short enough that the credentials rotate several times within a test.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use crate::common::*;
+
+/// The virtualenv's python (boto3 comes with moto) and AWS CLI.
+fn venv(program: &str) -> Option<PathBuf> {
+    let path = repo().join(".venv/bin").join(program);
+    if path.exists() {
+        Some(path)
+    } else {
+        skip(&format!(
+            ".venv/bin/{program} is missing (run .ci/run's setup)"
+        ));
+        None
+    }
+}
+
+/// A sandbox logged in to a stand-in whose every open gives a new key (AKIA-1, AKIA-2, …),
+/// with STS at moto, and a project whose credentials live 6 seconds and are refreshed 3
+/// seconds before they expire.
+fn rotating_project(stand_in: &StandIn, moto: &Moto, escrc_extra: &str) -> (Sandbox, PathBuf) {
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "none");
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "3s");
+    sandbox.set("AWS_ENDPOINT_URL_STS", &moto.url());
+    sandbox.set("AWS_DEFAULT_REGION", "us-east-1");
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        &format!("environment: acme/payments/dev\nttl: 6s\n{escrc_extra}"),
+    );
+    (sandbox, dir)
+}
+
+/// The distinct keys a key loop signed with, and its summary line.
+fn keys_and_summary(output: &str) -> (Vec<String>, String) {
+    let keys = output
+        .lines()
+        .filter_map(|l| l.strip_prefix("key "))
+        .map(String::from)
+        .collect();
+    let summary = output
+        .lines()
+        .find(|l| l.starts_with("calls="))
+        .unwrap_or_default()
+        .to_string();
+    (keys, summary)
+}
+
+#[test]
+fn exec_server_keeps_a_long_boto3_client_and_the_aws_cli_working_across_rotations() {
+    let (Some(python), Some(aws), Some(moto)) = (venv("python"), venv("aws"), Moto::start()) else {
+        return;
+    };
+    let stand_in =
+        StandIn::start(serde_json::json!({"acme/payments/dev": {"read": numbered_payments()}}));
+    let (sandbox, dir) = rotating_project(&stand_in, &moto, "");
+    let key_loop = repo().join("tests/support/aws_key_loop.py");
+    let script = format!(
+        "set -u; '{python}' '{key_loop}' 13 || echo 'loop failed'; \
+         echo \"uri=$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; \
+         for i in 1 2; do '{aws}' sts get-caller-identity --debug 2>&1 | grep -o 'Credential=[^/]*' | head -1; sleep 3.5; done",
+        python = python.display(),
+        key_loop = key_loop.display(),
+        aws = aws.display(),
+    );
+    let out = sandbox
+        .esc(&dir, &["exec", "--server", "--", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let shown = stdout(&out);
+    assert!(out.status.success(), "{shown}{}", stderr(&out));
+    let (keys, summary) = keys_and_summary(&shown);
+    assert_eq!(
+        summary,
+        format!("calls={} failures=0 static=none", summary_calls(&summary)),
+        "{shown}"
+    );
+    assert!(
+        keys.len() >= 4,
+        "one client saw at least 3 rotations: {keys:?}\n{shown}{}",
+        stderr(&out)
+    );
+    assert!(!shown.contains("loop failed"), "{shown}");
+    let cli_keys: Vec<&str> = shown
+        .lines()
+        .filter_map(|l| l.strip_prefix("Credential="))
+        .collect();
+    assert_eq!(
+        cli_keys.len(),
+        2,
+        "the AWS CLI signed with the served keys: {shown}"
+    );
+    assert_ne!(
+        cli_keys[0], cli_keys[1],
+        "and with fresh ones later: {shown}"
+    );
+    assert!(
+        !stderr(&out).contains("AKIA") && !stderr(&out).contains("SECRET"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Gone with the command.
+    let uri = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("uri=http://"))
+        .unwrap()
+        .trim_end_matches("/credentials")
+        .to_string();
+    assert!(uri.starts_with("127.0.0.1:"), "loopback only: {uri}");
+    assert!(
+        TcpStream::connect(&uri).is_err(),
+        "the endpoint ends with the command"
+    );
+}
+
+fn summary_calls(summary: &str) -> &str {
+    summary
+        .strip_prefix("calls=")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_exec_server_refuses_requests_without_its_token() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("AWS_ACCESS_KEY_ID", "AKIAUSERSOWN");
+    sandbox.set("AWS_PROFILE", "users-own");
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\naws:\n  credentials: server\n",
+    );
+    // The command reports what it was given, then asks the endpoint three ways.
+    let script = r#"
+        echo "static=${AWS_ACCESS_KEY_ID-none} profile=${AWS_PROFILE-none} secret=${AWS_SECRET_ACCESS_KEY-none}"
+        hostport=${AWS_CONTAINER_CREDENTIALS_FULL_URI#http://}; hostport=${hostport%%/*}
+        echo "hostport=$hostport"
+        ask() { exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"; printf "GET /credentials HTTP/1.1\r\nHost: x\r\n$1\r\n" >&3; head -1 <&3; exec 3>&-; }
+        echo "none: $(ask '')"
+        echo "wrong: $(ask 'Authorization: nope\r\n')"
+        echo "right: $(ask "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN\r\n")"
+    "#;
+    let out = sandbox
+        .esc(&dir, &["exec", "--", "bash", "-c", script])
+        .output()
+        .unwrap();
+    let shown = stdout(&out).replace('\r', "");
+    assert!(out.status.success(), "{shown}{}", stderr(&out));
+    assert!(
+        shown.contains("static=none profile=none secret=none"),
+        "no static keys (the project's or the user's) and no profile: {shown}"
+    );
+    assert!(shown.contains("none: HTTP/1.1 401"), "{shown}");
+    assert!(shown.contains("wrong: HTTP/1.1 401"), "{shown}");
+    assert!(shown.contains("right: HTTP/1.1 200"), "{shown}");
+    // Nothing answers on other interfaces.
+    let hostport = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("hostport="))
+        .unwrap()
+        .to_string();
+    assert!(hostport.starts_with("127.0.0.1:"), "{hostport}");
+}
