@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::escrc::{self, Escrc, FileStamp};
+use crate::escrc::{self, CredentialsMode, Escrc, FileStamp};
 use crate::files;
 use crate::interrupt;
 use crate::log;
@@ -350,7 +350,8 @@ impl<'a> Transition<'a> {
             };
             let still_ours = match self.current(name.as_str()) {
                 Current::Text(value) => loaded.still_ours(var, Some(&value)),
-                Current::Unset | Current::NotUtf8 => false,
+                Current::Unset => loaded.still_ours(var, None),
+                Current::NotUtf8 => false,
             };
             if !still_ours {
                 let current = match self.current(name.as_str()) {
@@ -498,6 +499,30 @@ impl<'a> Transition<'a> {
         let expires_at = resolved.as_ref().map(|r| time::unix(r.expires_at));
         let mut wanted = project::wanted(escrc, resolved.as_ref());
         wanted.retain(|name, _| !keep.contains(name));
+        // `credentials: process`: a profile that refreshes by itself, and the user's own
+        // static keys set aside while inside (the SDKs would take them first).
+        let process_mode = escrc
+            .aws
+            .as_ref()
+            .is_some_and(|aws| aws.credentials == CredentialsMode::Process);
+        let mut set_aside = Vec::new();
+        if process_mode {
+            let esc_hook = std::env::current_exe()
+                .map_err(|e| format!("could not find esc-hook itself: {}", escrc::io_reason(&e)))?;
+            project::use_credential_process(&mut wanted, escrc, &esc_hook)?;
+            for name in project::STATIC_AWS_CREDENTIALS {
+                if let (Current::Text(prev), false) =
+                    (self.current(name), keep.iter().any(|k| k == name))
+                {
+                    set_aside.push(SetVar {
+                        name: name.to_string(),
+                        prev: Some(prev),
+                        hash: String::new(),
+                        unset: true,
+                    });
+                }
+            }
+        }
         let accepted = project::accept(wanted, escrc, |name| {
             matches!(self.current(name), Current::NotUtf8)
                 .then(|| format!("left {name} alone: its current value is not UTF-8"))
@@ -517,6 +542,7 @@ impl<'a> Transition<'a> {
                     Current::Unset | Current::NotUtf8 => None,
                 },
                 hash: Loaded::hash(&salt, name.as_str(), text),
+                unset: false,
             })
             .collect();
         // The state names every variable and keeps the user's previous values: it must stay
@@ -534,12 +560,19 @@ impl<'a> Transition<'a> {
         }
         let mut accepted = accepted;
         accepted.truncate(fits);
+        for name in project::STATIC_AWS_CREDENTIALS {
+            if set_aside.iter().any(|var| var.name == name) {
+                self.unset(VarName::constant(name));
+            }
+        }
+        vars.extend(set_aside);
         let loaded = Loaded {
             salt,
             vars,
             files_dir,
             opened_at,
-            expires_at,
+            // The profile refreshes by itself: nothing in the shell to swap at the prompt.
+            expires_at: if process_mode { None } else { expires_at },
             retry_at: None,
         };
         for (name, text) in accepted {

@@ -43,6 +43,82 @@ pub fn wanted(escrc: &Escrc, resolved: Option<&Resolved>) -> BTreeMap<String, Va
     wanted
 }
 
+/// The variables that carry static AWS credentials: the SDKs take them before any profile,
+/// so a mode that hands out refreshing credentials leaves them out.
+pub const STATIC_AWS_CREDENTIALS: [&str; 5] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+];
+
+/// `aws: { credentials: process }`: instead of static keys, the shell gets an AWS config of its
+/// own (`AWS_CONFIG_FILE`, a private file) whose default profile runs `esc-hook
+/// credential-process` for this project, so every SDK and CLI started from the shell refreshes
+/// by itself. `AWS_PROFILE` and `AWS_DEFAULT_PROFILE` point at that profile and
+/// `AWS_SHARED_CREDENTIALS_FILE` at an empty file: a profile or credentials file of the user's
+/// would win over it. (The user's own static keys are set aside by the caller.)
+pub fn use_credential_process(
+    wanted: &mut BTreeMap<String, Value>,
+    escrc: &Escrc,
+    esc_hook: &std::path::Path,
+) -> Result<(), String> {
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| match wanted.get(*name) {
+            Some(Value::Text(region)) => Some(region.clone()),
+            _ => None,
+        });
+    for name in STATIC_AWS_CREDENTIALS {
+        wanted.remove(name);
+    }
+    let dir = escrc.path.parent().unwrap_or(std::path::Path::new("/"));
+    // The command line is read by shlex (botocore) or `sh -c` (the Go and Rust SDKs), and the
+    // file is INI: single quotes hold anything but a line break.
+    let mut words = Vec::new();
+    for path in [esc_hook, dir] {
+        let text = path
+            .to_str()
+            .filter(|t| !t.chars().any(char::is_control))
+            .ok_or_else(|| {
+                format!(
+                    "credentials: process needs paths without control characters ({})",
+                    printable(&path.to_string_lossy(), 80)
+                )
+            })?;
+        words.push(crate::shell::posix_quote(text));
+    }
+    let mut config = format!(
+        "# Written by esc-hook for {}; removed when the shell leaves the project.
+[default]
+credential_process = {} credential-process --dir {}
+",
+        printable(&escrc.label(), 200),
+        words[0],
+        words[1]
+    );
+    if let Some(region) = region.filter(|r| {
+        !r.is_empty()
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }) {
+        config.push_str(&format!(
+            "region = {region}
+"
+        ));
+    }
+    wanted.insert("AWS_CONFIG_FILE".into(), Value::File(config));
+    wanted.insert(
+        "AWS_SHARED_CREDENTIALS_FILE".into(),
+        Value::File(String::new()),
+    );
+    for name in ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"] {
+        wanted.insert(name.into(), Value::Text("default".into()));
+    }
+    Ok(())
+}
+
 /// A single exported value larger than this is refused: Linux refuses to start any program
 /// whose environment holds a string over 128 KiB (E2BIG), so one such value would leave the
 /// shell unable to run anything, esc-hook included. Large values belong under `files`.
@@ -193,4 +269,51 @@ pub fn materialize(accepted: Vec<(VarName, Value)>) -> Result<Materialized, Stri
         vars.push((name, text));
     }
     Ok(Materialized { vars, files_dir })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escrc_at(dir: &str) -> Escrc {
+        let path = std::path::Path::new(dir).join(".escrc");
+        escrc::parse(&path, b"environment: a/b/c\naws:\n  credentials: process\n").unwrap()
+    }
+
+    /// The profile's command survives a hostile directory name, read as botocore (shlex) and
+    /// `sh -c` read it; a line break is refused (it would add lines to the INI file).
+    #[test]
+    fn the_credential_process_profile_quotes_hostile_paths() {
+        let dir = "/tmp/it's $(touch pwned) `x` ; rm -rf ~";
+        let mut wanted = BTreeMap::from([
+            ("AWS_ACCESS_KEY_ID".to_string(), Value::Text("AKIA".into())),
+            ("AWS_REGION".to_string(), Value::Text("eu-west-1".into())),
+        ]);
+        use_credential_process(
+            &mut wanted,
+            &escrc_at(dir),
+            std::path::Path::new("/usr/bin/esc-hook"),
+        )
+        .unwrap();
+        assert!(!wanted.contains_key("AWS_ACCESS_KEY_ID"));
+        let Some(Value::File(config)) = wanted.get("AWS_CONFIG_FILE") else {
+            panic!("no config");
+        };
+        let command = config
+            .lines()
+            .find_map(|l| l.strip_prefix("credential_process = "))
+            .unwrap();
+        assert_eq!(
+            shell_words::split(command).unwrap(),
+            ["/usr/bin/esc-hook", "credential-process", "--dir", dir]
+        );
+        assert!(config.contains("\nregion = eu-west-1\n"), "{config}");
+        assert_eq!(wanted["AWS_PROFILE"], Value::Text("default".into()));
+        let broken = use_credential_process(
+            &mut BTreeMap::new(),
+            &escrc_at("/tmp/two\nlines"),
+            std::path::Path::new("/usr/bin/esc-hook"),
+        );
+        assert!(broken.is_err());
+    }
 }

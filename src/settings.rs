@@ -360,6 +360,7 @@ mod tests {
                     name: name.to_string(),
                     prev: prev.map(String::from),
                     hash: Loaded::hash(&salt, name, set),
+                    unset: false,
                 })
                 .collect(),
             salt,

@@ -104,6 +104,10 @@ pub struct SetVar {
     pub prev: Option<String>,
     /// Salted hash of the value esc-hook set.
     pub hash: String,
+    /// esc-hook unset the user's variable while the project is loaded (it would override
+    /// what the project sets up), rather than setting it; `prev` is restored on leaving.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unset: bool,
 }
 
 impl Loaded {
@@ -124,7 +128,12 @@ impl Loaded {
 
     /// Whether `current` is still exactly what esc-hook set for `var`.
     pub fn still_ours(&self, var: &SetVar, current: Option<&str>) -> bool {
-        current.is_some_and(|value| Self::hash(&self.salt, &var.name, value) == var.hash)
+        match var.unset {
+            true => current.is_none(),
+            false => {
+                current.is_some_and(|value| Self::hash(&self.salt, &var.name, value) == var.hash)
+            }
+        }
     }
 }
 
@@ -275,6 +284,7 @@ mod tests {
                 name: "AWS_REGION".into(),
                 prev: Some("us-east-1".into()),
                 hash: Loaded::hash(&salt, "AWS_REGION", "eu-west-1"),
+                unset: false,
             }],
             salt,
             files_dir: Some(PathBuf::from("/run/user/1/esc-hook/x")),

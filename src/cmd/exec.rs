@@ -282,6 +282,7 @@ fn child_state(
             name: name.to_string(),
             prev: settings.clean_var(name.as_str()),
             hash: Loaded::hash(&salt, name.as_str(), value),
+            unset: false,
         })
         .collect();
     set.truncate(state::fitting(&set));

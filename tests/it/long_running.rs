@@ -170,3 +170,74 @@ fn the_exec_server_refuses_requests_without_its_token() {
         .to_string();
     assert!(hostport.starts_with("127.0.0.1:"), "{hostport}");
 }
+
+// `aws: { credentials: process }`: the hooked shell holds no static keys (not even the user's
+// own, set aside while inside and back on leaving) but an AWS config whose default profile runs
+// `esc-hook credential-process`; a long boto3 client started from it refreshes by itself.
+#[test]
+fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
+    if !have_keyrings() || !crate::shells::available(crate::shells::Sh::Bash) {
+        return;
+    }
+    let (Some(python), Some(moto)) = (venv("python"), Moto::start()) else {
+        return;
+    };
+    let stand_in =
+        StandIn::start(serde_json::json!({"acme/payments/dev": {"read": numbered_payments()}}));
+    let (mut sandbox, dir) = rotating_project(&stand_in, &moto, "aws:\n  credentials: process\n");
+    // The cache answers credential_process until the refresh point, as in real use.
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let out_file = sandbox.path("loop-output");
+    let key_loop = repo().join("tests/support/aws_key_loop.py");
+    let mut session = crate::shells::Session::new(crate::shells::Sh::Bash, &sandbox);
+    session
+        .user_set("AWS_ACCESS_KEY_ID", "AKIAUSERSOWN")
+        .user_set("AWS_PROFILE", "users-own")
+        .cd(&dir)
+        .probe(
+            "inside",
+            &["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE"],
+        )
+        .run(&format!(
+            "'{}' '{}' 13 > '{}' 2>&1",
+            python.display(),
+            key_loop.display(),
+            out_file.display()
+        ))
+        .run("export PROFILE_LINES=\"$(grep -c '^credential_process = ' \"$AWS_CONFIG_FILE\")\"")
+        .probe("config", &["PROFILE_LINES"])
+        .cd(&sandbox.home())
+        .probe(
+            "outside",
+            &["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONFIG_FILE"],
+        );
+    let (probes, log) = session.finish(&sandbox.home());
+    crate::shells::expect(
+        &probes,
+        "inside",
+        &[
+            ("AWS_ACCESS_KEY_ID", "<unset>"),
+            ("AWS_SESSION_TOKEN", "<unset>"),
+            ("AWS_PROFILE", "default"),
+        ],
+    );
+    crate::shells::expect(&probes, "config", &[("PROFILE_LINES", "1")]);
+    crate::shells::expect(
+        &probes,
+        "outside",
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAUSERSOWN"),
+            ("AWS_PROFILE", "users-own"),
+            ("AWS_CONFIG_FILE", "<unset>"),
+        ],
+    );
+    let output = std::fs::read_to_string(&out_file).unwrap();
+    let (keys, summary) = keys_and_summary(&output);
+    assert!(
+        summary.ends_with("failures=0 static=none"),
+        "{output}\n{log:#?}"
+    );
+    assert!(keys.len() >= 4, "at least 3 rotations: {keys:?}\n{output}");
+    assert!(keys.iter().all(|k| k.starts_with("AKIA-")), "{keys:?}");
+    let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
+}
