@@ -16,6 +16,7 @@ use crate::log;
 use crate::names::VarName;
 use crate::project;
 use crate::provider::{OpenRequest, Provider, ProviderError};
+use crate::refresh;
 use crate::settings::Environ;
 use crate::shell::Change;
 use crate::state::{self, Loaded, Outcome, SetVar, State};
@@ -39,6 +40,8 @@ pub struct Inputs<'a> {
     pub now: u64,
     /// Credentials are refreshed this long before they expire.
     pub refresh_margin: Duration,
+    /// How long a background refresher may take before it counts as dead.
+    pub refresh_lifetime: Duration,
 }
 
 /// The changes to apply to the shell (empty when nothing changed), and the state the shell
@@ -199,6 +202,13 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
             "it was set by `esc-hook exec`, which cannot refresh it".into(),
         )),
     };
+    // Still valid: renewed in the background, unless the cache already has fresh ones.
+    if let Ok((stamp, file)) = &result
+        && inputs.now < expires_at
+        && let Some(changes) = refresh_in_background(previous, stamp, file, inputs)
+    {
+        return Some(changes);
+    }
     let mut attempt = Transition::new(inputs.environ);
     attempt.keyring_warned = previous.keyring_warned;
     let kept = attempt.leave(previous, false);
@@ -253,6 +263,57 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
             state.loaded = None;
             unload.set(state_name, state.encode());
             Some(unload.changes)
+        }
+    }
+}
+
+/// At the refresh point of still-valid credentials: the prompt goes on with them while a
+/// detached refresher (one per cache entry, across shells) opens anew into the cache. `None`
+/// when the cache already holds fresh credentials (the caller swaps them in, with no network),
+/// or when there is no cache to refresh into (the caller refreshes in place).
+fn refresh_in_background(
+    previous: &State,
+    stamp: &FileStamp,
+    file: &escrc::EscrcFile,
+    inputs: &Inputs,
+) -> Option<Vec<Change>> {
+    let escrc = escrc::parse(&stamp.path, file).ok()?;
+    let request = OpenRequest::for_escrc(&escrc)?;
+    let provider = (inputs.provider)(&request).ok()?;
+    let account = provider.cache_account(&request)?;
+    let expires_at = previous.loaded.as_ref()?.expires_at?;
+    let progress = refresh::progress(&account, inputs.now, inputs.refresh_lifetime);
+    if progress == refresh::Progress::Running {
+        return Some(Vec::new());
+    }
+    if provider.cached(&request).is_some() {
+        return None;
+    }
+    let retry = refresh::retry_after(inputs.refresh_margin).as_secs();
+    match progress {
+        refresh::Progress::Failed { at, reason } if inputs.now < at.saturating_add(retry) => {
+            // Said once in each shell, which then waits as long as the refresher said.
+            let mut state = previous.clone();
+            let loaded = state.loaded.as_mut()?;
+            if loaded.retry_at == Some(at.saturating_add(retry)) {
+                return Some(Vec::new());
+            }
+            loaded.retry_at = Some(at.saturating_add(retry));
+            let left =
+                crate::duration::human(Duration::from_secs(expires_at.saturating_sub(inputs.now)));
+            log::warn(format!(
+                "could not refresh {} ({reason}); its credentials expire in {left}",
+                previous.label
+            ));
+            Some(vec![Change::Set(
+                VarName::constant(state::VAR),
+                state.encode(),
+            )])
+        }
+        _ => {
+            refresh::forget_failure(&account);
+            refresh::start(&account, &stamp.path, inputs.now, inputs.refresh_lifetime);
+            Some(Vec::new())
         }
     }
 }

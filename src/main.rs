@@ -25,6 +25,7 @@ mod log;
 mod names;
 mod project;
 mod provider;
+mod refresh;
 mod settings;
 mod shell;
 mod state;
@@ -61,6 +62,13 @@ fn run() -> u8 {
     }
     // Every other command: now, while there is one thread.
     settings.sanitize_process();
+    // A background refresher, started by a hook (see refresh.rs): not a user's command.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(3).collect();
+    if let [command, path] = args.as_slice()
+        && command == refresh::COMMAND
+    {
+        return refresh::run(settings, std::path::Path::new(path));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         // exec ends with the command's own exit code.

@@ -145,6 +145,19 @@ pub fn forget(store: &dyn SecretStore, account: &str) -> Result<(), StoreError> 
 }
 
 impl Provider for CachedProvider {
+    fn cached(&self, request: &OpenRequest) -> Option<Resolved> {
+        let Ok(Some(store)) = &self.store else {
+            return None;
+        };
+        self.fresh(store.as_ref(), &self.account(request))
+            .ok()
+            .flatten()
+    }
+
+    fn cache_account(&self, request: &OpenRequest) -> Option<String> {
+        matches!(self.store, Ok(Some(_))).then(|| self.account(request))
+    }
+
     fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
         let store = match &self.store {
             Ok(Some(store)) => Arc::clone(store),

@@ -30,6 +30,7 @@ pub fn run(
         },
         now: crate::time::now(),
         refresh_margin: settings.refresh_margin(),
+        refresh_lifetime: crate::refresh::lifetime(settings),
     };
     let (changes, state) = hook::export(&inputs);
     // Editors reading JSON expect an object even when nothing changed.

@@ -131,6 +131,12 @@ pub fn provider_for(
     })
 }
 
+/// The bound on a whole open (`ESC_HOOK_TIMEOUT`), its default when the setting is unusable.
+pub fn open_timeout(settings: &Settings) -> Duration {
+    timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)
+        .unwrap_or(Timeouts::DEFAULT.total)
+}
+
 /// A timeout setting (the variable `name`, else the config file's entry), else `default`.
 fn timeout_from(
     settings: &Settings,

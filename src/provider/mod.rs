@@ -96,6 +96,17 @@ pub struct Resolved {
 
 pub trait Provider {
     fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError>;
+
+    /// What a cache holds for `request` that is still before its refresh point, without
+    /// opening or waiting for anything; `None` without a cache.
+    fn cached(&self, _request: &OpenRequest) -> Option<Resolved> {
+        None
+    }
+
+    /// The cache entry `request` is stored under, naming it for background refreshes.
+    fn cache_account(&self, _request: &OpenRequest) -> Option<String> {
+        None
+    }
 }
 
 /// Every way an open can fail, each rendered as one line that says what to do.

@@ -235,29 +235,46 @@ fn a_corrupt_entry_is_deleted_and_fetched_again() {
     assert_eq!(stand_in.opens(), 2);
 }
 
-/// Credentials that reach their refresh point are swapped at the next prompt, with one open.
-fn refreshes_at_the_prompt(shell: Sh) {
+/// Credentials that reach their refresh point are renewed in the background against a backend
+/// that takes 2 seconds per open: the prompt at the refresh point does not wait (it still has
+/// the old key: had it waited, the new one would be there), and a later prompt swaps the new
+/// key in from the cache, with one open.
+fn refreshes_in_the_background(shell: Sh) {
     if !have_keyrings() || !have(shell.name()) {
         return;
     }
-    let stand_in = StandIn::start(json!({"acme/payments/dev": {"read": numbered_payments()}}));
+    let stand_in = StandIn::start(
+        json!({"acme/payments/dev": {"read": numbered_payments(), "fault": "slow:2"}}),
+    );
     let mut sandbox = sandbox_for(&stand_in, "keyutils");
-    // ttl 20s, refreshed 16s before: fresh for 4 seconds, wide enough for a loaded machine.
-    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "16s");
+    // ttl 30s, refreshed 20s before: the refresh point comes 10 seconds after the open, and
+    // fresh credentials stay before theirs for 10 seconds, the 2-second open included.
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "20s");
     let dir = allowed_project(
         &sandbox,
         "payments",
-        "environment: acme/payments/dev\nttl: 20s\n",
+        "environment: acme/payments/dev\nttl: 30s\n",
     );
     let mut session = Session::new(shell, &sandbox);
     session
         .cd(&dir)
         .probe("first", &["AWS_ACCESS_KEY_ID"])
-        .run("sleep 5")
-        .probe("second", &["AWS_ACCESS_KEY_ID"]);
+        .run("sleep 10.5")
+        .probe("at-refresh-point", &["AWS_ACCESS_KEY_ID"])
+        .run("true")
+        .run("sleep 3")
+        .probe("later", &["AWS_ACCESS_KEY_ID"])
+        .run("true")
+        .probe("after", &["AWS_ACCESS_KEY_ID"]);
     let (probes, log) = session.finish(&sandbox.home());
     expect(&probes, "first", &[("AWS_ACCESS_KEY_ID", "AKIA-1")]);
-    expect(&probes, "second", &[("AWS_ACCESS_KEY_ID", "AKIA-2")]);
+    expect(
+        &probes,
+        "at-refresh-point",
+        &[("AWS_ACCESS_KEY_ID", "AKIA-1")],
+    );
+    expect(&probes, "later", &[("AWS_ACCESS_KEY_ID", "AKIA-2")]);
+    expect(&probes, "after", &[("AWS_ACCESS_KEY_ID", "AKIA-2")]);
     assert_eq!(stand_in.opens(), 2, "exactly one new open");
     assert_eq!(
         log.iter()
@@ -266,21 +283,122 @@ fn refreshes_at_the_prompt(shell: Sh) {
         1,
         "{log:#?}"
     );
+    let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
 }
 
 #[test]
-fn bash_refreshes_credentials_at_the_prompt() {
-    refreshes_at_the_prompt(Sh::Bash);
+fn bash_refreshes_credentials_in_the_background() {
+    refreshes_in_the_background(Sh::Bash);
 }
 
 #[test]
-fn zsh_refreshes_credentials_at_the_prompt() {
-    refreshes_at_the_prompt(Sh::Zsh);
+fn zsh_refreshes_credentials_in_the_background() {
+    refreshes_in_the_background(Sh::Zsh);
 }
 
 #[test]
-fn fish_refreshes_credentials_at_the_prompt() {
-    refreshes_at_the_prompt(Sh::Fish);
+fn fish_refreshes_credentials_in_the_background() {
+    refreshes_in_the_background(Sh::Fish);
+}
+
+/// Five shells reaching the refresh point at once start one refresher: one open in all.
+#[test]
+fn five_shells_at_the_refresh_point_make_one_open() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::start(
+        json!({"acme/payments/dev": {"read": numbered_payments(), "fault": "slow:2"}}),
+    );
+    let mut sandbox = sandbox_for(&stand_in, "keyutils");
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "20s");
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 30s\n",
+    );
+    // Loaded once, so all five start from the cache.
+    load_with_bash(&sandbox, &dir, &[]);
+    let script = r#"
+        eval "$(esc-hook export bash)"; first=$AWS_ACCESS_KEY_ID
+        sleep 9; eval "$(esc-hook export bash)"; at_point=$AWS_ACCESS_KEY_ID
+        sleep 3.5; eval "$(esc-hook export bash)"
+        echo "$first $at_point $AWS_ACCESS_KEY_ID"
+    "#;
+    let shells: Vec<_> = (0..5)
+        .map(|_| {
+            let mut command = std::process::Command::new("bash");
+            command
+                .args(["-c", script])
+                .env_clear()
+                .envs(sandbox.env())
+                .env("PWD", &dir)
+                .current_dir(&dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    for shell in shells {
+        let out = shell.wait_with_output().unwrap();
+        assert_eq!(stdout(&out), "AKIA-1 AKIA-1 AKIA-2\n", "{}", stderr(&out));
+    }
+    assert_eq!(stand_in.opens(), 2, "one load, one refresh for all five");
+    let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
+}
+
+/// A background refresh that fails while the credentials are valid is said once, and tried
+/// again later (a quarter of the margin on, here 2 seconds), not at every prompt.
+#[test]
+fn a_failed_background_refresh_is_said_once_and_retried_later() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {
+        "read": numbered_payments(), "fault": "500", "fault_after": 1
+    }}));
+    let mut sandbox = sandbox_for(&stand_in, "keyutils");
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "8s");
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nttl: 12s\n",
+    );
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session.cd(&dir).run("sleep 4.5");
+    // The refresher fails within a moment; the prompts after it say so once.
+    for _ in 0..6 {
+        session.run("sleep 0.2");
+    }
+    session
+        .probe("still-valid", &["AWS_ACCESS_KEY_ID"])
+        .run("sleep 2.5")
+        .run("true")
+        .run("sleep 0.5")
+        .run("true");
+    let (probes, log) = session.finish(&sandbox.home());
+    expect(&probes, "still-valid", &[("AWS_ACCESS_KEY_ID", "AKIA-1")]);
+    let said: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("could not refresh acme/payments/dev ("))
+        .collect();
+    assert!(
+        said.first()
+            .is_some_and(|l| l.contains("failed with 500 (request id req-0123456789)")),
+        "{log:#?}"
+    );
+    let attempts = stand_in.opens() - 1;
+    assert!(
+        attempts >= 2,
+        "retried later: {attempts} attempts\n{log:#?}"
+    );
+    // Each failure said once (the last attempt may end after the last prompt).
+    assert!(
+        said.len() == attempts || said.len() + 1 == attempts,
+        "{attempts} attempts: {log:#?}"
+    );
+    assert!(said.len() >= 2, "{log:#?}");
+    let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
 }
 
 #[test]
@@ -442,14 +560,15 @@ fn no_secret_reaches_stderr_or_a_file_through_a_whole_day() {
     let dir = allowed_project(
         &sandbox,
         "payments",
-        "environment: acme/payments/dev\nttl: 10s\n",
+        "environment: acme/payments/dev\nttl: 12s\n",
     );
     let out = sandbox.bash(
         &dir,
         r#"
         eval "$(esc-hook export bash)"
         esc-hook status; esc-hook status --json; esc-hook cache list; esc-hook cache list --json
-        sleep 2.2; eval "$(esc-hook export bash)"
+        sleep 4.2; eval "$(esc-hook export bash)"
+        sleep 1.5; eval "$(esc-hook export bash)"
         esc-hook reload; cd .. && eval "$(esc-hook export bash)"; esc-hook export json
         printf '%s' "$ESC_HOOK_STATE" | base64 -d 2>/dev/null
     "#,
