@@ -5,7 +5,7 @@
 //! in time: a locked or hung keyring must never hold up a prompt. There is no file fallback.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::Setting;
@@ -36,6 +36,11 @@ pub trait SecretStore: Send + Sync {
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, account: &str) -> Result<(), StoreError>;
+
+    /// Whether the store of record still holds the entry (for `cache list`).
+    fn holds(&self, account: &str) -> Result<bool, StoreError> {
+        Ok(self.get(account)?.is_some())
+    }
 }
 
 /// Which store to use: `ESC_HOOK_KEYRING` = `auto` (default), `secret-service`, `keyutils`,
@@ -154,6 +159,104 @@ impl SecretStore for Bounded {
         let account = account.to_string();
         self.call("deleting from the keyring", move |s| s.delete(&account))
     }
+
+    fn holds(&self, account: &str) -> Result<bool, StoreError> {
+        let account = account.to_string();
+        self.call("reading the keyring", move |s| s.holds(&account))
+    }
+}
+
+/// The Secret Service with a copy of each entry in the kernel's session keyring: a hit costs
+/// a `keyctl` call instead of a D-Bus connection, an encrypted session with the daemon and
+/// three round trips (about 16 ms, against 5 ms for the whole `export`), so the Secret Service
+/// is only opened when the copy cannot answer. The copy lives in kernel memory for the login
+/// session only, never on disk; the Secret Service stays the store of record (what `cache
+/// list` asks, what a new session reads). Failures of the copy are never errors: it is only
+/// ever a shortcut.
+pub struct SessionCopy {
+    pub copy: Arc<dyn SecretStore>,
+    store: OnceLock<Result<Arc<dyn SecretStore>, StoreError>>,
+    open_store: Box<dyn Fn() -> Result<Arc<dyn SecretStore>, StoreError> + Send + Sync>,
+    /// `auto`: without a Secret Service after all, the session keyring is the store.
+    copy_alone_without_store: bool,
+}
+
+impl SessionCopy {
+    pub fn new(
+        copy: Arc<dyn SecretStore>,
+        open_store: impl Fn() -> Result<Arc<dyn SecretStore>, StoreError> + Send + Sync + 'static,
+        copy_alone_without_store: bool,
+    ) -> SessionCopy {
+        SessionCopy {
+            copy,
+            store: OnceLock::new(),
+            open_store: Box::new(open_store),
+            copy_alone_without_store,
+        }
+    }
+
+    /// The store of record, opened at first need; `Ok(None)` when the copy stands alone.
+    fn store(&self) -> Result<Option<&Arc<dyn SecretStore>>, StoreError> {
+        match self.store.get_or_init(|| (self.open_store)()) {
+            Ok(store) => Ok(Some(store)),
+            Err(_) if self.copy_alone_without_store => Ok(None),
+            Err(error) => Err(error.clone()),
+        }
+    }
+}
+
+impl SecretStore for SessionCopy {
+    fn name(&self) -> &'static str {
+        match self.store.get() {
+            Some(Err(_)) if self.copy_alone_without_store => self.copy.name(),
+            _ => "secret-service",
+        }
+    }
+
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Ok(Some(secret)) = self.copy.get(account) {
+            return Ok(Some(secret));
+        }
+        let Some(store) = self.store()? else {
+            return Ok(None);
+        };
+        let secret = store.get(account)?;
+        if let Some(secret) = &secret {
+            let _ = self.copy.set(account, secret);
+        }
+        Ok(secret)
+    }
+
+    fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError> {
+        let Some(store) = self.store()? else {
+            return self.copy.set(account, secret);
+        };
+        store.set(account, secret)?;
+        if self.copy.set(account, secret).is_err() {
+            // A stale copy must not outlive what replaced it.
+            let _ = self.copy.delete(account);
+        }
+        Ok(())
+    }
+
+    fn delete(&self, account: &str) -> Result<(), StoreError> {
+        let copy = self.copy.delete(account);
+        match self.store()? {
+            Some(store) => store.delete(account),
+            None => copy,
+        }
+    }
+
+    fn holds(&self, account: &str) -> Result<bool, StoreError> {
+        let Some(store) = self.store()? else {
+            return Ok(self.copy.get(account)?.is_some());
+        };
+        let held = store.get(account)?.is_some();
+        if !held {
+            let _ = self.copy.delete(account);
+        }
+        Ok(held)
+    }
 }
 
 /// A store in memory, for tests.
@@ -267,11 +370,11 @@ mod native {
     pub fn open(choice: &str) -> Result<Arc<dyn SecretStore>, StoreError> {
         match choice {
             #[cfg(target_os = "linux")]
-            "secret-service" => secret_service(),
+            "secret-service" => with_session_copy(false),
             #[cfg(target_os = "linux")]
             "keyutils" => keyutils(),
             #[cfg(target_os = "linux")]
-            "auto" => secret_service().or_else(|ss_error| {
+            "auto" => with_session_copy(true).or_else(|ss_error| {
                 keyutils()
                     .map_err(|ku_error| StoreError::Unavailable(format!("{ss_error}; {ku_error}")))
             }),
@@ -309,6 +412,29 @@ mod native {
         )
     }
 
+    /// The Secret Service behind a copy in the session keyring when this process has one (the
+    /// Secret Service then opened only when the copy cannot answer), else on its own.
+    /// `copy_alone`: should the Secret Service not answer, the session keyring is the store.
+    #[cfg(target_os = "linux")]
+    fn with_session_copy(copy_alone: bool) -> Result<Arc<dyn SecretStore>, StoreError> {
+        if crate::settings::Settings::get()
+            .var("DBUS_SESSION_BUS_ADDRESS")
+            .is_none()
+        {
+            return Err(StoreError::Unavailable(
+                "secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
+            ));
+        }
+        match keyutils() {
+            Ok(copy) => Ok(Arc::new(super::SessionCopy::new(
+                copy,
+                secret_service,
+                copy_alone,
+            ))),
+            Err(_) => secret_service(),
+        }
+    }
+
     #[cfg(target_os = "linux")]
     fn keyutils() -> Result<Arc<dyn SecretStore>, StoreError> {
         let store = named(
@@ -343,6 +469,94 @@ mod tests {
         fn delete(&self, _: &str) -> Result<(), StoreError> {
             Ok(())
         }
+    }
+
+    /// A store that counts reads, to show which layer answered.
+    struct Counted {
+        inner: MemoryStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+    impl SecretStore for Counted {
+        fn name(&self) -> &'static str {
+            "secret-service"
+        }
+        fn get(&self, account: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.get(account)
+        }
+        fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError> {
+            self.inner.set(account, secret)
+        }
+        fn delete(&self, account: &str) -> Result<(), StoreError> {
+            self.inner.delete(account)
+        }
+    }
+
+    #[test]
+    fn the_session_copy_answers_hits_and_the_store_stays_the_record() {
+        let store = Arc::new(Counted {
+            inner: MemoryStore::default(),
+            reads: Default::default(),
+        });
+        let copy = Arc::new(MemoryStore::default());
+        let record = store.clone();
+        let layered = SessionCopy::new(
+            copy.clone(),
+            move || Ok(record.clone() as Arc<dyn SecretStore>),
+            false,
+        );
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        layered.set("a", b"one").unwrap();
+        assert_eq!(layered.get("a").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(reads(), 0, "a hit costs the store nothing");
+        // An entry another session wrote: read from the store once, then from the copy.
+        store.inner.set("b", b"two").unwrap();
+        assert_eq!(layered.get("b").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(layered.get("b").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(reads(), 1);
+        // Wiped from the store of record: not held, and the copy goes too.
+        store.inner.delete("b").unwrap();
+        assert!(!layered.holds("b").unwrap());
+        assert_eq!(copy.get("b").unwrap(), None);
+        layered.delete("a").unwrap();
+        assert_eq!(copy.get("a").unwrap(), None);
+        assert_eq!(store.inner.get("a").unwrap(), None);
+    }
+
+    #[test]
+    fn the_session_copy_opens_the_store_only_when_it_must() {
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = opened.clone();
+        let copy = Arc::new(MemoryStore::default());
+        copy.set("a", b"one").unwrap();
+        let layered = SessionCopy::new(
+            copy,
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(StoreError::Unavailable("no daemon".into()))
+            },
+            true,
+        );
+        assert_eq!(layered.get("a").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(
+            opened.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a hit opens nothing"
+        );
+        assert_eq!(layered.name(), "secret-service");
+        // No Secret Service after all (`auto`): the session keyring stands alone.
+        layered.set("b", b"two").unwrap();
+        assert_eq!(layered.get("b").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(
+            layered.name(),
+            "memory",
+            "recorded under the store that holds it"
+        );
+        assert_eq!(
+            opened.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "tried once"
+        );
     }
 
     #[test]

@@ -37,15 +37,15 @@ fn check_presence(
             .entry(entry.store.clone())
             .or_insert_with(|| open_store_of(entry).map_err(|e| e.to_string()));
         let found = match opened {
-            Ok(Some(store)) => store.get(&entry.account).map_err(|e| e.to_string()),
+            Ok(Some(store)) => store.holds(&entry.account).map_err(|e| e.to_string()),
             Ok(None) => Err("caching is off".into()),
             Err(problem) => Err(problem.clone()),
         };
         match found {
-            Ok(Some(_)) => {
+            Ok(true) => {
                 presence.insert(id.clone(), Presence::Present);
             }
-            Ok(None) => gone.push(id.clone()),
+            Ok(false) => gone.push(id.clone()),
             Err(problem) => {
                 presence.insert(id.clone(), Presence::Unknown(problem));
             }
