@@ -884,6 +884,31 @@ mod tests {
         assert!(lines_of_values("values: {A: 1}\n").is_empty());
     }
 
+    /// The example shows every key: it must parse, as written.
+    #[test]
+    fn the_example_parses() {
+        let example = include_bytes!("../.escrc.example");
+        let escrc = parse(Path::new("/p/.escrc"), example).unwrap();
+        let aws = escrc.aws.unwrap();
+        assert_eq!(aws.credentials, CredentialsMode::Static);
+        assert!(aws.assume_role.is_some());
+        for mode in ["server", "process"] {
+            let text = format!("environment: a/b/c\naws:\n  credentials: {mode}\n");
+            assert!(
+                parse(Path::new("/p/.escrc"), text.as_bytes()).is_ok(),
+                "{mode}"
+            );
+        }
+        let wrong = parse(
+            Path::new("/p/.escrc"),
+            b"environment: a/b/c\naws:\n  credentials: env\n",
+        );
+        assert!(
+            wrong.unwrap_err().message.contains("static"),
+            "names the valid modes"
+        );
+    }
+
     #[test]
     fn finds_the_nearest_file_walking_up() {
         let root = tempfile::tempdir().unwrap();

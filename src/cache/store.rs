@@ -169,8 +169,9 @@ impl SecretStore for Bounded {
 /// The Secret Service with a copy of each entry in the kernel's session keyring: a hit costs
 /// a `keyctl` call instead of a D-Bus connection, an encrypted session with the daemon and
 /// three round trips (about 16 ms, against 5 ms for the whole `export`), so the Secret Service
-/// is only opened when the copy cannot answer. The copy lives in kernel memory for the login
-/// session only, never on disk; the Secret Service stays the store of record (what `cache
+/// is only opened when the copy cannot answer. The copy lives in kernel memory (the session
+/// keyring, linked to the user's persistent keyring, which the kernel drops after three days
+/// unused or at reboot), never on disk; the Secret Service stays the store of record (what `cache
 /// list` asks, what a new session reads). Failures of the copy are never errors: it is only
 /// ever a shortcut.
 pub struct SessionCopy {
