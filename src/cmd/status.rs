@@ -129,13 +129,19 @@ fn report(settings: &Settings) -> Json {
     let loaded = match &settings.state {
         Ok(Some(state)) if state.outcome != Outcome::Outside => {
             let outcome = serde_json::to_value(state.outcome).unwrap_or(Json::Null);
+            let names = |unset: bool| -> Vec<String> {
+                state
+                    .loaded
+                    .iter()
+                    .flat_map(|l| &l.vars)
+                    .filter(|v| v.unset == unset)
+                    .map(|v| v.name.clone())
+                    .collect()
+            };
+            let set_aside = names(true);
             let (variables, opened_at, expires_at) = match &state.loaded {
                 Some(loaded) => (
-                    loaded
-                        .vars
-                        .iter()
-                        .map(|v| v.name.clone())
-                        .collect::<Vec<_>>(),
+                    names(false),
                     Json::from(time::rfc3339(loaded.opened_at)),
                     loaded
                         .expires_at
@@ -149,6 +155,7 @@ fn report(settings: &Settings) -> Json {
                 "escrc": state.escrc.as_ref().map(|s| s.path.display().to_string()),
                 "outcome": outcome,
                 "variables": variables,
+                "set_aside": set_aside,
                 "opened_at": opened_at,
                 "expires_at": expires_at,
                 "seconds_left": state.loaded.as_ref().and_then(|l| l.expires_at)
@@ -224,6 +231,16 @@ fn human(report: &Json) -> String {
                 .map(|v| v.iter().map(text).collect())
                 .unwrap_or_default();
             out.push(format!("variables:   {}", names.join(" ")));
+            let aside: Vec<String> = state["set_aside"]
+                .as_array()
+                .map(|v| v.iter().map(text).collect())
+                .unwrap_or_default();
+            if !aside.is_empty() {
+                out.push(format!(
+                    "set aside:   {} (yours, back when you leave)",
+                    aside.join(" ")
+                ));
+            }
             if let (Some(at), Some(left)) =
                 (state["expires_at"].as_str(), state["seconds_left"].as_u64())
             {

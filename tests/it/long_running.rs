@@ -188,6 +188,7 @@ fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
     // The cache answers credential_process until the refresh point, as in real use.
     sandbox.set("ESC_HOOK_KEYRING", "keyutils");
     let out_file = sandbox.path("loop-output");
+    let status_file = sandbox.path("status");
     let key_loop = repo().join("tests/support/aws_key_loop.py");
     let mut session = crate::shells::Session::new(crate::shells::Sh::Bash, &sandbox);
     session
@@ -205,6 +206,7 @@ fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
             out_file.display()
         ))
         .run("export PROFILE_LINES=\"$(grep -c '^credential_process = ' \"$AWS_CONFIG_FILE\")\"")
+        .run(&format!("esc-hook status > '{}'", status_file.display()))
         .probe("config", &["PROFILE_LINES"])
         .cd(&sandbox.home())
         .probe(
@@ -230,6 +232,17 @@ fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
             ("AWS_PROFILE", "users-own"),
             ("AWS_CONFIG_FILE", "<unset>"),
         ],
+    );
+    let status = std::fs::read_to_string(&status_file).unwrap();
+    assert!(
+        status.contains("set aside:   AWS_ACCESS_KEY_ID (yours, back when you leave)"),
+        "{status}"
+    );
+    assert!(
+        !status
+            .lines()
+            .any(|l| l.starts_with("variables:") && l.contains("AWS_ACCESS_KEY_ID")),
+        "{status}"
     );
     let output = std::fs::read_to_string(&out_file).unwrap();
     let (keys, summary) = keys_and_summary(&output);
