@@ -157,8 +157,11 @@ names that change how a shell or the loader behaves (PATH, LD_LIBRARY_PATH, ...)
 anyway; names a shell reserves and ESC_HOOK_* never are.
 .TP
 \fBaws\fR
-region, assume\-role (role\-arn, session\-name, duration, external\-id, policy\-arns, policy) and
-web\-identity (role\-arn and one of token\-file, token\-command, token\-property).
+region, assume\-role (role\-arn, session\-name, duration, external\-id, policy\-arns, policy),
+web\-identity (role\-arn and one of token\-file, token\-command, token\-property), and
+credentials: static (keys in the shell, the default), server (\fBexec\fR serves them on a
+loopback endpoint that refreshes them) or process (the shell gets an AWS config whose default
+profile runs \fBesc\-hook credential\-process\fR, so every SDK refreshes by itself).
 .SH ENVIRONMENT
 esc\-hook reads these from your own environment, never from what a project loaded. Each
 ESC_HOOK_* setting below can also be given in the config file (see FILES); a variable that is
@@ -207,7 +210,9 @@ trust records, one file per allowed or denied .escrc (\fBesc\-hook prune\fR remo
 what the keyring cache holds: names and times, never a value.
 .TP
 \fI$XDG_RUNTIME_DIR/esc\-hook/\fR (else \fI$TMPDIR/esc\-hook\-<uid>/\fR)
-private runtime files: an environment's files while loaded, locks, per\-shell markers.
+private runtime files: an environment's files while loaded, locks, per\-shell markers, and the
+markers of background refreshes (\fIrefresh/\fR: which entry is being refreshed, why the last
+refresh failed; never a secret).
 .TP
 \fI~/.pulumi/credentials.json\fR
 the Pulumi CLI's login, read for the token when PULUMI_ACCESS_TOKEN is unset.
