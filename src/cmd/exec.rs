@@ -163,12 +163,13 @@ pub fn run(
                 stopper.stop();
                 status
             });
-            let (Some(request), Some(provider), Some(resolved)) = (&request, &provider, resolved)
-            else {
-                unreachable!("serving needs an open, checked above");
-            };
-            let mut source = Refreshing::new(&escrc.label(), settings.refresh_margin(), resolved);
-            endpoint.serve(&mut || source.credentials(provider, request));
+            // Serving was only chosen with an open behind it (checked before the spawn).
+            if let (Some(request), Some(provider), Some(resolved)) = (&request, &provider, resolved)
+            {
+                let mut source =
+                    Refreshing::new(&escrc.label(), settings.refresh_margin(), resolved);
+                endpoint.serve(&mut || source.credentials(provider, request));
+            }
             waiter
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the waiting thread failed")))
