@@ -98,7 +98,9 @@ impl fmt::Display for EnvRef {
 #[derive(Clone, Debug)]
 pub struct Escrc {
     pub path: PathBuf,
-    pub environment: Option<EnvRef>,
+    /// The environments to open, in import order (later ones win); opened together in one
+    /// open when there are several. Empty when the file only has values.
+    pub environments: Vec<EnvRef>,
     /// How long the ESC open session may be read (`duration` on the open request).
     pub open_duration: Option<Duration>,
     /// How long the resolved credentials count as valid.
@@ -258,13 +260,24 @@ impl Escrc {
         Some(format!("{}:{line}", home_relative(&self.path)))
     }
 
-    /// What messages call this project: the environment, or the file when it only has values.
+    /// What messages call this project: its environments (`acme/aws/dev + acme/payments/dev`),
+    /// or the file when it only has values.
     pub fn label(&self) -> String {
-        match &self.environment {
-            Some(env) => env.to_string(),
-            None => home_relative(&self.path),
+        match self.environments.is_empty() {
+            false => environments_label(&self.environments),
+            true => home_relative(&self.path),
         }
     }
+}
+
+/// Environments as messages name them: `acme/aws/dev + acme/payments/dev@stable`. (No part of a
+/// name holds a space or `+`, so the text names exactly one list.)
+pub fn environments_label(environments: &[EnvRef]) -> String {
+    environments
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
@@ -375,7 +388,7 @@ pub fn io_reason(error: &std::io::Error) -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawEscrc {
-    environment: Option<EnvRefField>,
+    environment: Option<EnvironmentsField>,
     open_duration: Option<DurationField<OpenDurationKey>>,
     ttl: Option<DurationField<TtlKey>>,
     #[serde(default)]
@@ -416,7 +429,7 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
     }
     Ok(Escrc {
         path: path.to_path_buf(),
-        environment: raw.environment.map(|e| e.0),
+        environments: raw.environment.map(|e| e.0).unwrap_or_default(),
         open_duration: raw.open_duration.map(|d| d.0),
         ttl: raw.ttl.map(|d| d.0),
         export: ExportFilter::new(raw.export.into_iter().map(|p| p.0).collect()),
@@ -581,7 +594,6 @@ fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
 }
 
 /// Field types that validate while deserializing, so serde_yaml reports the exact position.
-struct EnvRefField(EnvRef);
 struct DurationField<K>(Duration, std::marker::PhantomData<K>);
 struct PatternField(String);
 struct ScalarText(String);
@@ -607,12 +619,46 @@ impl<'de> Deserialize<'de> for AllowedNameField {
     }
 }
 
-impl<'de> Deserialize<'de> for EnvRefField {
+/// `environment:` takes one name or a list of them, all of one organization (they are opened
+/// together, in one open of that organization).
+struct EnvironmentsField(Vec<EnvRef>);
+
+impl<'de> Deserialize<'de> for EnvironmentsField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        EnvRef::parse(&text)
-            .map(EnvRefField)
-            .map_err(|e| de::Error::custom(format!("environment: {e}")))
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let texts = match OneOrMany::deserialize(d).map_err(|_| {
+            de::Error::custom(
+                "environment: name one environment (org/project/env) or a list of them",
+            )
+        })? {
+            OneOrMany::One(text) => vec![text],
+            OneOrMany::Many(texts) => texts,
+        };
+        if texts.is_empty() {
+            return Err(de::Error::custom(
+                "environment: the list is empty: name at least one org/project/env",
+            ));
+        }
+        let mut environments = Vec::with_capacity(texts.len());
+        for text in &texts {
+            let env =
+                EnvRef::parse(text).map_err(|e| de::Error::custom(format!("environment: {e}")))?;
+            if let Some(first) = environments.first().map(|e: &EnvRef| e.org.clone())
+                && env.org != first
+            {
+                return Err(de::Error::custom(format!(
+                    "environment: `{text}` is in organization `{}`, the list's first in `{first}`: environments opened together must share one organization",
+                    env.org
+                )));
+            }
+            environments.push(env);
+        }
+        Ok(EnvironmentsField(environments))
     }
 }
 
@@ -756,8 +802,8 @@ mod tests {
              export: ['AWS_*', '!AWS_PROFILE']\nvalues:\n  AWS_REGION: eu-west-1\n  PORT: 8080\n  ON: true\n  NONE: null\n",
         )
         .unwrap();
-        let env = escrc.environment.unwrap();
-        assert_eq!(env.to_string(), "acme/payments/dev@12");
+        assert_eq!(escrc.environments.len(), 1);
+        assert_eq!(escrc.environments[0].to_string(), "acme/payments/dev@12");
         assert_eq!(escrc.open_duration, Some(Duration::from_secs(7200)));
         assert_eq!(escrc.ttl, Some(Duration::from_secs(3000)));
         assert!(escrc.export.allows("AWS_REGION"));
@@ -907,6 +953,22 @@ mod tests {
             wrong.unwrap_err().message.contains("static"),
             "names the valid modes"
         );
+    }
+
+    #[test]
+    fn environment_takes_a_list_of_one_organization() {
+        let escrc =
+            parse_text("environment:\n  - acme/aws/dev\n  - acme/payments/dev@3\n").unwrap();
+        assert_eq!(escrc.label(), "acme/aws/dev + acme/payments/dev@3");
+        let err = parse_text("environment: [acme/aws/dev, globex/payments/dev]\n").unwrap_err();
+        assert!(
+            err.message
+                .contains("`globex/payments/dev` is in organization `globex`"),
+            "{err}"
+        );
+        assert_eq!(err.position.map(|p| p.0), Some(1));
+        let err = parse_text("environment: []\n").unwrap_err();
+        assert!(err.message.contains("the list is empty"), "{err}");
     }
 
     #[test]

@@ -24,9 +24,11 @@ pub fn identity(backend: &str, token: &str) -> String {
 pub fn account(backend: &str, identity: &str, request: &OpenRequest) -> String {
     let seconds =
         |d: Option<Duration>| d.map_or_else(|| "-".to_string(), |d| d.as_secs().to_string());
-    let environment = request
-        .env
-        .map_or_else(|| "-".to_string(), ToString::to_string);
+    // The whole ordered list; a single environment reads as it always did.
+    let environment = match request.envs {
+        [] => "-".to_string(),
+        envs => crate::escrc::environments_label(envs),
+    };
     let aws = match request.aws {
         Some(aws) => format!(
             "{}@{}",
@@ -50,15 +52,22 @@ mod tests {
 
     #[test]
     fn every_part_changes_the_key() {
-        let env = EnvRef::parse("acme/payments/dev").unwrap();
-        let other_env = EnvRef::parse("acme/payments/dev@3").unwrap();
-        let request = |env, ttl| OpenRequest {
-            env: Some(env),
-            open_duration: Duration::from_secs(7200),
-            ttl,
-            aws: None,
-            project_dir: std::path::Path::new("/p"),
-        };
+        let env = [EnvRef::parse("acme/payments/dev").unwrap()];
+        let other_env = [EnvRef::parse("acme/payments/dev@3").unwrap()];
+        let pair = [
+            EnvRef::parse("acme/aws/dev").unwrap(),
+            EnvRef::parse("acme/payments/dev").unwrap(),
+        ];
+        let swapped = [pair[1].clone(), pair[0].clone()];
+        fn request(envs: &[EnvRef], ttl: Option<Duration>) -> OpenRequest<'_> {
+            OpenRequest {
+                envs,
+                open_duration: Duration::from_secs(7200),
+                ttl,
+                aws: None,
+                project_dir: std::path::Path::new("/p"),
+            }
+        }
         let id = identity("https://api.pulumi.com", "pul-1");
         let base = account("https://api.pulumi.com", &id, &request(&env, None));
         assert_eq!(
@@ -73,6 +82,8 @@ mod tests {
                 &request(&env, None),
             ),
             account("https://api.pulumi.com", &id, &request(&other_env, None)),
+            account("https://api.pulumi.com", &id, &request(&pair, None)),
+            account("https://api.pulumi.com", &id, &request(&swapped, None)),
             account(
                 "https://api.pulumi.com",
                 &id,

@@ -230,7 +230,7 @@ mod tests {
 
     fn request_for(env: &EnvRef) -> OpenRequest<'_> {
         OpenRequest {
-            env: Some(env),
+            envs: std::slice::from_ref(env),
             open_duration: Duration::from_secs(7200),
             ttl: None,
             aws: None,

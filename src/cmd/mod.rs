@@ -40,7 +40,7 @@ pub fn project_escrc(
         let env = EnvRef::parse(&reference).map_err(|e| anyhow!(e))?;
         return Ok(Escrc {
             path: PathBuf::from(format!("/{}", escrc::FILE_NAME)),
-            environment: Some(env),
+            environments: vec![env],
             open_duration: None,
             ttl: None,
             export: ExportFilter::default(),
@@ -96,7 +96,7 @@ pub fn provider_for(
         total: timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
     };
     let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
-        match request.env {
+        match request.envs.first() {
             Some(_) => {
                 let login = login::resolve(&var, settings.home())?;
                 let identity = credential_cache::key::identity(&login.backend, &login.token);

@@ -85,6 +85,8 @@ fn report(settings: &Settings) -> Json {
         let path = stamp.path;
         let mut aws_role = Json::Null;
         let mut trusted_prefix = Json::Null;
+        let mut environments = Json::Null;
+        let mut default_ttl = false;
         let (trust, environment, error) = match escrc::read(&path) {
             Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
             Ok(content) => {
@@ -105,11 +107,23 @@ fn report(settings: &Settings) -> Json {
                 match escrc::parse(&path, &content) {
                     Ok(parsed) => {
                         aws_role = role_of(&parsed);
+                        environments = parsed
+                            .environments
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .into();
+                        // An anonymous open does not show the imported environments'
+                        // fn::open::aws-login durations: without a ttl, the default applies.
+                        default_ttl = parsed.environments.len() > 1 && parsed.ttl.is_none();
                         (
                             trust,
-                            parsed
-                                .environment
-                                .map_or(Json::Null, |e| e.to_string().into()),
+                            match parsed.environments.is_empty() {
+                                true => Json::Null,
+                                false => {
+                                    crate::escrc::environments_label(&parsed.environments).into()
+                                }
+                            },
                             Json::Null,
                         )
                     }
@@ -122,6 +136,8 @@ fn report(settings: &Settings) -> Json {
             "trust": trust,
             "trusted_prefix": trusted_prefix,
             "environment": environment,
+            "environments": environments,
+            "default_ttl": default_ttl,
             "aws_role": aws_role,
             "error": error,
         })
@@ -204,6 +220,12 @@ fn human(report: &Json) -> String {
             out.push(format!(".escrc:      {} ({trust})", shown_path(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));
+            }
+            if e["default_ttl"] == json!(true) {
+                out.push(format!(
+                    "             assumed valid for {} (ESC does not show the durations of imported environments): set `ttl` in .escrc if they differ",
+                    crate::duration::human(crate::provider::DEFAULT_TTL)
+                ));
             }
             if let (Some(arn), Some(how)) =
                 (e["aws_role"]["arn"].as_str(), e["aws_role"]["via"].as_str())

@@ -17,7 +17,8 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let shown = escrc::home_relative(&path);
     let environment = match escrc::parse(&path, &content) {
-        Ok(parsed) => parsed.environment.map(|env| format!(" ({env})")),
+        Ok(parsed) => (!parsed.environments.is_empty())
+            .then(|| format!(" ({})", escrc::environments_label(&parsed.environments))),
         Err(error) => {
             log::warn(format!("allowed, but it does not load yet: {error}"));
             None

@@ -29,6 +29,12 @@ impl Timeouts {
     };
 }
 
+/// What error messages name: the environment (or list), and the name diagnostics default to.
+struct Subject {
+    label: String,
+    short: String,
+}
+
 pub struct EscClient {
     login: Login,
     timeouts: Timeouts,
@@ -43,30 +49,57 @@ impl EscClient {
         EscClient { login, timeouts }
     }
 
-    fn env_url(&self, env: &EnvRef) -> String {
-        // Every part was validated as [A-Za-z0-9._-]+, so no escaping is needed.
-        format!(
-            "{}/api/esc/environments/{}/{}/{}",
-            self.login.backend, env.org, env.project, env.env
-        )
+    /// Where the open goes: one environment by name, or several (of one organization) imported
+    /// by an anonymous environment whose definition is the request body, so ESC merges them
+    /// with its own import semantics (later wins, objects merged deeply). Either way, two
+    /// requests. Every name part was validated as [A-Za-z0-9._-]+: no escaping or quoting.
+    fn open_target(&self, envs: &[EnvRef]) -> (String, String, Option<String>) {
+        match envs {
+            [env] => {
+                let base = format!(
+                    "{}/api/esc/environments/{}/{}/{}",
+                    self.login.backend, env.org, env.project, env.env
+                );
+                let open = match &env.version {
+                    Some(version) => format!("{base}/versions/{version}/open"),
+                    None => format!("{base}/open"),
+                };
+                (open, format!("{base}/open"), None)
+            }
+            _ => {
+                let org = envs.first().map_or("-", |e| e.org.as_str());
+                let base = format!("{}/api/esc/environments/{org}/yaml", self.login.backend);
+                let mut definition = String::from("imports:\n");
+                for env in envs {
+                    definition.push_str(&format!("  - {}/{}", env.project, env.env));
+                    if let Some(version) = &env.version {
+                        definition.push_str(&format!("@{version}"));
+                    }
+                    definition.push('\n');
+                }
+                (
+                    format!("{base}/open"),
+                    format!("{base}/open"),
+                    Some(definition),
+                )
+            }
+        }
     }
 
     async fn open_and_read(
         &self,
         http: &reqwest::Client,
         request: &OpenRequest<'_>,
-        env: &EnvRef,
+        env: &Subject,
     ) -> Result<Json, ProviderError> {
-        let base = self.env_url(env);
-        let open_url = match &env.version {
-            Some(version) => format!("{base}/versions/{version}/open"),
-            None => format!("{base}/open"),
-        };
+        let (open_url, read_base, definition) = self.open_target(request.envs);
         let open_url = format!(
             "{open_url}?duration={}",
             crate::duration::to_go(request.open_duration)
         );
-        let opened = self.send(http, Method::POST, &open_url, env).await?;
+        let opened = self
+            .send(http, Method::POST, &open_url, definition, env)
+            .await?;
         let id = opened
             .get("id")
             .and_then(Json::as_str)
@@ -77,11 +110,11 @@ impl EscClient {
                 status: 200,
                 snippet: "the open response has no session id".into(),
             })?;
-        let read_url = format!("{base}/open/{id}");
+        let read_url = format!("{read_base}/{id}");
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.send(http, Method::GET, &read_url, env).await {
+            match self.send(http, Method::GET, &read_url, None, env).await {
                 Err(e) if tries < READ_TRIES && is_transient(&e) => {
                     tokio::time::sleep(RETRY_DELAY).await;
                 }
@@ -95,13 +128,18 @@ impl EscClient {
         http: &reqwest::Client,
         method: Method,
         url: &str,
-        env: &EnvRef,
+        body: Option<String>,
+        env: &Subject,
     ) -> Result<Json, ProviderError> {
-        let response = http
+        let mut request = http
             .request(method, url)
             .header("Authorization", format!("token {}", self.login.token))
             .header("Accept", "application/vnd.pulumi+8")
-            .header("Content-Type", "application/json")
+            .header("Content-Type", "application/json");
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| self.transport_error(&e, env))?;
@@ -135,7 +173,7 @@ impl EscClient {
         request_id: Option<String>,
         json: Option<Json>,
         body: &[u8],
-        env: &EnvRef,
+        env: &Subject,
     ) -> ProviderError {
         let backend = self.login.backend.clone();
         let message = json
@@ -149,22 +187,22 @@ impl EscClient {
                 .is_some_and(|j| j.get("diagnostics").is_some()) =>
             {
                 ProviderError::Evaluation {
-                    env: env.to_string(),
-                    diagnostics: diagnostics(json.as_ref(), &env.env),
+                    env: env.label.clone(),
+                    diagnostics: diagnostics(json.as_ref(), &env.short),
                 }
             }
             401 => ProviderError::Unauthorized {
                 backend,
-                env: env.to_string(),
+                env: env.label.clone(),
                 source: self.login.source.clone(),
                 login: self.login.fingerprint(),
             },
             403 => ProviderError::Forbidden {
-                env: env.to_string(),
+                env: env.label.clone(),
                 message: message.unwrap_or_else(|| "forbidden".into()),
             },
             404 => ProviderError::NotFound {
-                env: env.to_string(),
+                env: env.label.clone(),
                 backend,
             },
             429 => ProviderError::RateLimited { backend },
@@ -185,10 +223,10 @@ impl EscClient {
         }
     }
 
-    fn transport_error(&self, error: &reqwest::Error, env: &EnvRef) -> ProviderError {
+    fn transport_error(&self, error: &reqwest::Error, env: &Subject) -> ProviderError {
         if error.is_timeout() {
             return ProviderError::Timeout {
-                env: env.to_string(),
+                env: env.label.clone(),
                 after: self.timeouts.total,
             };
         }
@@ -211,11 +249,9 @@ impl EscClient {
                 ProviderError::Config(format!("could not start the network runtime: {e}"))
             })?;
         // Errors name an environment; this request has none.
-        let env = EnvRef {
-            org: "-".into(),
-            project: "-".into(),
-            env: "-".into(),
-            version: None,
+        let env = Subject {
+            label: "-".into(),
+            short: "-".into(),
         };
         let http = reqwest::Client::builder()
             .connect_timeout(self.timeouts.connect)
@@ -223,7 +259,7 @@ impl EscClient {
             .build()
             .map_err(|e| self.transport_error(&e, &env))?;
         let url = format!("{}/api/user", self.login.backend);
-        let user = runtime.block_on(self.send(&http, Method::GET, &url, &env))?;
+        let user = runtime.block_on(self.send(&http, Method::GET, &url, None, &env))?;
         Ok(["githubLogin", "name"]
             .iter()
             .find_map(|key| user.get(key).and_then(Json::as_str))
@@ -234,8 +270,16 @@ impl EscClient {
 
 impl Provider for EscClient {
     fn resolve(&self, request: &OpenRequest) -> Result<Resolved, ProviderError> {
-        let Some(env_ref) = request.env else {
-            return Err(ProviderError::Config("no ESC environment to open".into()));
+        let subject = match request.envs {
+            [] => return Err(ProviderError::Config("no ESC environment to open".into())),
+            [env] => Subject {
+                label: env.to_string(),
+                short: env.env.clone(),
+            },
+            envs => Subject {
+                label: crate::escrc::environments_label(envs),
+                short: crate::escrc::environments_label(envs),
+            },
         };
         // Installing twice is harmless; the first provider stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -260,13 +304,13 @@ impl Provider for EscClient {
                 reason: root_cause(&e),
             })?;
         let opened_at = SystemTime::now();
-        let env = env_ref.to_string();
+        let env = subject.label.clone();
         let read = runtime.block_on(async {
             // Ctrl-C ends the open but not esc-hook: it still prints a state recording the
             // interruption, so the next prompt does not hang on the same open again.
             let open = pin!(tokio::time::timeout(
                 self.timeouts.total,
-                self.open_and_read(&http, request, env_ref)
+                self.open_and_read(&http, request, &subject)
             ));
             let interrupt = pin!(tokio::signal::ctrl_c());
             race(open, interrupt).await

@@ -17,7 +17,9 @@ use crate::escrc::{AwsSettings, EnvRef, Escrc};
 /// What a provider needs to know: the environment to open (if any) and the STS steps (if any).
 #[derive(Clone, Debug)]
 pub struct OpenRequest<'a> {
-    pub env: Option<&'a EnvRef>,
+    /// The environments to open, in import order: one is opened by name, several together
+    /// in one anonymous open that imports them. Empty for STS alone.
+    pub envs: &'a [EnvRef],
     /// How long the open session may be read; at least the ttl.
     pub open_duration: Duration,
     /// The `.escrc`'s ttl, which wins over anything the environment says.
@@ -31,11 +33,11 @@ impl<'a> OpenRequest<'a> {
     /// What an `.escrc` asks of the network; none when it only has local values.
     pub fn for_escrc(escrc: &'a Escrc) -> Option<OpenRequest<'a>> {
         let aws = escrc.aws.as_ref().filter(|aws| aws.uses_sts());
-        if escrc.environment.is_none() && aws.is_none() {
+        if escrc.environments.is_empty() && aws.is_none() {
             return None;
         }
         Some(OpenRequest {
-            env: escrc.environment.as_ref(),
+            envs: &escrc.environments,
             open_duration: escrc
                 .open_duration
                 .unwrap_or(DEFAULT_OPEN_DURATION)
@@ -48,13 +50,13 @@ impl<'a> OpenRequest<'a> {
 
     /// What messages and listings call it.
     pub fn label(&self) -> String {
-        match (self.env, self.aws) {
-            (Some(env), _) => env.to_string(),
-            (None, Some(aws)) => {
+        match (self.envs, self.aws) {
+            ([_, ..], _) => crate::escrc::environments_label(self.envs),
+            ([], Some(aws)) => {
                 let role = aws.web_identity.as_ref().map(|w| w.role_arn.as_str());
                 format!("aws:{}", role.unwrap_or("session"))
             }
-            (None, None) => crate::escrc::home_relative(self.project_dir),
+            ([], None) => crate::escrc::home_relative(self.project_dir),
         }
     }
 }

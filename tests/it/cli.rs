@@ -127,10 +127,10 @@ fn bad_escrc_files_name_file_line_and_key_and_the_shell_goes_on() {
             "*",
         ),
         (
-            "environment: [a]\n",
+            "environment: {a: 1}\n",
             ":1:",
-            "environment: invalid type: sequence",
-            "string",
+            "environment: name one environment (org/project/env)",
+            "or a list of them",
         ),
         ("{{{\n", ":1:", "", ""),
         ("", ": is empty", "environment: org/project/env", ""),

@@ -16,6 +16,7 @@ mod first_week;
 mod hostile_env;
 mod hostile_values;
 mod long_running;
+mod projects;
 mod security;
 mod shells;
 mod sts;

@@ -15,6 +15,10 @@ CONFIG.json:
 String values containing @@OPEN@@ have it replaced by the number of the open session (1, 2,
 ...), so a test can tell fresh credentials from old ones.
 
+Anonymous environments (POST .../{org}/yaml/open with a definition whose `imports:` lists
+`project/env[@version]`, then GET .../{org}/yaml/open/{id}) merge the named environments' read
+responses the way ESC merges imports: later wins, objects merged deeply.
+
 Faults: "400" (evaluation diagnostics), "401", "403", "404", "429", "500" (with a request
 id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "slow:S"
 (answer after S seconds), "hang" (never answer). A fault applies to the open request;
@@ -120,12 +124,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_api(self, method):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         path, _, query = self.path.partition("?")
         with self.state.lock:
             self.state.requests.append(
-                {"method": method, "path": path, "query": query,
+                {"method": method, "path": path, "query": query, "body": body,
                  "headers": {k.lower(): v for k, v in self.headers.items()}}
             )
             config = self.state.config
@@ -138,6 +141,11 @@ class Handler(BaseHTTPRequestHandler):
         parts = path[len(PREFIX):].split("/")
         if self.headers.get("Authorization") != "token " + config.get("token", ""):
             return self.reply(401, fixture("error-401.json"))
+        # org/yaml/open (an anonymous environment) | org/yaml/open/ID
+        if method == "POST" and len(parts) == 3 and parts[1:] == ["yaml", "open"]:
+            return self.open_yaml(parts[0], body, config)
+        if method == "GET" and len(parts) == 4 and parts[1:3] == ["yaml", "open"]:
+            return self.read_yaml(parts[0], parts[3])
         # org/project/env/open | org/project/env/versions/V/open | org/project/env/open/ID
         if method == "POST" and len(parts) == 4 and parts[3] == "open":
             return self.open_env("/".join(parts[:3]), config)
@@ -191,17 +199,89 @@ class Handler(BaseHTTPRequestHandler):
             self.state.sessions[session] = (name, self.state.opens)
         return self.reply_json(200, {"id": session})
 
+    def open_yaml(self, org, definition, config):
+        """An anonymous environment whose definition imports others, the way ESC takes it:
+        `imports:` then `- project/env[@version]` items; each must exist in `org` (404 naming
+        the import), and an import naming another organization is refused (400)."""
+        imports, inside = [], False
+        for line in definition.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line.rstrip() == "imports:":
+                inside = True
+            elif inside and line.lstrip().startswith("- "):
+                imports.append(line.strip()[2:].strip())
+            else:
+                return self.reply_json(400, {"code": 400, "message": "unsupported definition",
+                                             "diagnostics": [{"summary": f"unexpected line: {line}"}]})
+        if not imports:
+            return self.reply_json(400, {"code": 400, "message": "no imports",
+                                         "diagnostics": [{"summary": "the definition imports nothing"}]})
+        names = []
+        for item in imports:
+            base = item.split("@")[0]
+            if base.count("/") != 1:
+                return self.reply_json(400, {"code": 400, "message": "invalid import",
+                                             "diagnostics": [{"summary": f"{item}: imports name project/env in this organization"}]})
+            name = f"{org}/{item}"
+            env = config.get("environments", {}).get(name) or config.get("environments", {}).get(f"{org}/{base}")
+            if env is None:
+                return self.reply_json(404, {"code": 404, "message": f"Environment '{org}/{base}' not found"})
+            names.append(name if name in config.get("environments", {}) else f"{org}/{base}")
+        for name in names:
+            env = config["environments"][name]
+            with self.state.lock:
+                faulty = self.state.opens >= env.get("fault_after", 0)
+            if faulty and self.fault(env.get("fault", ""), name):
+                return None
+        session = str(uuid.uuid4())
+        with self.state.lock:
+            self.state.opens += 1
+            self.state.sessions[session] = (names, self.state.opens)
+        return self.reply_json(200, {"id": session})
+
+    def read_yaml(self, org, session):
+        with self.state.lock:
+            names, number = self.state.sessions.get(session, (None, 0))
+            environments = self.state.config.get("environments", {})
+        if not isinstance(names, list) or any(not n.startswith(org + "/") for n in names):
+            return self.reply_json(404, {"code": 404, "message": "open session not found"})
+        merged = {"properties": {}}
+        for name in names:
+            read = environments.get(name, {}).get("read", {"properties": {}})
+            merged = merge(merged, read)
+        body = json.dumps(merged).replace("@@OPEN@@", str(number))
+        return self.reply(200, body.encode())
+
     def read_env(self, base, session):
         with self.state.lock:
             name, number = self.state.sessions.get(session, (None, 0))
             env = self.state.config.get("environments", {}).get(name or "")
-        if name is None or name.split("@")[0] != base or env is None:
+        if not isinstance(name, str) or name.split("@")[0] != base or env is None:
             return self.reply_json(404, {"code": 404, "message": "open session not found"})
         fault = env.get("fault", "")
         if fault.startswith("read-") and self.fault(fault[5:], name):
             return None
         body = json.dumps(env.get("read", {"properties": {}})).replace("@@OPEN@@", str(number))
         return self.reply(200, body.encode())
+
+
+def merge(base, later):
+    """ESC's import merge: later wins; objects (here, value maps) merged deeply. In a read
+    response a value is {"value": ..., "secret": ..., "trace": ...}: two values whose `value`
+    is an object merge key by key; anything else is replaced by the later one."""
+    if not (isinstance(base, dict) and isinstance(later, dict)):
+        return later
+    out = dict(base)
+    for key, value in later.items():
+        if key in out and isinstance(out[key], dict) and isinstance(value, dict):
+            if "value" in value and not isinstance(value.get("value"), dict):
+                out[key] = value
+            else:
+                out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def main():
