@@ -86,6 +86,7 @@ fn report(settings: &Settings) -> Json {
         let mut aws_role = Json::Null;
         let mut trusted_prefix = Json::Null;
         let mut environments = Json::Null;
+        let mut credentials = Json::Null;
         let mut default_ttl = false;
         let (trust, environment, error) = match escrc::read(&path) {
             Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
@@ -107,6 +108,11 @@ fn report(settings: &Settings) -> Json {
                 match escrc::parse(&path, &content) {
                     Ok(parsed) => {
                         aws_role = role_of(&parsed);
+                        credentials = parsed
+                            .aws
+                            .as_ref()
+                            .and_then(|aws| serde_json::to_value(aws.credentials).ok())
+                            .unwrap_or(Json::Null);
                         environments = parsed
                             .environments
                             .iter()
@@ -139,6 +145,7 @@ fn report(settings: &Settings) -> Json {
             "environments": environments,
             "default_ttl": default_ttl,
             "aws_role": aws_role,
+            "credentials": credentials,
             "error": error,
         })
     });
@@ -220,6 +227,17 @@ fn human(report: &Json) -> String {
             out.push(format!(".escrc:      {} ({trust})", shown_path(&e["path"])));
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));
+            }
+            match e["credentials"].as_str() {
+                Some("process") => out.push(
+                    "credentials: process (no keys in the shell: AWS_CONFIG_FILE's default profile runs `esc-hook credential-process`)"
+                        .to_string(),
+                ),
+                Some("server") => out.push(
+                    "credentials: server (`esc-hook exec` serves them on a loopback endpoint)"
+                        .to_string(),
+                ),
+                _ => {}
             }
             if e["default_ttl"] == json!(true) {
                 out.push(format!(

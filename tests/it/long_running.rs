@@ -239,6 +239,10 @@ fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
         "{status}"
     );
     assert!(
+        status.contains("credentials: process (no keys in the shell"),
+        "{status}"
+    );
+    assert!(
         !status
             .lines()
             .any(|l| l.starts_with("variables:") && l.contains("AWS_ACCESS_KEY_ID")),
