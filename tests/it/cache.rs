@@ -160,14 +160,7 @@ fn without_a_keyring_credentials_still_load_with_one_warning_per_shell() {
         "DBUS_SESSION_BUS_ADDRESS".into(),
         "unix:path=/nonexistent/bus".into(),
     ));
-    // The tests share one kernel session keyring, where the Secret Service keeps its copies,
-    // and a stand-in may reuse an earlier one's port: an entry key no other test uses (its
-    // ttl) keeps another test's copy from answering here.
-    let dir = allowed_project(
-        &sandbox,
-        "payments",
-        "environment: acme/payments/dev\nttl: 53m\n",
-    );
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
     let out = sandbox.bash(
         &dir,
         r#"

@@ -104,7 +104,7 @@ impl Sandbox {
         self.extra_env
             .push(("PULUMI_BACKEND_URL".into(), stand_in.url()));
         self.extra_env
-            .push(("PULUMI_ACCESS_TOKEN".into(), TOKEN.into()));
+            .push(("PULUMI_ACCESS_TOKEN".into(), stand_in.token.clone()));
     }
 
     /// Logged in to `stand_in`, with the keyring cache switched off.
@@ -234,14 +234,23 @@ pub fn stderr(out: &Output) -> String {
 pub struct StandIn {
     child: Child,
     port: u16,
+    /// Its own token: the tests share one kernel keyring, and a stand-in may get an earlier
+    /// one's port, so the token (part of every cache key) keeps their entries apart.
+    pub token: String,
     _config: tempfile::NamedTempFile,
 }
 
 impl StandIn {
-    /// Serves `environments` (name → {"read": …} or {"fault": …}) for [`TOKEN`].
+    /// Serves `environments` (name → {"read": …} or {"fault": …}) for a token of its own.
     pub fn start(environments: Json) -> StandIn {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let token = format!(
+            "{TOKEN}-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let mut config = tempfile::NamedTempFile::new().unwrap();
-        let body = json!({"token": TOKEN, "environments": environments});
+        let body = json!({"token": token, "environments": environments});
         config.write_all(body.to_string().as_bytes()).unwrap();
         let mut child = Command::new("python3")
             .arg(repo().join("tests/support/esc_stand_in.py"))
@@ -262,6 +271,7 @@ impl StandIn {
         StandIn {
             child,
             port,
+            token,
             _config: config,
         }
     }

@@ -47,7 +47,10 @@ fn an_open_is_exactly_two_requests_with_the_cli_headers() {
     );
     for request in &requests {
         let headers = &request["headers"];
-        assert_eq!(headers["authorization"], format!("token {TOKEN}"));
+        assert_eq!(
+            headers["authorization"],
+            format!("token {}", stand_in.token)
+        );
         assert_eq!(headers["accept"], "application/vnd.pulumi+8");
         assert_eq!(headers["content-type"], "application/json");
         let agent = headers["user-agent"].as_str().unwrap();
@@ -279,7 +282,7 @@ fn a_missing_login_is_explained_before_any_request() {
     let pulumi_home = sandbox.home().join(".pulumi");
     std::fs::create_dir_all(&pulumi_home).unwrap();
     let credentials = json!({"current": stand_in.url(),
-        "accounts": {stand_in.url(): {"accessToken": TOKEN, "username": "alice"}}});
+        "accounts": {stand_in.url(): {"accessToken": stand_in.token, "username": "alice"}}});
     std::fs::write(
         pulumi_home.join("credentials.json"),
         credentials.to_string(),
@@ -314,7 +317,7 @@ env, values, _yaml = client.open_and_read_environment("acme", "payments", "dev")
 print(json.dumps(values["environmentVariables"], sort_keys=True))
 "#;
     let out = Command::new(python)
-        .args(["-c", program, &stand_in.url(), TOKEN])
+        .args(["-c", program, &stand_in.url(), &stand_in.token])
         .output()
         .unwrap();
     assert!(

@@ -233,7 +233,7 @@ fn a_fixed_login_is_picked_up_at_the_next_prompt(shell: Sh) {
         .cd(&dir)
         .run("true")
         .run(&format!("esc-hook status > '{}'", shown.display()))
-        .user_set("PULUMI_ACCESS_TOKEN", TOKEN)
+        .user_set("PULUMI_ACCESS_TOKEN", &stand_in.token)
         .probe("fixed", &["AWS_ACCESS_KEY_ID"])
         .run("true")
         .probe("later", &["AWS_ACCESS_KEY_ID"]);

@@ -285,7 +285,7 @@ fn every_sts_failure_class_gives_its_line_and_leaves_the_shell_working() {
 
 fn set_sts_fault(stand_in: &StandIn, code: &str) {
     use std::io::{Read, Write};
-    let body = json!({"token": TOKEN, "environments": {}, "sts_fault": code}).to_string();
+    let body = json!({"token": stand_in.token, "environments": {}, "sts_fault": code}).to_string();
     let mut stream =
         std::net::TcpStream::connect(stand_in.url().trim_start_matches("http://")).unwrap();
     write!(
