@@ -131,24 +131,7 @@ impl<'a> Session<'a> {
         let Some(calls) = &self.calls else {
             return script;
         };
-        let wrapper = self
-            .sandbox
-            .path(&format!("counting-esc-hook-{}", self.shell.name()));
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\necho call >> '{}'\nexec '{}' \"$@\"\n",
-                calls.display(),
-                bin()
-            ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(&wrapper)
-            .status()
-            .unwrap();
-        fs::write(calls, "").unwrap();
+        let wrapper = counting_wrapper(self.sandbox, self.shell.name(), calls);
         script.replace(bin(), wrapper.to_str().unwrap())
     }
 
@@ -250,6 +233,27 @@ impl<'a> Session<'a> {
         );
         (probes, log)
     }
+}
+
+/// An esc-hook that writes a line to `calls` each time it starts, then runs the real one.
+fn counting_wrapper(sandbox: &Sandbox, shell: &str, calls: &Path) -> PathBuf {
+    let wrapper = sandbox.path(&format!("counting-esc-hook-{shell}"));
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            bin()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    fs::write(calls, "").unwrap();
+    wrapper
 }
 
 pub fn expect(
@@ -736,22 +740,7 @@ fn nushell_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
     // A name nushell's `ls` would take as a glob, were the hook to pass it as one.
     let project = allowed_project(&sandbox, "p*[x]", "values:\n  X: p\n");
     let calls = sandbox.path("calls-nu");
-    let wrapper = sandbox.path("counting-esc-hook-nu");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho call >> '{}'\nexec '{}' \"$@\"\n",
-            calls.display(),
-            bin()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(&wrapper)
-        .status()
-        .unwrap();
-    fs::write(&calls, "").unwrap();
+    let wrapper = counting_wrapper(&sandbox, "nu", &calls);
     let hook = sandbox.nu_hook();
     let text = fs::read_to_string(&hook).unwrap();
     fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();

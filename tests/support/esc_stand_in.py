@@ -189,14 +189,20 @@ class Handler(BaseHTTPRequestHandler):
         env = config.get("environments", {}).get(name)
         if env is None:
             return self.reply_json(404, {"code": 404, "message": f"Environment '{name}' not found"})
-        with self.state.lock:
-            faulty = self.state.opens >= env.get("fault_after", 0)
-        if faulty and self.fault(env.get("fault", ""), name):
-            return None
+        return self.start_session(name, [(name, env)])
+
+    def start_session(self, key, environments):
+        """Answers an open: each environment's fault (if due) first, else a new session that
+        reads `key` (a name, or the list of an anonymous open's imports)."""
+        for name, env in environments:
+            with self.state.lock:
+                faulty = self.state.opens >= env.get("fault_after", 0)
+            if faulty and self.fault(env.get("fault", ""), name):
+                return None
         session = str(uuid.uuid4())
         with self.state.lock:
             self.state.opens += 1
-            self.state.sessions[session] = (name, self.state.opens)
+            self.state.sessions[session] = (key, self.state.opens)
         return self.reply_json(200, {"id": session})
 
     def open_yaml(self, org, definition, config):
@@ -228,17 +234,7 @@ class Handler(BaseHTTPRequestHandler):
             if env is None:
                 return self.reply_json(404, {"code": 404, "message": f"Environment '{org}/{base}' not found"})
             names.append(name if name in config.get("environments", {}) else f"{org}/{base}")
-        for name in names:
-            env = config["environments"][name]
-            with self.state.lock:
-                faulty = self.state.opens >= env.get("fault_after", 0)
-            if faulty and self.fault(env.get("fault", ""), name):
-                return None
-        session = str(uuid.uuid4())
-        with self.state.lock:
-            self.state.opens += 1
-            self.state.sessions[session] = (names, self.state.opens)
-        return self.reply_json(200, {"id": session})
+        return self.start_session(names, [(n, config["environments"][n]) for n in names])
 
     def read_yaml(self, org, session):
         with self.state.lock:
