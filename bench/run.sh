@@ -77,6 +77,22 @@ out_e=$(cd "$outside" && bench outside "$bin export zsh")
 out_d=$(cd "$outside" && bench outside-d "direnv export zsh")
 row "export, unchanged, outside any project" "$out_e ms" "$out_d ms" "$(ratio "$out_e" "$out_d")" "<= 0.40x"
 
+# 1b. The unchanged prompt inside a three-level layered project (each file `inherit: true` on
+#     the one above; direnv: each .envrc `source_up`): same target as a single file.
+chain=$HOME/mono/services/pay chain_d=$HOME/mono-d/services/pay
+mkdir -p "$chain" "$chain_d"
+printf 'values:\n  AWS_REGION: eu-west-1\n' > "$HOME/mono/.escrc"
+printf 'inherit: true\nvalues:\n  SERVICE: pay\n' > "$HOME/mono/services/.escrc"
+printf 'inherit: true\nvalues:\n  STAGE: dev\n' > "$chain/.escrc"
+printf 'export AWS_REGION=eu-west-1\n' > "$HOME/mono-d/.envrc"
+printf 'source_up\nexport SERVICE=pay\n' > "$HOME/mono-d/services/.envrc"
+printf 'source_up\nexport STAGE=dev\n' > "$chain_d/.envrc"
+for dir in "$HOME/mono" "$HOME/mono/services" "$chain"; do chmod 644 "$dir/.escrc"; (cd "$dir" && esc-hook allow); done
+for dir in "$HOME/mono-d" "$HOME/mono-d/services" "$chain_d"; do (cd "$dir" && direnv allow); done
+in_chain=$(cd "$chain" && eval "$(esc-hook export bash)" && bench in-chain "$bin export zsh")
+in_chain_d=$(cd "$chain_d" && eval "$(direnv export bash 2>/dev/null)" && bench in-chain-d "direnv export zsh")
+row "export, unchanged, in a 3-level chain" "$in_chain ms" "$in_chain_d ms" "$(ratio "$in_chain" "$in_chain_d")" "<= 0.40x"
+
 # 2. Entering a project: credentials from the keyring (keyutils), or inline values only.
 before=$(requests)
 hit=$(cd "$project" && bench enter-cached "$bin export zsh")
@@ -163,13 +179,14 @@ row "20 shells, cold cache, keyutils (wall, med. of 5)" "$wall ms" "" "" "opens:
 
 # 5. Processes started per unchanged prompt, in real shells (strace counts execve).
 prompts=20
-count_execs() { # shell, rc-setup, extra: counts binary starts over a session of N prompts
-  local shell=$1 n=$2 trace=$work/trace.$1.$2
+count_execs() { # shell, N, [directory]: counts binary starts over a session of N prompts
+  local shell=$1 n=$2 dir=${3:-$project}
+  local trace=$work/trace.$1.$2.${dir//\//_}
   local lines="sleep 1.1"$'\n'; for _ in $(seq "$n"); do lines+="true"$'\n'; done; lines+="exit"$'\n'
   case $shell in
-    bash) printf '%s' "$lines" | (cd "$project" && strace -f -e trace=execve -o "$trace" bash --rcfile "$work/rc.bash" -i >/dev/null 2>&1) ;;
-    zsh) printf '%s' "$lines" | (cd "$project" && ZDOTDIR=$work/zdot strace -f -e trace=execve -o "$trace" zsh -i >/dev/null 2>&1) ;;
-    fish) printf '%s' "$lines" | (cd "$project" && XDG_CONFIG_HOME=$work/fishconf strace -f -e trace=execve -o "$trace" script -qfec "fish -i" /dev/null >/dev/null 2>&1) ;;
+    bash) printf '%s' "$lines" | (cd "$dir" && strace -f -e trace=execve -o "$trace" bash --rcfile "$work/rc.bash" -i >/dev/null 2>&1) ;;
+    zsh) printf '%s' "$lines" | (cd "$dir" && ZDOTDIR=$work/zdot strace -f -e trace=execve -o "$trace" zsh -i >/dev/null 2>&1) ;;
+    fish) printf '%s' "$lines" | (cd "$dir" && XDG_CONFIG_HOME=$work/fishconf strace -f -e trace=execve -o "$trace" script -qfec "fish -i" /dev/null >/dev/null 2>&1) ;;
     direnv) printf '%s' "$lines" | (cd "$envrc" && strace -f -e trace=execve -o "$trace" bash --rcfile "$work/rc.direnv" -i >/dev/null 2>&1) ;;
   esac
   # Starts of the hook's binary (esc-hook, or direnv for the comparison), failed PATH
@@ -187,6 +204,10 @@ d0=$(count_execs direnv 0); d1=$(count_execs direnv $prompts); direnv_pp=$(per_p
 for shell in bash zsh fish; do
   s0=$(count_execs $shell 0); s1=$(count_execs $shell $prompts)
   row "processes per unchanged prompt, $shell" "$(per_prompt "$s0" "$s1")" "$direnv_pp" "" "0 (direnv: its bash hook)"
+done
+for shell in bash zsh fish; do
+  s0=$(count_execs $shell 0 "$chain"); s1=$(count_execs $shell $prompts "$chain")
+  row "  same, in a 3-level chain, $shell" "$(per_prompt "$s0" "$s1")" "$direnv_pp" "" "0"
 done
 
 # 6. Size, libraries, memory of the unchanged path.

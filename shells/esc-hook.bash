@@ -24,16 +24,19 @@ _esc_hook_unchanged() {
   for __esc_hook_file in ${_esc_hook_absent[@]+"${_esc_hook_absent[@]}"}; do
     [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1
   done
-  if [[ -n "${_esc_hook_present-}" ]]; then
-    [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+  # Every file of the project (more than one when it builds on its parents), unchanged.
+  local __esc_hook_index=0 __esc_hook_text
+  for __esc_hook_file in ${_esc_hook_present[@]+"${_esc_hook_present[@]}"}; do
+    [[ -e "$__esc_hook_file" && ! "$__esc_hook_file" -nt "$_esc_hook_watch" ]] || return 1
     # bash cannot see a change time: compare the text (an edit may keep an old mtime).
-    if [[ -n "${_esc_hook_present_text-}" ]]; then
-      [[ -f "$_esc_hook_present" ]] || return 1
-      local __esc_hook_text=
-      IFS= read -r -d '' __esc_hook_text < "$_esc_hook_present"
-      [ "$__esc_hook_text" = "$_esc_hook_present_text" ] || return 1
+    if [[ -n "${_esc_hook_present_text[__esc_hook_index]-}" ]]; then
+      [[ -f "$__esc_hook_file" ]] || return 1
+      __esc_hook_text=
+      IFS= read -r -d '' __esc_hook_text < "$__esc_hook_file"
+      [ "$__esc_hook_text" = "${_esc_hook_present_text[__esc_hook_index]}" ] || return 1
     fi
-  fi
+    __esc_hook_index=$((__esc_hook_index + 1))
+  done
   for __esc_hook_file in ${_esc_hook_newer[@]+"${_esc_hook_newer[@]}"}; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
   done

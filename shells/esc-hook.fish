@@ -28,14 +28,17 @@ function __esc_hook_unchanged
         end
     end
     set -l since (path mtime -- $_esc_hook_watch); or return 1
-    if test -n "$_esc_hook_present"
-        set -l changed (path mtime -- $_esc_hook_present); or return 1
+    # Every file of the project (more than one when it builds on its parents), unchanged.
+    set -l index 0
+    for file in $_esc_hook_present
+        set index (math $index + 1)
+        set -l changed (path mtime -- $file); or return 1
         test $changed -le $since; or return 1
         # fish cannot see a change time: compare the text (an edit may keep an old mtime).
-        if test -n "$_esc_hook_present_text"
-            test -f $_esc_hook_present; or return 1
-            read -z -l text < $_esc_hook_present
-            test "$text" = "$_esc_hook_present_text"; or return 1
+        if test -n "$_esc_hook_present_text[$index]"
+            test -f $file; or return 1
+            read -z -l text < $file
+            test "$text" = "$_esc_hook_present_text[$index]"; or return 1
         end
     end
     for dir in $_esc_hook_newer

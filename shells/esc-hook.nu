@@ -28,14 +28,16 @@ def __esc_hook_unchanged []: nothing -> bool {
         # `path type` sees a link, even a broken one.
         if ($file | path type) != null { return false }
     }
-    if $watch.present != "" {
-        let changed = (__esc_hook_mtime $watch.present)
+    # Every file of the project (more than one when it builds on its parents), unchanged.
+    for entry in ($watch.present | enumerate) {
+        let file = $entry.item
+        let changed = (__esc_hook_mtime $file)
         if $changed == null or $changed > $since { return false }
         # An edit may keep an old mtime (cp -p, tar x): compare the text too.
         if $watch.present_text != null {
-            if ($watch.present | path type) != "file" { return false }
-            let text = (try { open --raw $watch.present | decode utf-8 } catch { null })
-            if $text != $watch.present_text { return false }
+            if ($file | path type) != "file" { return false }
+            let text = (try { open --raw $file | decode utf-8 } catch { null })
+            if $text != ($watch.present_text | get $entry.index) { return false }
         }
     }
     for dir in $watch.newer {

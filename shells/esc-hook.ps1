@@ -25,12 +25,15 @@ function global:__EscHookUnchanged {
     foreach ($file in $watch.absent) {
         if (Test-Path -LiteralPath $file) { return $false }
     }
-    if ($watch.present) {
-        if (-not (Test-Path -LiteralPath $watch.present)) { return $false }
-        $item = Get-Item -LiteralPath $watch.present -Force
+    # Every file of the project (more than one when it builds on its parents), unchanged.
+    $index = 0
+    foreach ($file in @($watch.present)) {
+        if (-not (Test-Path -LiteralPath $file)) { return $false }
+        $item = Get-Item -LiteralPath $file -Force
         if ($item.LastWriteTimeUtc -gt $since) { return $false }
         # An edit may keep an old mtime (cp -p, tar x): compare the text too.
-        if ($null -ne $watch.present_text -and [System.IO.File]::ReadAllText($watch.present) -cne $watch.present_text) { return $false }
+        if ($null -ne $watch.present_text -and [System.IO.File]::ReadAllText($file) -cne @($watch.present_text)[$index]) { return $false }
+        $index++
     }
     foreach ($dir in $watch.newer) {
         if ((Test-Path -LiteralPath $dir) -and (Get-Item -LiteralPath $dir -Force).LastWriteTimeUtc -gt $since) { return $false }

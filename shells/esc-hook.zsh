@@ -50,17 +50,18 @@ _esc_hook_unchanged() {
   for __esc_hook_file in "${(@)_esc_hook_absent}"; do
     [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1
   done
-  if [[ -n "${_esc_hook_present-}" ]]; then
-    [[ -e "$_esc_hook_present" && ! "$_esc_hook_present" -nt "$_esc_hook_watch" ]] || return 1
+  # Every file of the project (more than one when it builds on its parents), unchanged.
+  for __esc_hook_file in "${(@)_esc_hook_present}"; do
+    [[ -e "$__esc_hook_file" && ! "$__esc_hook_file" -nt "$_esc_hook_watch" ]] || return 1
     # Any change to the file (content, mode, owner, a replacement) moves its change time,
     # whatever its mtime says.
     if (( ${+builtins[zstat]} )); then
       local -a __esc_hook_changed __esc_hook_since
-      zstat -A __esc_hook_changed +ctime -- "$_esc_hook_present" 2>/dev/null || return 1
+      zstat -A __esc_hook_changed +ctime -- "$__esc_hook_file" 2>/dev/null || return 1
       zstat -A __esc_hook_since +mtime -- "$_esc_hook_watch" 2>/dev/null || return 1
       (( __esc_hook_changed[1] <= __esc_hook_since[1] )) || return 1
     fi
-  fi
+  done
   for __esc_hook_file in "${(@)_esc_hook_newer}"; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
   done

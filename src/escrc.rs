@@ -116,6 +116,14 @@ pub struct Escrc {
     pub allow_names: BTreeSet<String>,
     /// The line of each name under `values` (block style), for messages about a name.
     pub value_lines: BTreeMap<String, usize>,
+    /// `inherit: true`: this file builds on the nearest `.escrc` above it (see [`crate::chain`]).
+    pub inherit: bool,
+    /// Whether `export` was written (an empty filter also means "everything"), so that a
+    /// layered file without one keeps its parent's.
+    pub export_given: bool,
+    /// In a layered project: the file each name under `values` comes from, when it is not
+    /// `path` (for `status` and messages).
+    pub value_files: BTreeMap<String, PathBuf>,
 }
 
 /// The `aws:` section.
@@ -130,9 +138,10 @@ pub struct AwsSettings {
     pub web_identity: Option<WebIdentity>,
     /// How commands get the credentials: static keys (the default), a loopback server for
     /// `exec`, or a `credential_process` profile that refreshes by itself. Not part of what
-    /// is opened, so not part of the cache key.
+    /// is opened, so not part of the cache key. `None` when not written (static, or in a
+    /// layered project the parent's).
     #[serde(default, skip_serializing)]
-    pub credentials: CredentialsMode,
+    pub credentials: Option<CredentialsMode>,
 }
 
 /// `aws: { credentials: … }`.
@@ -177,9 +186,18 @@ pub struct WebIdentity {
     /// A property of the ESC environment holding the token (from `fn::open::oidc`), as a
     /// dotted path such as `oidc.token`.
     pub token_property: Option<String>,
+    /// The directory of the `.escrc` that wrote this section, when a layered project took it
+    /// from a parent: the token file and command belong there, not in the child.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 impl AwsSettings {
+    /// How programs get the credentials (static keys unless the file says otherwise).
+    pub fn credentials_mode(&self) -> CredentialsMode {
+        self.credentials.unwrap_or_default()
+    }
+
     /// Whether this section asks STS for anything (and so needs the network).
     pub fn uses_sts(&self) -> bool {
         self.assume_role.is_some() || self.web_identity.is_some()
@@ -257,7 +275,22 @@ impl Escrc {
     /// Where a name under `values` is written, as `file:line`, for messages.
     pub fn place_of_value(&self, name: &str) -> Option<String> {
         let line = self.value_lines.get(name)?;
-        Some(format!("{}:{line}", home_relative(&self.path)))
+        Some(format!(
+            "{}:{line}",
+            home_relative(self.file_of_value(name))
+        ))
+    }
+
+    /// The file a name under `values` comes from (in a layered project, maybe a parent).
+    pub fn file_of_value(&self, name: &str) -> &Path {
+        self.value_files.get(name).unwrap_or(&self.path)
+    }
+
+    /// Whether programs get the credentials from a `credential_process` profile.
+    pub fn credentials_mode(&self) -> CredentialsMode {
+        self.aws
+            .as_ref()
+            .map_or(CredentialsMode::Static, AwsSettings::credentials_mode)
     }
 
     /// What messages call this project: its environments (`acme/aws/dev + acme/payments/dev`),
@@ -398,6 +431,8 @@ struct RawEscrc {
     aws: Option<AwsSettings>,
     #[serde(default)]
     allow_names: Vec<AllowedNameField>,
+    #[serde(default)]
+    inherit: bool,
 }
 
 /// Parses `.escrc` content. `path` is only used in messages.
@@ -411,7 +446,7 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         ));
     }
     let raw: RawEscrc = serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
-    if raw.environment.is_none() && raw.values.is_empty() && raw.aws.is_none() {
+    if raw.environment.is_none() && raw.values.is_empty() && raw.aws.is_none() && !raw.inherit {
         return Err(EscrcError::whole_file(
             path,
             "names no `environment` and no `values`: add `environment: org/project/env`",
@@ -432,11 +467,14 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         environments: raw.environment.map(|e| e.0).unwrap_or_default(),
         open_duration: raw.open_duration.map(|d| d.0),
         ttl: raw.ttl.map(|d| d.0),
+        export_given: !raw.export.is_empty(),
         export: ExportFilter::new(raw.export.into_iter().map(|p| p.0).collect()),
         values: raw.values.into_iter().map(|(k, v)| (k, v.0)).collect(),
         aws: raw.aws,
         allow_names: raw.allow_names.into_iter().map(|n| n.0).collect(),
         value_lines: lines_of_values(text),
+        inherit: raw.inherit,
+        value_files: BTreeMap::new(),
     })
 }
 
@@ -581,7 +619,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The 1-based line and value column of a top-level `key:` in the text.
-fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
+pub(crate) fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
     let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !is_key {
         return None;
@@ -936,7 +974,7 @@ mod tests {
         let example = include_bytes!("../.escrc.example");
         let escrc = parse(Path::new("/p/.escrc"), example).unwrap();
         let aws = escrc.aws.unwrap();
-        assert_eq!(aws.credentials, CredentialsMode::Static);
+        assert_eq!(aws.credentials_mode(), CredentialsMode::Static);
         assert!(aws.assume_role.is_some());
         for mode in ["server", "process"] {
             let text = format!("environment: a/b/c\naws:\n  credentials: {mode}\n");

@@ -156,6 +156,7 @@ proptest! {
                 name: name.clone(),
                 value: if *file { Value::File(value.clone()) } else { Value::Text(value.clone()) },
                 secret: *secret,
+                origin: None,
             }).collect(),
             opened_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(opened),
             expires_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(opened + ttl),

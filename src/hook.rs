@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::chain::{self, Chain};
 use crate::escrc::{self, CredentialsMode, Escrc, FileStamp};
 use crate::files;
 use crate::interrupt;
@@ -104,7 +105,7 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
             .as_ref()
             .is_some_and(|s| s.outcome == Outcome::Loaded)
     {
-        transition.report_diff();
+        transition.report();
     }
     let state_name = VarName::constant(state::VAR);
     match entered {
@@ -124,17 +125,32 @@ fn is_unchanged(
 ) -> bool {
     match previous {
         Ok(None) => found.is_none(),
-        Ok(Some(state)) if state.escrc.as_ref() == found => match (&state.trust, store) {
-            (Some(keys), Some(store)) => {
-                let path = state.escrc.as_ref().map(|stamp| stamp.path.as_path());
-                path.is_some_and(|path| store.still_allowed(path, keys))
-                    == state.outcome.was_allowed()
+        Ok(Some(state)) if state.escrc.as_ref() == found => {
+            let path = state.escrc.as_ref().map(|stamp| stamp.path.as_path());
+            if let Some(path) = path
+                && !chain::unchanged(path, &state.parents, state.seeks_parent)
+            {
+                return false;
             }
-            (Some(_), None) => !state.outcome.was_allowed(),
-            // Nothing loaded (an unreadable or unsafe file), or nothing loaded from a file
-            // (what `exec` set, outside any project): nothing to re-check.
-            (None, _) => state.loaded.is_none() || state.escrc.is_none(),
-        },
+            match (&state.trust, store) {
+                (Some(keys), Some(store)) => {
+                    // Every file of the chain on its own: a parent's record counts as much
+                    // as the nearest file's.
+                    let parents_allowed = state.parents.iter().all(|link| {
+                        link.trust
+                            .as_ref()
+                            .is_none_or(|keys| store.still_allowed(&link.stamp.path, keys))
+                    });
+                    let allowed =
+                        path.is_some_and(|path| store.still_allowed(path, keys)) && parents_allowed;
+                    allowed == state.outcome.was_allowed()
+                }
+                (Some(_), None) => !state.outcome.was_allowed(),
+                // Nothing loaded (an unreadable or unsafe file), or nothing loaded from a file
+                // (what `exec` set, outside any project): nothing to re-check.
+                (None, _) => state.loaded.is_none() || state.escrc.is_none(),
+            }
+        }
         _ => false,
     }
 }
@@ -180,12 +196,13 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     let expires_at = loaded.expires_at.unwrap_or(inputs.now);
     let result = match &previous.escrc {
         Some(stamp) => {
-            let file = escrc::read(&stamp.path).ok()?;
             let store = inputs.trust.as_ref().ok()?;
-            if store.verdict(&stamp.path, &file) != Verdict::Allowed {
-                return None;
+            match chain::allowed_project(stamp.clone(), store) {
+                Ok(project) => Ok((stamp, project)),
+                Err(chain::Refused::Invalid(error)) => Err(LoadError::Report(error.to_string())),
+                // No longer allowed as it is: decided afresh by the caller.
+                Err(chain::Refused::Nearest(_) | chain::Refused::Parent(_)) => return None,
             }
-            Ok((stamp, file))
         }
         // What `exec` set has no file to refresh from: it stays until it expires.
         None if inputs.now < expires_at => {
@@ -203,20 +220,16 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
         )),
     };
     // Still valid: renewed in the background, unless the cache already has fresh ones.
-    if let Ok((stamp, file)) = &result
+    if let Ok((stamp, project)) = &result
         && inputs.now < expires_at
-        && let Some(changes) = refresh_in_background(previous, stamp, file, inputs)
+        && let Some(changes) = refresh_in_background(previous, stamp, project, inputs)
     {
         return Some(changes);
     }
     let mut attempt = Transition::new(inputs.environ);
     attempt.keyring_warned = previous.keyring_warned;
     let kept = attempt.leave(previous, false);
-    let result = result.and_then(|(stamp, file)| {
-        escrc::parse(&stamp.path, &file)
-            .map_err(|e| LoadError::Report(e.to_string()))
-            .and_then(|escrc| attempt.load(&escrc, stamp, inputs, &kept))
-    });
+    let result = result.and_then(|(stamp, project)| attempt.load(&project, stamp, inputs, &kept));
     let state_name = VarName::constant(state::VAR);
     let mut state = previous.clone();
     match result {
@@ -274,11 +287,10 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
 fn refresh_in_background(
     previous: &State,
     stamp: &FileStamp,
-    file: &escrc::EscrcFile,
+    project: &Escrc,
     inputs: &Inputs,
 ) -> Option<Vec<Change>> {
-    let escrc = escrc::parse(&stamp.path, file).ok()?;
-    let request = OpenRequest::for_escrc(&escrc)?;
+    let request = OpenRequest::for_escrc(project)?;
     let provider = (inputs.provider)(&request).ok()?;
     let account = provider.cache_account(&request)?;
     let expires_at = previous.loaded.as_ref()?.expires_at?;
@@ -344,6 +356,10 @@ struct Transition<'a> {
     keyring_warned: bool,
     /// The fingerprint of a login the backend refused during this transition.
     failed_login: Option<String>,
+    /// What was unloaded (its label), said together with what is loaded instead.
+    left: Option<String>,
+    /// What was loaded, as the message names it (`label (cached, 50m left)`).
+    entered: Option<String>,
 }
 
 /// Why a load did not happen.
@@ -369,6 +385,8 @@ impl<'a> Transition<'a> {
             interrupted: None,
             keyring_warned: false,
             failed_login: None,
+            left: None,
+            entered: None,
         }
     }
 
@@ -402,7 +420,7 @@ impl<'a> Transition<'a> {
             return kept;
         };
         if announce {
-            log::info(format!("unloading {}", previous.label));
+            self.left = Some(previous.label.clone());
         }
         for var in &loaded.vars {
             // A forged state could name anything; only valid names are touched.
@@ -439,60 +457,58 @@ impl<'a> Transition<'a> {
         kept
     }
 
-    /// Decides what the `.escrc` at `stamp` gets: checked for trust before anything else, and
-    /// loaded only when allowed.
+    /// Decides what the `.escrc` at `stamp` gets: it and every file it builds on are checked
+    /// for trust before anything else, and the project is loaded only when all are allowed.
     fn enter(&mut self, stamp: FileStamp, inputs: &Inputs) -> State {
-        let path = stamp.path.clone();
-        let content = match escrc::read(&path) {
-            Ok(content) => content,
-            Err(error) => {
-                return failed(stamp, escrc::home_relative(&path), Outcome::Failed, error);
-            }
+        let chain = Chain::discover(stamp.clone());
+        let label = chain.label();
+        let with_chain = |mut state: State| {
+            state.parents = chain.links();
+            state.seeks_parent = chain.seeks_parent;
+            state
         };
-        let parsed = escrc::parse(&path, &content);
-        let label = parsed
-            .as_ref()
-            .map_or_else(|_| escrc::home_relative(&path), Escrc::label);
+        if let Err(error) = &chain.nearest().parsed
+            && chain.nearest().file.is_none()
+        {
+            return with_chain(failed(stamp, label, Outcome::Failed, error));
+        }
         let store = match &inputs.trust {
             Ok(store) => store,
             Err(reason) => {
                 let message = format!("cannot check whether .escrc is allowed: {reason}");
-                return failed(stamp, label, Outcome::NotAllowed, message);
+                return with_chain(failed(stamp, label, Outcome::NotAllowed, message));
             }
         };
-        let keys = TrustStore::keys(&path, &content);
+        let keys = chain.nearest().trust_keys();
         let mut loaded = None;
         let mut error = None;
-        let outcome = match store.verdict(&path, &content) {
-            Verdict::Unsafe(problem) => {
-                return failed(stamp, label, Outcome::Unsafe, problem);
+        let blocked = chain.blocked(store);
+        let outcome = match blocked.as_ref().map(|b| &b.verdict) {
+            Some(Verdict::Unsafe(problem)) => {
+                return with_chain(failed(stamp, label, Outcome::Unsafe, problem));
             }
-            Verdict::NotAllowed => {
-                error = Some(format!(
-                    ".escrc is not allowed: run `esc-hook allow` to trust it ({label})"
-                ));
-                Outcome::NotAllowed
+            Some(verdict) => {
+                error = blocked
+                    .as_ref()
+                    .and_then(|blocked| chain.blocked_message(blocked, &label));
+                match verdict {
+                    Verdict::Denied => Outcome::Denied,
+                    _ => Outcome::NotAllowed,
+                }
             }
-            Verdict::Denied => {
-                error = Some(format!(
-                    ".escrc is denied: run `esc-hook allow` to trust it again ({label})"
-                ));
-                Outcome::Denied
-            }
-            Verdict::Allowed => match parsed
+            None => match chain
+                .project()
                 .map_err(|e| LoadError::Report(e.to_string()))
-                .and_then(|escrc| self.load(&escrc, &stamp, inputs, &[]))
+                .and_then(|project| self.load(&project, &stamp, inputs, &[]))
             {
                 Ok((done, from_cache)) => {
                     let left = done.expires_at.map(|at| {
                         crate::duration::human(Duration::from_secs(at.saturating_sub(inputs.now)))
                     });
-                    match (from_cache, left) {
-                        (true, Some(left)) => {
-                            log::info(format!("loading {label} (cached, {left} left)"));
-                        }
-                        _ => log::info(format!("loading {label}")),
-                    }
+                    self.entered = Some(match (from_cache, left) {
+                        (true, Some(left)) => format!("{label} (cached, {left} left)"),
+                        _ => label.clone(),
+                    });
                     loaded = Some(done);
                     Outcome::Loaded
                 }
@@ -506,8 +522,8 @@ impl<'a> Transition<'a> {
         if let Some(message) = &error {
             log::warn(message);
         }
-        let mut state = State::new(stamp, label, outcome);
-        state.trust = Some(keys);
+        let mut state = with_chain(State::new(stamp, label, outcome));
+        state.trust = keys;
         state.loaded = loaded;
         state.keyring_warned = self.keyring_warned;
         state.error = error.map(|m| crate::names::printable(&m, 400));
@@ -562,10 +578,7 @@ impl<'a> Transition<'a> {
         wanted.retain(|name, _| !keep.contains(name));
         // `credentials: process`: a profile that refreshes by itself, and the user's own
         // static keys set aside while inside (the SDKs would take them first).
-        let process_mode = escrc
-            .aws
-            .as_ref()
-            .is_some_and(|aws| aws.credentials == CredentialsMode::Process);
+        let process_mode = escrc.credentials_mode() == CredentialsMode::Process;
         let mut set_aside = Vec::new();
         if process_mode {
             let esc_hook = std::env::current_exe()
@@ -580,6 +593,7 @@ impl<'a> Transition<'a> {
                         prev: Some(prev),
                         hash: String::new(),
                         unset: true,
+                        from: None,
                     });
                 }
             }
@@ -594,16 +608,28 @@ impl<'a> Transition<'a> {
         } = project::materialize(accepted)?;
 
         let salt = Loaded::new_salt();
+        let mut origins: Vec<String> = Vec::new();
         let mut vars: Vec<SetVar> = accepted
             .iter()
-            .map(|(name, text)| SetVar {
-                name: name.to_string(),
-                prev: match self.current(name.as_str()) {
-                    Current::Text(prev) => Some(prev),
-                    Current::Unset | Current::NotUtf8 => None,
-                },
-                hash: Loaded::hash(&salt, name.as_str(), text),
-                unset: false,
+            .map(|(name, text)| {
+                let origin = project::origin_of(escrc, resolved.as_ref(), name.as_str());
+                let from = origins
+                    .iter()
+                    .position(|o| *o == origin)
+                    .unwrap_or_else(|| {
+                        origins.push(origin);
+                        origins.len() - 1
+                    });
+                SetVar {
+                    name: name.to_string(),
+                    prev: match self.current(name.as_str()) {
+                        Current::Text(prev) => Some(prev),
+                        Current::Unset | Current::NotUtf8 => None,
+                    },
+                    hash: Loaded::hash(&salt, name.as_str(), text),
+                    unset: false,
+                    from: (from > 0).then_some(from),
+                }
             })
             .collect();
         // The state names every variable and keeps the user's previous values: it must stay
@@ -635,6 +661,7 @@ impl<'a> Transition<'a> {
             // The profile refreshes by itself: nothing in the shell to swap at the prompt.
             expires_at: if process_mode { None } else { expires_at },
             retry_at: None,
+            origins,
         };
         for (name, text) in accepted {
             self.set(name, text);
@@ -642,8 +669,31 @@ impl<'a> Transition<'a> {
         Ok((loaded, from_cache))
     }
 
-    /// One line, names only: `+ADDED ~CHANGED -REMOVED`, against the environment as it was.
-    fn report_diff(&self) {
+    /// What this transition did, names only: `loading X` or `unloading X`, then
+    /// `+ADDED ~CHANGED -REMOVED` against the environment as it was; a swap from one project to
+    /// another (a child for its parent, a sibling for a sibling) is one line with only what
+    /// differs.
+    fn report(&self) {
+        let diff = self.diff();
+        match (&self.left, &self.entered) {
+            (Some(left), Some(entered)) => {
+                let changes = match diff.is_empty() {
+                    true => "nothing changed".to_string(),
+                    false => diff,
+                };
+                log::info(format!("leaving {left} for {entered}: {changes}"));
+                return;
+            }
+            (Some(left), None) => log::info(format!("unloading {left}")),
+            (None, Some(entered)) => log::info(format!("loading {entered}")),
+            (None, None) => {}
+        }
+        if !diff.is_empty() {
+            log::info(diff);
+        }
+    }
+
+    fn diff(&self) -> String {
         let mut parts = Vec::new();
         for (name, new) in &self.overlay {
             let old = self.original.vars.get(name);
@@ -655,8 +705,6 @@ impl<'a> Transition<'a> {
             };
             parts.push(format!("{mark}{name}"));
         }
-        if !parts.is_empty() {
-            log::info(parts.join(" "));
-        }
+        parts.join(" ")
     }
 }

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod cache;
+mod chain;
 mod cli;
 mod cmd;
 mod config;

@@ -43,6 +43,43 @@ pub fn wanted(escrc: &Escrc, resolved: Option<&Resolved>) -> BTreeMap<String, Va
     wanted
 }
 
+/// Where the project's variable `name` comes from, for `status` (a name, never a value): the
+/// file that writes it under `values`, `aws.region`, the environment that defined it, the STS
+/// session that replaced the environment's keys, or esc-hook itself (`credentials: process`).
+pub fn origin_of(escrc: &Escrc, resolved: Option<&Resolved>, name: &str) -> String {
+    if escrc.values.contains_key(name) {
+        return escrc::home_relative(escrc.file_of_value(name));
+    }
+    let aws = escrc.aws.as_ref();
+    if matches!(name, "AWS_REGION" | "AWS_DEFAULT_REGION")
+        && aws.is_some_and(|aws| aws.region.is_some())
+    {
+        return "aws.region".into();
+    }
+    // The expiry esc-hook adds goes with the keys it describes.
+    let source = match name {
+        "AWS_CREDENTIAL_EXPIRATION" => {
+            ["AWS_CREDENTIAL_EXPIRATION", "AWS_ACCESS_KEY_ID"].as_slice()
+        }
+        _ => std::slice::from_ref(&name),
+    };
+    let var = source
+        .iter()
+        .find_map(|source| resolved.and_then(|r| r.vars.iter().find(|var| var.name == *source)));
+    match var.map(|var| var.origin) {
+        Some(Some(index)) => escrc
+            .environments
+            .get(usize::from(index))
+            .map_or_else(|| escrc.label(), ToString::to_string),
+        Some(None) => match aws {
+            Some(aws) if aws.assume_role.is_some() => "aws.assume-role".into(),
+            Some(aws) if aws.web_identity.is_some() => "aws.web-identity".into(),
+            _ => escrc::environments_label(&escrc.environments),
+        },
+        None => "esc-hook (credentials: process)".into(),
+    }
+}
+
 /// The variables that carry static AWS credentials: the SDKs take them before any profile,
 /// so a mode that hands out refreshing credentials leaves them out.
 pub const STATIC_AWS_CREDENTIALS: [&str; 5] = [

@@ -23,7 +23,7 @@ use crate::files;
 use crate::provider::{OpenRequest, Provider};
 use crate::settings::Settings;
 use crate::time;
-use crate::trust::{TrustStore, Verdict};
+use crate::trust::TrustStore;
 
 /// The name of the hidden command a refresher runs.
 pub const COMMAND: &str = "__refresh";
@@ -134,17 +134,18 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
     // SAFETY: alarm only schedules SIGALRM, whose default action ends the process: a refresher
     // stuck anywhere (a keyring that never answers) cannot outlive its marker.
     unsafe { libc::alarm(lifetime.as_secs() as libc::c_uint) };
-    let file = match escrc::read(escrc_path) {
-        Ok(file) => file,
-        Err(_) => return 1,
+    // The same project the shell loaded: the file's chain, every file still allowed as it is.
+    let Some(stamp) = escrc_path
+        .parent()
+        .and_then(escrc::find_nearest)
+        .filter(|stamp| stamp.path == escrc_path)
+    else {
+        return 1;
     };
     let Ok(store) = TrustStore::open(settings) else {
         return 1;
     };
-    if store.verdict(escrc_path, &file) != Verdict::Allowed {
-        return 1;
-    }
-    let Ok(escrc) = escrc::parse(escrc_path, &file) else {
+    let Ok(escrc) = crate::chain::allowed_project(stamp, &store) else {
         return 1;
     };
     let Some(request) = OpenRequest::for_escrc(&escrc) else {

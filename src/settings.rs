@@ -361,6 +361,7 @@ mod tests {
                     prev: prev.map(String::from),
                     hash: Loaded::hash(&salt, name, set),
                     unset: false,
+                    from: None,
                 })
                 .collect(),
             salt,
@@ -368,6 +369,7 @@ mod tests {
             opened_at: 0,
             expires_at: None,
             retry_at: None,
+            origins: Vec::new(),
         });
         state.encode()
     }

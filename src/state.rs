@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::chain::Link;
 use crate::digest::{random_hex, sha256_hex};
 use crate::escrc::FileStamp;
 use crate::trust::TrustKeys;
@@ -41,6 +42,13 @@ pub struct State {
     /// The trust records the decision read, to re-check them cheaply at every prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustKeys>,
+    /// In a layered project: the files `escrc` builds on, nearest first, with their trust
+    /// records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<Link>,
+    /// The farthest file asks to inherit and there was nothing above it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seeks_parent: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<Loaded>,
     /// This shell has been told the keyring does not answer; it is not told again.
@@ -94,6 +102,16 @@ pub struct Loaded {
     /// After a failed refresh: unix seconds before which no new attempt is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<u64>,
+    /// Where the variables came from (environments, files), each named once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
+}
+
+impl Loaded {
+    /// Where `var` came from, when recorded.
+    pub fn origin_of(&self, var: &SetVar) -> Option<&str> {
+        self.origins.get(var.from.unwrap_or(0)).map(String::as_str)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +126,10 @@ pub struct SetVar {
     /// what the project sets up), rather than setting it; `prev` is restored on leaving.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unset: bool,
+    /// Where the value came from, as an index into [`Loaded::origins`]; none for the first
+    /// (so a project whose values all come from one place pays nothing per variable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<usize>,
 }
 
 impl Loaded {
@@ -160,6 +182,8 @@ impl State {
             label,
             outcome,
             trust: None,
+            parents: Vec::new(),
+            seeks_parent: false,
             loaded: None,
             keyring_warned: false,
             error: None,
@@ -175,6 +199,8 @@ impl State {
             label: String::new(),
             outcome: Outcome::Outside,
             trust: None,
+            parents: Vec::new(),
+            seeks_parent: false,
             loaded: None,
             keyring_warned,
             error: None,
@@ -285,12 +311,14 @@ mod tests {
                 prev: Some("us-east-1".into()),
                 hash: Loaded::hash(&salt, "AWS_REGION", "eu-west-1"),
                 unset: false,
+                from: None,
             }],
             salt,
             files_dir: Some(PathBuf::from("/run/user/1/esc-hook/x")),
             opened_at: 5,
             expires_at: Some(3605),
             retry_at: None,
+            origins: vec!["acme/payments/dev".into()],
         });
         state
     }

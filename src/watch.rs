@@ -22,15 +22,17 @@ pub struct Watch {
     pub state: String,
     /// Touched at every run; the reference for modification times.
     pub file: PathBuf,
-    /// `.escrc` paths that did not exist, from the directory up to the project (or `/`).
+    /// `.escrc` paths that did not exist, from the directory up to the project's farthest
+    /// file (or `/`).
     pub absent: Vec<PathBuf>,
-    /// The `.escrc` in force, which must not change.
-    pub present: Option<PathBuf>,
-    /// Its text, for shells that can read a file but not its change time (bash, fish): an
+    /// The `.escrc` files in force, nearest first (more than one in a layered project), which
+    /// must not change.
+    pub present: Vec<PathBuf>,
+    /// Their texts, for shells that can read a file but not its change time (bash, fish): an
     /// edit that keeps an old mtime (`cp -p`, `rsync -t`, `tar x`) must still be seen. `None`
     /// when nothing changed: the shell keeps what it was given (the unchanged path reads no
     /// `.escrc`).
-    pub present_text: Option<String>,
+    pub present_text: Option<Vec<String>>,
     /// Directories whose change (a trust record added or removed) matters.
     pub newer: Vec<PathBuf>,
     /// Unix seconds at which the binary must run again (refresh or expiry); 0 for never.
@@ -46,19 +48,32 @@ pub fn after_run(
     margin: Duration,
     changed: bool,
 ) -> Watch {
-    let present = state
+    let present: Vec<PathBuf> = state
         .and_then(|s| s.escrc.as_ref())
-        .map(|stamp| stamp.path.clone());
+        .map(|stamp| stamp.path.clone())
+        .into_iter()
+        .chain(
+            state
+                .into_iter()
+                .flat_map(|s| s.parents.iter().map(|l| l.stamp.path.clone())),
+        )
+        .collect();
+    // Up to the farthest file, unless it looks for a parent still (then up to `/`).
+    let seeks_parent = state.is_some_and(|s| s.seeks_parent);
     let stop = present
-        .as_ref()
+        .last()
+        .filter(|_| !seeks_parent)
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let mut absent = Vec::new();
     let mut dir = Some(pwd);
     while let Some(current) = dir {
+        let candidate = current.join(escrc::FILE_NAME);
+        if !present.contains(&candidate) {
+            absent.push(candidate);
+        }
         if Some(current) == stop.as_deref() {
             break;
         }
-        absent.push(current.join(escrc::FILE_NAME));
         dir = current.parent();
     }
     // After a refused login, or while the file is unsafe, the binary looks at every prompt: the
@@ -76,16 +91,17 @@ pub fn after_run(
             Some(refresh.min(expires))
         })
     });
-    let present_text = match (changed, present.as_deref()) {
-        (false, _) => None,
-        (true, None) => Some(String::new()),
-        (true, Some(path)) => Some(
-            escrc::read(path)
-                .ok()
-                .and_then(|file| String::from_utf8(file.content).ok())
-                .unwrap_or_default(),
-        ),
-    };
+    let present_text = changed.then(|| {
+        present
+            .iter()
+            .map(|path| {
+                escrc::read(path)
+                    .ok()
+                    .and_then(|file| String::from_utf8(file.content).ok())
+                    .unwrap_or_default()
+            })
+            .collect()
+    });
     let file = watch_file();
     touch(&file);
     Watch {

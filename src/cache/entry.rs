@@ -2,8 +2,10 @@
 //! blobs small enough for every OS keyring (Windows Credential Manager holds at most 2560
 //! bytes per credential; an STS session token alone can be 2 KB).
 //!
-//! Payload (big-endian): magic `EHC1`, opened-at u64, expires-at u64, count u16, then per
-//! variable: flags u8 (1 = secret, 2 = file), name length u16, name, value length u32, value.
+//! Payload (big-endian): magic `EHC2`, opened-at u64, expires-at u64, count u16, then per
+//! variable: flags u8 (1 = secret, 2 = file, 4 = origin follows), the origin u8 (which of the
+//! opened environments defined it) when flagged, name length u16, name, value length u32,
+//! value. `EHC1` entries (no origins) are still read.
 //! The first blob starts with a header: `EHB1`, the number of blobs u8, and the SHA-256 of the
 //! whole payload, so a torn write or a foreign value is detected and treated as a miss.
 
@@ -15,7 +17,8 @@ use crate::provider::{Resolved, ResolvedVar, Value};
 
 /// The largest blob written to any store.
 pub const MAX_BLOB: usize = 2560;
-const PAYLOAD_MAGIC: &[u8; 4] = b"EHC1";
+const PAYLOAD_MAGIC: &[u8; 4] = b"EHC2";
+const PAYLOAD_MAGIC_WITHOUT_ORIGINS: &[u8; 4] = b"EHC1";
 const BLOB_MAGIC: &[u8; 4] = b"EHB1";
 const HEADER_LEN: usize = 4 + 1 + 32;
 const MAX_BLOBS: usize = 64;
@@ -31,7 +34,10 @@ pub fn encode(resolved: &Resolved) -> Vec<u8> {
             Value::Text(text) => (false, text),
             Value::File(content) => (true, content),
         };
-        out.push(u8::from(var.secret) | (u8::from(is_file) << 1));
+        out.push(
+            u8::from(var.secret) | (u8::from(is_file) << 1) | (u8::from(var.origin.is_some()) << 2),
+        );
+        out.extend(var.origin);
         out.extend_from_slice(&(var.name.len() as u16).to_be_bytes());
         out.extend_from_slice(var.name.as_bytes());
         out.extend_from_slice(&(value.len() as u32).to_be_bytes());
@@ -42,15 +48,22 @@ pub fn encode(resolved: &Resolved) -> Vec<u8> {
 
 pub fn decode(bytes: &[u8]) -> Option<Resolved> {
     let mut reader = Reader { bytes, at: 0 };
-    if reader.take(4)? != PAYLOAD_MAGIC {
-        return None;
-    }
+    let with_origins = match reader.take(4)? {
+        magic if magic == PAYLOAD_MAGIC => true,
+        magic if magic == PAYLOAD_MAGIC_WITHOUT_ORIGINS => false,
+        _ => return None,
+    };
     let opened_at = time(reader.u64()?);
     let expires_at = time(reader.u64()?);
     let count = reader.u16()?;
     let mut vars = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let flags = reader.take(1)?[0];
+        let origin = match flags & 4 != 0 {
+            true if with_origins => Some(reader.take(1)?[0]),
+            true => return None,
+            false => None,
+        };
         let name_len = usize::from(reader.u16()?);
         let name = String::from_utf8(reader.take(name_len)?.to_vec()).ok()?;
         let value_len = reader.u32()? as usize;
@@ -63,6 +76,7 @@ pub fn decode(bytes: &[u8]) -> Option<Resolved> {
                 Value::Text(value)
             },
             secret: flags & 1 != 0,
+            origin,
         });
     }
     (reader.at == bytes.len()).then_some(Resolved {
@@ -162,16 +176,19 @@ pub mod tests {
                     name: "AWS_SESSION_TOKEN".into(),
                     value: Value::Text("T".repeat(token_len)),
                     secret: true,
+                    origin: Some(1),
                 },
                 ResolvedVar {
                     name: "KUBECONFIG".into(),
                     value: Value::File("apiVersion: v1\n".into()),
                     secret: false,
+                    origin: None,
                 },
                 ResolvedVar {
                     name: "EMPTY".into(),
                     value: Value::Text(String::new()),
                     secret: false,
+                    origin: None,
                 },
             ],
             opened_at: time(1_795_859_211),

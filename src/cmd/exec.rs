@@ -68,12 +68,10 @@ pub fn run(
         _ => None,
     };
     let serve = server
-        || escrc.aws.as_ref().is_some_and(|aws| {
-            matches!(
-                aws.credentials,
-                CredentialsMode::Server | CredentialsMode::Process
-            )
-        });
+        || matches!(
+            escrc.credentials_mode(),
+            CredentialsMode::Server | CredentialsMode::Process
+        );
     let endpoint = match serve {
         true => {
             let has_session = resolved
@@ -284,6 +282,7 @@ fn child_state(
             prev: settings.clean_var(name.as_str()),
             hash: Loaded::hash(&salt, name.as_str(), value),
             unset: false,
+            from: None,
         })
         .collect();
     set.truncate(state::fitting(&set));
@@ -297,6 +296,7 @@ fn child_state(
         opened_at: opened.map_or_else(time::now, |(at, _)| time::unix(at)),
         expires_at: opened.map(|(_, until)| time::unix(until)),
         retry_at: None,
+        origins: Vec::new(),
     });
     child
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
+use crate::chain::{self, Refused};
 use crate::escrc::{self, EnvRef, Escrc};
 use crate::glob::ExportFilter;
 use crate::settings::Settings;
@@ -48,6 +49,9 @@ pub fn project_escrc(
             aws: None,
             allow_names: Default::default(),
             value_lines: Default::default(),
+            inherit: false,
+            export_given: false,
+            value_files: Default::default(),
         });
     }
     let dir = match dir {
@@ -63,16 +67,18 @@ pub fn project_escrc(
             dir.display()
         )
     })?;
-    let content = escrc::read(&stamp.path)?;
     let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
-    match store.verdict(&stamp.path, &content) {
-        Verdict::Allowed => Ok(escrc::parse(&stamp.path, &content)?),
-        Verdict::Unsafe(problem) => bail!("{problem}"),
-        _ => bail!(
+    let path = stamp.path.clone();
+    match chain::allowed_project(stamp, &store) {
+        Ok(project) => Ok(project),
+        Err(Refused::Nearest(Verdict::Unsafe(problem))) => bail!("{problem}"),
+        Err(Refused::Nearest(_)) => bail!(
             "{} is not allowed: run `esc-hook allow {}`",
-            stamp.path.display(),
+            path.display(),
             dir.display()
         ),
+        Err(Refused::Parent(message)) => bail!("{message}"),
+        Err(Refused::Invalid(error)) => Err(error.into()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::chain::{Chain, Layer};
 use crate::escrc;
 use crate::provider::sts::{Endpoint, Session, caller_identity};
 use crate::settings::Settings;
@@ -81,66 +82,58 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
 /// The status as JSON; the text form is rendered from it, so the two never disagree.
 fn report(settings: &Settings) -> Json {
     let nearest = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir));
+    let store = TrustStore::open(settings).ok();
     let escrc = nearest.map(|stamp| {
-        let path = stamp.path;
+        let chain = Chain::discover(stamp);
+        // Each file of the chain with its own trust, nearest first.
+        let files: Vec<Json> = chain
+            .layers
+            .iter()
+            .map(|layer| {
+                let (trust, trusted_prefix) = trust_of(store.as_ref(), layer);
+                let own = layer.parsed.as_ref().ok();
+                json!({
+                    "path": layer.stamp.path.display().to_string(),
+                    "trust": trust,
+                    "trusted_prefix": trusted_prefix,
+                    "inherit": own.is_some_and(|e| e.inherit),
+                    "environments": own.map(|e| e.environments.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                    "error": layer.parsed.as_ref().err().map(ToString::to_string),
+                })
+            })
+            .collect();
         let mut aws_role = Json::Null;
-        let mut trusted_prefix = Json::Null;
         let mut environments = Json::Null;
         let mut credentials = Json::Null;
         let mut default_ttl = false;
-        let (trust, environment, error) = match escrc::read(&path) {
-            Err(e) => (Json::Null, Json::Null, Json::from(e.to_string())),
-            Ok(content) => {
-                let trust = match TrustStore::open(settings) {
-                    Ok(store) => Json::from(match store.verdict(&path, &content) {
-                        Verdict::Allowed => {
-                            if let Some(prefix) = store.trusted_prefix_of(&path) {
-                                trusted_prefix = prefix.written.clone().into();
-                            }
-                            "allowed"
-                        }
-                        Verdict::NotAllowed => "not-allowed",
-                        Verdict::Denied => "denied",
-                        Verdict::Unsafe(_) => "unsafe",
-                    }),
-                    Err(_) => Json::Null,
-                };
-                match escrc::parse(&path, &content) {
-                    Ok(parsed) => {
-                        aws_role = role_of(&parsed);
-                        credentials = parsed
-                            .aws
-                            .as_ref()
-                            .and_then(|aws| serde_json::to_value(aws.credentials).ok())
-                            .unwrap_or(Json::Null);
-                        environments = parsed
-                            .environments
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .into();
-                        // An anonymous open does not show the imported environments'
-                        // fn::open::aws-login durations: without a ttl, the default applies.
-                        default_ttl = parsed.environments.len() > 1 && parsed.ttl.is_none();
-                        (
-                            trust,
-                            match parsed.environments.is_empty() {
-                                true => Json::Null,
-                                false => {
-                                    crate::escrc::environments_label(&parsed.environments).into()
-                                }
-                            },
-                            Json::Null,
-                        )
-                    }
-                    Err(e) => (trust, Json::Null, e.to_string().into()),
-                }
+        let (environment, error) = match chain.project() {
+            Ok(project) => {
+                aws_role = role_of(&project);
+                credentials = project
+                    .aws
+                    .as_ref()
+                    .and_then(|aws| serde_json::to_value(aws.credentials_mode()).ok())
+                    .unwrap_or(Json::Null);
+                environments = project
+                    .environments
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .into();
+                // An anonymous open does not show the imported environments'
+                // fn::open::aws-login durations: without a ttl, the default applies.
+                default_ttl = project.environments.len() > 1 && project.ttl.is_none();
+                let label = (!project.environments.is_empty())
+                    .then(|| escrc::environments_label(&project.environments));
+                (Json::from(label), Json::Null)
             }
+            Err(e) => (Json::Null, e.to_string().into()),
         };
         json!({
-            "path": path.display().to_string(),
-            "trust": trust,
-            "trusted_prefix": trusted_prefix,
+            "path": files[0]["path"],
+            "trust": files[0]["trust"],
+            "trusted_prefix": files[0]["trusted_prefix"],
+            "chain": files,
             "environment": environment,
             "environments": environments,
             "default_ttl": default_ttl,
@@ -162,6 +155,13 @@ fn report(settings: &Settings) -> Json {
                     .collect()
             };
             let set_aside = names(true);
+            // Where each variable came from, names only.
+            let origins: serde_json::Map<String, Json> = state
+                .loaded
+                .iter()
+                .flat_map(|l| l.vars.iter().filter(|v| !v.unset).map(move |v| (l, v)))
+                .filter_map(|(l, v)| Some((v.name.clone(), Json::from(l.origin_of(v)?))))
+                .collect();
             let (variables, opened_at, expires_at) = match &state.loaded {
                 Some(loaded) => (
                     names(false),
@@ -178,6 +178,7 @@ fn report(settings: &Settings) -> Json {
                 "escrc": state.escrc.as_ref().map(|s| s.path.display().to_string()),
                 "outcome": outcome,
                 "variables": variables,
+                "origins": origins,
                 "set_aside": set_aside,
                 "opened_at": opened_at,
                 "expires_at": expires_at,
@@ -190,6 +191,27 @@ fn report(settings: &Settings) -> Json {
     let hook_active =
         settings.current_var(crate::state::VAR).is_some() || settings.hooked_shell().is_some();
     json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
+}
+
+/// A file's trust as `status` names it, and the trusted prefix that allows it, if one does.
+fn trust_of(store: Option<&TrustStore>, layer: &Layer) -> (Json, Json) {
+    let (Some(store), Some(file)) = (store, layer.file.as_ref()) else {
+        return (Json::Null, Json::Null);
+    };
+    let path = &layer.stamp.path;
+    let mut prefix = Json::Null;
+    let trust = match store.verdict(path, file) {
+        Verdict::Allowed => {
+            if let Some(found) = store.trusted_prefix_of(path) {
+                prefix = found.written.clone().into();
+            }
+            "allowed"
+        }
+        Verdict::NotAllowed => "not-allowed",
+        Verdict::Denied => "denied",
+        Verdict::Unsafe(_) => "unsafe",
+    };
+    (trust.into(), prefix)
 }
 
 /// The AWS role the `.escrc` asks STS for (the last step of its chain), from the file alone:
@@ -225,6 +247,18 @@ fn human(report: &Json) -> String {
                 (trust, _) => trust.unwrap_or("unknown").to_string(),
             };
             out.push(format!(".escrc:      {} ({trust})", shown_path(&e["path"])));
+            // A layered project: the files it builds on, nearest first, each with its trust.
+            let parents = e["chain"]
+                .as_array()
+                .map_or(&[][..], |c| c.get(1..).unwrap_or(&[]));
+            for (index, parent) in parents.iter().enumerate() {
+                let heading = if index == 0 { "builds on:" } else { "" };
+                let trust = parent["trust"].as_str().unwrap_or("unknown");
+                out.push(format!(
+                    "{heading:<12} {} ({trust})",
+                    shown_path(&parent["path"])
+                ));
+            }
             if let Some(env) = e["environment"].as_str() {
                 out.push(format!("environment: {env}"));
             }
@@ -256,6 +290,14 @@ fn human(report: &Json) -> String {
             if trust == "not-allowed" || trust == "denied" {
                 out.push("             run `esc-hook allow` to trust it".to_string());
             }
+            for parent in parents {
+                if matches!(parent["trust"].as_str(), Some("not-allowed" | "denied")) {
+                    let path = crate::chain::shown_path(&shown_path(&parent["path"]));
+                    out.push(format!(
+                        "             run `esc-hook allow {path}` to trust it"
+                    ));
+                }
+            }
         }
     }
     match report.get("state").filter(|s| !s.is_null()) {
@@ -271,6 +313,40 @@ fn human(report: &Json) -> String {
                 .map(|v| v.iter().map(text).collect())
                 .unwrap_or_default();
             out.push(format!("variables:   {}", names.join(" ")));
+            // Grouped by where they came from: the environments in import order, then the
+            // files from the farthest to the nearest, then the rest.
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for name in &names {
+                let Some(origin) = state["origins"][name.as_str()].as_str() else {
+                    continue;
+                };
+                match groups.iter_mut().find(|(o, _)| o == origin) {
+                    Some((_, group)) => group.push(name.clone()),
+                    None => groups.push((origin.to_string(), vec![name.clone()])),
+                }
+            }
+            let escrc = &report["escrc"];
+            let environments: Vec<&str> = escrc["environments"]
+                .as_array()
+                .map(|list| list.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
+            let files: Vec<String> = escrc["chain"]
+                .as_array()
+                .map(|chain| chain.iter().rev().map(|f| shown_path(&f["path"])).collect())
+                .unwrap_or_default();
+            groups.sort_by_key(|(origin, _)| {
+                let environment = environments.iter().position(|e| e == origin);
+                let file = files.iter().position(|f| f == origin);
+                match (environment, file) {
+                    (Some(index), _) => (0, index),
+                    (None, Some(index)) => (1, index),
+                    (None, None) => (2, 0),
+                }
+            });
+            for (index, (origin, group)) in groups.iter().enumerate() {
+                let heading = if index == 0 { "from:" } else { "" };
+                out.push(format!("{heading:<12} {origin}: {}", group.join(" ")));
+            }
             let aside: Vec<String> = state["set_aside"]
                 .as_array()
                 .map(|v| v.iter().map(text).collect())

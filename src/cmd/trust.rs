@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail};
 
+use crate::chain::Chain;
 use crate::escrc;
 use crate::log;
 use crate::settings::Settings;
-use crate::trust::{self, TrustStore};
+use crate::trust::{self, TrustStore, Verdict};
 
 pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let path = target(settings, path)?;
@@ -24,13 +25,34 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
             None
         }
     };
-    store(settings)?
+    let store = store(settings)?;
+    store
         .allow(&path, &content)
         .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
     log::info(format!(
         "allowed {shown}{}",
         environment.unwrap_or_default()
     ));
+    // Trust is per file: a layered project still waits for each parent that is not allowed.
+    let stamp = path
+        .parent()
+        .and_then(escrc::find_nearest)
+        .filter(|stamp| stamp.path == path);
+    if let Some(stamp) = stamp {
+        let chain = Chain::discover(stamp);
+        if let Some(blocked) = chain.blocked(&store).filter(|b| b.depth > 0) {
+            let parent = escrc::home_relative(&blocked.layer.stamp.path);
+            let state = match blocked.verdict {
+                Verdict::Denied => "denied".to_string(),
+                Verdict::Unsafe(problem) => format!("unsafe ({problem})"),
+                _ => "not allowed".to_string(),
+            };
+            log::warn(format!(
+                "{shown} builds on {parent}, which is {state}: it loads once that is allowed too (`esc-hook allow {}`)",
+                crate::chain::shown_path(&parent)
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -325,7 +325,10 @@ impl Provider for EscClient {
             }
             Either::Right(_) => return Err(ProviderError::Interrupted { env }),
         };
-        let projection = projection::project(&read);
+        let mut projection = projection::project(&read);
+        for var in &mut projection.vars {
+            var.origin = projection::origin(&read, &var.name, request.envs);
+        }
         let ttl = request
             .ttl
             .or_else(|| projection::aws_login_duration(&read))

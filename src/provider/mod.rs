@@ -80,6 +80,9 @@ pub struct ResolvedVar {
     pub name: String,
     pub value: Value,
     pub secret: bool,
+    /// Which of the request's environments defined it (an index into `envs`), when known:
+    /// for `status` to say where each variable came from.
+    pub origin: Option<u8>,
 }
 
 /// An opened environment, projected to variables exactly as `esc run` does.

@@ -46,10 +46,46 @@ pub fn project(read: &Json) -> Projection {
                     Value::Text(text)
                 },
                 secret: parent_secret || is_secret(child),
+                origin: None,
             });
         }
     }
     projection
+}
+
+/// Which of `envs` (opened together, in import order) defined the variable `name`: the only one,
+/// or the one its trace names (ESC names an imported environment `project/env`, a plain one
+/// by its name alone; a version may follow). `None` when the trace names none of them.
+pub fn origin(read: &Json, name: &str, envs: &[crate::escrc::EnvRef]) -> Option<u8> {
+    if envs.len() == 1 {
+        return Some(0);
+    }
+    let properties = read.get("properties")?;
+    let node = ["environmentVariables", "files"]
+        .iter()
+        .find_map(|key| properties.get(key)?.get("value")?.get(name))?;
+    let defined_in = node
+        .get("trace")?
+        .get("def")?
+        .get("environment")?
+        .as_str()?;
+    let defined_in = defined_in.split('@').next().unwrap_or(defined_in);
+    let matches = |env: &crate::escrc::EnvRef| {
+        [
+            format!("{}/{}/{}", env.org, env.project, env.env),
+            format!("{}/{}", env.project, env.env),
+        ]
+        .contains(&defined_in.to_string())
+    };
+    // Later imports win, so the last environment of that name is the one that counts.
+    let found = envs.iter().rposition(matches).or_else(|| {
+        let mut named = envs.iter().enumerate().filter(|(_, e)| e.env == defined_in);
+        match (named.next(), named.next()) {
+            (Some((index, _)), None) => Some(index),
+            _ => None,
+        }
+    })?;
+    u8::try_from(found).ok()
 }
 
 fn is_secret(node: &Json) -> bool {

@@ -318,6 +318,7 @@ fn replace_credentials(resolved: &mut Resolved, session: Session) {
             name: name.into(),
             value: Value::Text(value),
             secret,
+            origin: None,
         });
     };
     add("AWS_ACCESS_KEY_ID", session.access_key_id, false);
@@ -365,6 +366,8 @@ fn web_identity_token(
     project_dir: &Path,
 ) -> Result<String, ProviderError> {
     let fail = |message: String| ProviderError::Config(format!("aws.web-identity: {message}"));
+    // A parent's section (in a layered project) reads and runs where that parent is.
+    let project_dir = web.dir.as_deref().unwrap_or(project_dir);
     let token = if let Some(file) = &web.token_file {
         let path = project_dir.join(file);
         std::fs::read_to_string(&path).map_err(|e| {

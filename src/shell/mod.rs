@@ -104,7 +104,7 @@ impl Shell {
         let lossy = |p: &std::path::Path| p.to_string_lossy().into_owned();
         let absent: Vec<String> = watch.absent.iter().map(|p| lossy(p)).collect();
         let newer: Vec<String> = watch.newer.iter().map(|p| lossy(p)).collect();
-        let present = watch.present.as_deref().map(lossy).unwrap_or_default();
+        let present: Vec<String> = watch.present.iter().map(|p| lossy(p)).collect();
         match self {
             Shell::Bash | Shell::Zsh => {
                 let list = |items: &[String]| {
@@ -115,18 +115,23 @@ impl Shell {
                         .join(" ")
                 };
                 let text = match &watch.present_text {
-                    Some(text) => {
-                        format!("_esc_hook_present_text={}\n", posix::quote_one_line(text))
-                    }
+                    Some(texts) => format!(
+                        "_esc_hook_present_text=({})\n",
+                        texts
+                            .iter()
+                            .map(|text| posix::quote_one_line(text))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                     None => String::new(),
                 };
                 format!(
-                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present={}\n{text}_esc_hook_newer=({})\n_esc_hook_due={}\n",
+                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present=({})\n{text}_esc_hook_newer=({})\n_esc_hook_due={}\n",
                     posix::quote(&watch.pwd),
                     posix::quote(&watch.state),
                     posix::quote(&lossy(&watch.file)),
                     list(&absent),
-                    posix::quote(&present),
+                    list(&present),
                     list(&newer),
                     watch.due
                 )
@@ -139,19 +144,22 @@ impl Shell {
                         .collect::<String>()
                 };
                 let text = match &watch.present_text {
-                    Some(text) => format!(
-                        "set -g _esc_hook_present_text {};\n",
-                        fish::quote_one_line(text)
+                    Some(texts) => format!(
+                        "set -g _esc_hook_present_text{};\n",
+                        texts
+                            .iter()
+                            .map(|text| format!(" {}", fish::quote_one_line(text)))
+                            .collect::<String>()
                     ),
                     None => String::new(),
                 };
                 format!(
-                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present {};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
+                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present{};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
                     fish::quote(&watch.pwd),
                     fish::quote(&watch.state),
                     fish::quote(&lossy(&watch.file)),
                     list(&absent),
-                    fish::quote(&present),
+                    list(&present),
                     list(&newer),
                     watch.due
                 )

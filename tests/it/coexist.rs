@@ -303,7 +303,10 @@ fn zsh_under_powerlevel10k_instant_prompt_warns_nothing_and_loses_no_message() {
             "{order}: shown before the first command: {all}"
         );
         // Once p10k has let go, messages are written as they happen.
-        assert!(all.contains("esc-hook: loading ~/q"), "{order}: {all}");
+        assert!(
+            all.contains("esc-hook: leaving ~/p/.escrc for ~/q/.escrc"),
+            "{order}: {all}"
+        );
         assert!(all.contains("Y=other"), "{order}: {all}");
     }
 }

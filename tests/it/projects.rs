@@ -165,3 +165,361 @@ fn an_unknown_import_is_named_and_a_one_element_list_is_the_single_name() {
     );
     assert_eq!(stand_in.requests().len(), before, "no request");
 }
+
+// Layered `.escrc` files: a monorepo's root sets the account, a service adds its environment
+// and settings, a sub-directory its own role.
+
+fn monorepo_stand_in() -> StandIn {
+    StandIn::start(json!({
+        "acme/aws/dev": {"read": read_with(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAROOT"), ("AWS_SECRET_ACCESS_KEY", "root-secret"),
+            ("TEAM", "platform"), ("LEVEL", "aws"),
+        ])},
+        "acme/payments/dev": {"read": read_with(&[("APP", "payments"), ("LEVEL", "payments")])},
+        "acme/billing/dev": {"read": read_with(&[("APP", "billing")])},
+    }))
+}
+
+/// `mono/` (root), `mono/payments/` and `mono/billing/` (services) and
+/// `mono/payments/deploy/` (a role of its own), every file allowed.
+struct Monorepo {
+    root: std::path::PathBuf,
+    payments: std::path::PathBuf,
+    deploy: std::path::PathBuf,
+    billing: std::path::PathBuf,
+}
+
+const ROOT_ESCRC: &str = "environment: acme/aws/dev\nvalues:\n  ROOT: yes\n";
+
+fn monorepo(sandbox: &Sandbox) -> Monorepo {
+    let role = crate::sts::ROLE;
+    Monorepo {
+        root: allowed_project(sandbox, "mono", ROOT_ESCRC),
+        payments: allowed_project(
+            sandbox,
+            "mono/payments",
+            "inherit: true\nenvironment: acme/payments/dev\nvalues:\n  SERVICE: payments\n",
+        ),
+        deploy: allowed_project(
+            sandbox,
+            "mono/payments/deploy",
+            &format!(
+                "inherit: true\nvalues:\n  SERVICE: payments-deploy\naws:\n  region: eu-central-1\n  assume-role:\n    role-arn: {role}\n    session-name: deploy\n"
+            ),
+        ),
+        billing: allowed_project(
+            sandbox,
+            "mono/billing",
+            "inherit: true\nenvironment: acme/billing/dev\n",
+        ),
+    }
+}
+
+const WATCHED: [&str; 7] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_REGION",
+    "ROOT",
+    "TEAM",
+    "LEVEL",
+    "APP",
+    "SERVICE",
+];
+
+fn a_monorepo_walk(shell: Sh, moto: &crate::common::Moto) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = monorepo_stand_in();
+    let mut sandbox = crate::sts::sts_sandbox(moto);
+    sandbox.with_esc(&stand_in);
+    let repo = monorepo(&sandbox);
+    let name = shell.name();
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .count_calls()
+        .cd(&repo.root)
+        .probe("root", &WATCHED)
+        .cd(&repo.payments)
+        .probe("payments", &WATCHED)
+        .cd(&repo.deploy)
+        .probe("deploy", &WATCHED)
+        // Unchanged prompts inside a three-level chain start nothing (once the trust records
+        // written just now are more than the watch's second old).
+        .run("sleep 1.2")
+        .probe_calls("before")
+        .run("true")
+        .run("true")
+        .probe_calls("after")
+        .cd(&repo.payments)
+        .probe("back", &WATCHED)
+        .cd(&repo.billing)
+        .probe("billing", &WATCHED)
+        .cd(&repo.root)
+        .probe("root-again", &WATCHED)
+        .cd(&sandbox.home())
+        .probe("home", &WATCHED);
+    let (probes, log) = session.finish(&sandbox.home());
+    let root = [
+        ("AWS_ACCESS_KEY_ID", "AKIAROOT"),
+        ("AWS_REGION", "<unset>"),
+        ("ROOT", "yes"),
+        ("TEAM", "platform"),
+        ("LEVEL", "aws"),
+        ("APP", "<unset>"),
+        ("SERVICE", "<unset>"),
+    ];
+    expect(&probes, "root", &root);
+    let payments = [
+        ("AWS_ACCESS_KEY_ID", "AKIAROOT"),
+        ("AWS_REGION", "<unset>"),
+        ("ROOT", "yes"),
+        ("TEAM", "platform"),
+        ("LEVEL", "payments"),
+        ("APP", "payments"),
+        ("SERVICE", "payments"),
+    ];
+    expect(&probes, "payments", &payments);
+    expect(
+        &probes,
+        "deploy",
+        &[
+            ("AWS_REGION", "eu-central-1"),
+            ("ROOT", "yes"),
+            ("LEVEL", "payments"),
+            ("APP", "payments"),
+            ("SERVICE", "payments-deploy"),
+        ],
+    );
+    let deploy_key = &probes["deploy"]["AWS_ACCESS_KEY_ID"];
+    assert!(
+        deploy_key != "AKIAROOT" && deploy_key != "<unset>",
+        "{name}: the deploy role's own session: {deploy_key}"
+    );
+    assert_eq!(
+        probes["before"]["calls"], probes["after"]["calls"],
+        "{name}: unchanged prompts in a chain spawn nothing"
+    );
+    expect(&probes, "back", &payments);
+    expect(
+        &probes,
+        "billing",
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAROOT"),
+            ("ROOT", "yes"),
+            ("LEVEL", "aws"),
+            ("APP", "billing"),
+            ("SERVICE", "<unset>"),
+        ],
+    );
+    expect(&probes, "root-again", &root);
+    expect(&probes, "home", &WATCHED.map(|name| (name, "<unset>")));
+    // Each move between levels and siblings is one line naming both projects and only what
+    // differs.
+    let line = |text: &str| log.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        line("leaving acme/aws/dev for acme/aws/dev + acme/payments/dev: +APP ~LEVEL +SERVICE"),
+        1,
+        "{name}: {log:#?}"
+    );
+    assert_eq!(
+        line(
+            "leaving acme/aws/dev + acme/payments/dev for acme/aws/dev + acme/billing/dev: ~APP ~LEVEL -SERVICE"
+        ),
+        1,
+        "{name}: {log:#?}"
+    );
+    assert_eq!(line("unloading"), 1, "{name}: only at the end: {log:#?}");
+    // The whole chain in one open: the root's environment first.
+    let bodies: Vec<String> = stand_in
+        .requests()
+        .iter()
+        .filter_map(|r| r["body"].as_str().map(String::from))
+        .filter(|b| !b.is_empty())
+        .collect();
+    assert!(
+        bodies.contains(&"imports:\n  - aws/dev\n  - payments/dev\n".to_string()),
+        "{name}: {bodies:#?}"
+    );
+}
+
+#[test]
+fn a_three_level_monorepo_loads_swaps_and_unloads_in_every_shell() {
+    let Some(moto) = crate::common::Moto::start() else {
+        return;
+    };
+    for shell in SHELLS {
+        a_monorepo_walk(shell, &moto);
+    }
+}
+
+fn editing_a_parent(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = monorepo_stand_in();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let root = allowed_project(&sandbox, "mono", ROOT_ESCRC);
+    let service = allowed_project(
+        &sandbox,
+        "mono/payments",
+        "inherit: true\nvalues:\n  SERVICE: payments\n",
+    );
+    let name = shell.name();
+    let root_file = root.join(".escrc");
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&service)
+        .probe("loaded", &["ROOT", "SERVICE"])
+        // An edit that keeps the old modification time: the hooks still see it.
+        .run(&format!(
+            "printf 'environment: acme/aws/dev\\nvalues:\\n  ROOT: edited\\n' > '{}'; touch -d 2001-01-01 '{}'",
+            root_file.display(),
+            root_file.display()
+        ))
+        .probe("edited", &["ROOT", "SERVICE", "AWS_ACCESS_KEY_ID"])
+        .run("esc-hook allow ..")
+        .probe("allowed", &["ROOT", "SERVICE", "AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&service);
+    expect(
+        &probes,
+        "loaded",
+        &[("ROOT", "yes"), ("SERVICE", "payments")],
+    );
+    expect(
+        &probes,
+        "edited",
+        &[
+            ("ROOT", "<unset>"),
+            ("SERVICE", "<unset>"),
+            ("AWS_ACCESS_KEY_ID", "<unset>"),
+        ],
+    );
+    expect(
+        &probes,
+        "allowed",
+        &[
+            ("ROOT", "edited"),
+            ("SERVICE", "payments"),
+            ("AWS_ACCESS_KEY_ID", "AKIAROOT"),
+        ],
+    );
+    assert!(
+        log.iter().any(|l| l.contains(
+            "~/mono/.escrc is not allowed, and .escrc builds on it: run `esc-hook allow ~/mono/.escrc`"
+        )),
+        "{name}: names the parent: {log:#?}"
+    );
+}
+
+#[test]
+fn editing_a_parent_blocks_the_chain_until_allowed_in_every_shell() {
+    for shell in SHELLS {
+        editing_a_parent(shell);
+    }
+}
+
+#[test]
+fn a_chain_with_a_file_not_allowed_sends_no_request() {
+    let stand_in = monorepo_stand_in();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    // The parent was never allowed; the child is.
+    let root = sandbox.project("mono", ROOT_ESCRC);
+    let service = allowed_project(
+        &sandbox,
+        "mono/payments",
+        "inherit: true\nenvironment: acme/payments/dev\n",
+    );
+    let (vars, log) = load_with_bash(&sandbox, &service, &["APP", "ROOT"]);
+    assert_eq!(vars, ["APP=<unset>", "ROOT=<unset>"]);
+    assert!(log.contains("~/mono/.escrc is not allowed"), "{log}");
+    // Allowing the child again says what it still waits for.
+    let allow = sandbox.run(&service, &["allow"]);
+    assert!(
+        stderr(&allow).contains("builds on ~/mono/.escrc, which is not allowed"),
+        "{}",
+        stderr(&allow)
+    );
+    // Denied parent, or a child not allowed above an allowed parent: nothing either.
+    let denied = sandbox.run(&root, &["deny"]);
+    assert!(denied.status.success());
+    let (_, log) = load_with_bash(&sandbox, &service, &[]);
+    assert!(log.contains("~/mono/.escrc is denied"), "{log}");
+    sandbox.allow(&root);
+    sandbox.write_escrc(&service, "inherit: true\nenvironment: acme/billing/dev\n");
+    let (vars, log) = load_with_bash(&sandbox, &service, &["APP", "ROOT"]);
+    assert_eq!(vars, ["APP=<unset>", "ROOT=<unset>"]);
+    assert!(
+        log.contains(".escrc is not allowed: run `esc-hook allow`"),
+        "{log}"
+    );
+    // `exec` and `reload` refuse the chain the same way.
+    sandbox.allow(&service);
+    sandbox.write_escrc(
+        &root,
+        "environment: acme/aws/dev\nvalues: {ROOT: changed}\n",
+    );
+    let exec = sandbox.run(&service, &["exec", "--", "true"]);
+    assert!(
+        !exec.status.success() && stderr(&exec).contains("~/mono/.escrc is not allowed"),
+        "{}",
+        stderr(&exec)
+    );
+    assert_eq!(stand_in.requests().len(), 0, "no request at all");
+    // Once every file is allowed: one open for the chain.
+    sandbox.allow(&root);
+    let (vars, _) = load_with_bash(&sandbox, &service, &["APP", "ROOT"]);
+    assert_eq!(vars, ["APP=billing", "ROOT=changed"]);
+    assert_eq!(stand_in.requests().len(), 2);
+}
+
+#[test]
+fn the_cache_serves_a_chain_to_a_second_shell_and_status_shows_each_origin() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = monorepo_stand_in();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    allowed_project(&sandbox, "mono", ROOT_ESCRC);
+    let service = allowed_project(
+        &sandbox,
+        "mono/payments",
+        "inherit: true\nenvironment: acme/payments/dev\nttl: 30m\nvalues:\n  SERVICE: payments\n",
+    );
+    let sub = sandbox.home().join("mono/payments/src");
+    std::fs::create_dir_all(&sub).unwrap();
+    load_with_bash(&sandbox, &service, &[]);
+    let out = sandbox.bash(
+        &sub,
+        "eval \"$(esc-hook export bash)\" || exit 9\nesc-hook status\nesc-hook status --json",
+    );
+    let text = stdout(&out);
+    assert!(stderr(&out).contains("(cached, "), "{}", stderr(&out));
+    assert_eq!(stand_in.opens(), 1, "the second shell opened nothing");
+    for line in [
+        ".escrc:      ~/mono/payments/.escrc (allowed)",
+        "builds on:   ~/mono/.escrc (allowed)",
+        "environment: acme/aws/dev + acme/payments/dev",
+        "from:        acme/aws/dev: AWS_ACCESS_KEY_ID AWS_CREDENTIAL_EXPIRATION AWS_SECRET_ACCESS_KEY TEAM",
+        "             acme/payments/dev: APP LEVEL",
+        "             ~/mono/.escrc: ROOT",
+        "             ~/mono/payments/.escrc: SERVICE",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    let json_text = &text[text.find("\n{").unwrap()..];
+    let json: serde_json::Value = serde_json::from_str(json_text).unwrap();
+    assert_eq!(json["escrc"]["chain"][1]["trust"], "allowed");
+    assert_eq!(json["escrc"]["chain"][0]["inherit"], true);
+    assert_eq!(json["state"]["origins"]["LEVEL"], "acme/payments/dev");
+    assert_eq!(
+        json["state"]["origins"]["SERVICE"],
+        "~/mono/payments/.escrc"
+    );
+    assert!(
+        !text.contains("AKIAROOT") && !text.contains("root-secret"),
+        "names only"
+    );
+    let _ = sandbox.run(&service, &["cache", "clear", "--all"]);
+}

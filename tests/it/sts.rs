@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::common::*;
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 
-fn sts_sandbox(moto: &Moto) -> Sandbox {
+pub fn sts_sandbox(moto: &Moto) -> Sandbox {
     let mut sandbox = Sandbox::new();
     sandbox
         .extra_env

@@ -245,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         merged = {"properties": {}}
         for name in names:
             read = environments.get(name, {}).get("read", {"properties": {}})
-            merged = merge(merged, read)
+            merged = merge(merged, traced(read, name.split("/", 1)[1]))
         body = json.dumps(merged).replace("@@OPEN@@", str(number))
         return self.reply(200, body.encode())
 
@@ -260,6 +260,19 @@ class Handler(BaseHTTPRequestHandler):
             return None
         body = json.dumps(env.get("read", {"properties": {}})).replace("@@OPEN@@", str(number))
         return self.reply(200, body.encode())
+
+
+def traced(read, import_name):
+    """A read response whose variables say where they are defined, as ESC's traces do: an
+    imported environment is named as it was imported (`project/env`)."""
+    read = json.loads(json.dumps(read))
+    for key in ("environmentVariables", "files"):
+        children = read.get("properties", {}).get(key, {}).get("value")
+        if isinstance(children, dict):
+            for node in children.values():
+                if isinstance(node, dict):
+                    node.setdefault("trace", {"def": {"environment": import_name}})
+    return read
 
 
 def merge(base, later):
