@@ -52,7 +52,12 @@ let esc_hook_apply = {||
     if (__esc_hook_unchanged) { return }
     # Two JSON lines: the changes, then what to watch.
     let answer = (^@ESC_HOOK@ export json-hook --shell-pid $nu.pid | lines)
-    $env.__esc_hook_watch = (if ($answer | length) > 1 { $answer | get 1 | from json } else { null })
+    let next = (if ($answer | length) > 1 { $answer | get 1 | from json } else { null })
+    # The files' texts come only when something changed: keep the ones this hook has.
+    let previous = $env.__esc_hook_watch
+    $env.__esc_hook_watch = (if $next != null and $next.present_text == null and $previous != null and $previous.present == $next.present {
+        $next | upsert present_text $previous.present_text
+    } else { $next })
     let changes = ($answer | get 0? | default "{}" | from json)
     let gone = ($changes | items {|name, value| if $value == null { $name } } | compact)
     let set = ($changes | items {|name, value| {name: $name, value: $value} } | where value != null | reduce --fold {} {|it, acc| $acc | insert $it.name $it.value })

@@ -52,7 +52,14 @@ function global:__EscHookApply {
         $env:PWD = $PWD.ProviderPath
         # Two JSON lines: the changes, then what to watch.
         $lines = @(& $global:__EscHookBinary export json-hook --shell-pid $PID)
-        $global:__EscHookWatch = if ($lines.Count -gt 1) { $lines[1] | ConvertFrom-Json } else { $null }
+        $next = if ($lines.Count -gt 1) { $lines[1] | ConvertFrom-Json } else { $null }
+        # The files' texts come only when something changed: keep the ones this hook has.
+        $previous = $global:__EscHookWatch
+        if ($null -ne $next -and $null -eq $next.present_text -and $null -ne $previous -and
+            ((@($next.present) -join "`n") -ceq (@($previous.present) -join "`n"))) {
+            $next.present_text = $previous.present_text
+        }
+        $global:__EscHookWatch = $next
         $json = $lines[0]
         if ($json) {
             $changes = $json | ConvertFrom-Json -AsHashtable

@@ -105,13 +105,37 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
             .as_ref()
             .is_some_and(|s| s.outcome == Outcome::Loaded)
     {
-        transition.report();
+        let file_of = |state: Option<&State>| {
+            state
+                .and_then(|s| s.escrc.as_ref())
+                .map(|stamp| escrc::home_relative(&stamp.path))
+        };
+        let left_file = file_of(inputs.previous.as_ref().ok().and_then(Option::as_ref));
+        transition.report(left_file, file_of(entered.as_ref()));
     }
     let state_name = VarName::constant(state::VAR);
     match entered {
         Some(state) => transition.set(state_name, state.encode()),
         None => transition.unset(state_name),
     }
+    // A swap (a child for its parent, a sibling for a sibling) touches only what differs:
+    // a name that ends as it began is left alone.
+    let unchanged: Vec<String> = transition
+        .overlay
+        .iter()
+        .filter(|(name, new)| {
+            let old = transition.original.vars.get(name.as_str());
+            match (old, new) {
+                (None, None) => true,
+                (Some(old), Some(new)) => old.to_str() == Some(new.as_str()),
+                _ => false,
+            }
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    transition
+        .changes
+        .retain(|change| !unchanged.iter().any(|name| name == change.name().as_str()));
     transition.changes
 }
 
@@ -673,13 +697,29 @@ impl<'a> Transition<'a> {
     /// `+ADDED ~CHANGED -REMOVED` against the environment as it was; a swap from one project to
     /// another (a child for its parent, a sibling for a sibling) is one line with only what
     /// differs.
-    fn report(&self) {
+    /// `left_file` and `entered_file` name the two projects when their labels are the same
+    /// (levels of one chain that add no environment).
+    fn report(&self, left_file: Option<String>, entered_file: Option<String>) {
         let diff = self.diff();
         match (&self.left, &self.entered) {
             (Some(left), Some(entered)) => {
                 let changes = match diff.is_empty() {
                     true => "nothing changed".to_string(),
                     false => diff,
+                };
+                // The same file again (allowed anew, or edited): one line, named once.
+                if left_file.is_some() && left_file == entered_file {
+                    log::info(format!("reloading {entered}: {changes}"));
+                    return;
+                }
+                let (left, entered) = match (left_file, entered_file) {
+                    (Some(from), Some(to))
+                        if entered == left || entered.starts_with(&format!("{left} (")) =>
+                    {
+                        let detail = entered.strip_prefix(left.as_str()).unwrap_or_default();
+                        (from, format!("{to}{detail}"))
+                    }
+                    _ => (left.clone(), entered.clone()),
                 };
                 log::info(format!("leaving {left} for {entered}: {changes}"));
                 return;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::cache::store;
+use crate::chain::Chain;
 use crate::escrc;
 use crate::provider::esc::{EscClient, Timeouts};
 use crate::provider::{ProviderError, login};
@@ -226,7 +227,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
             text: "none here or above (nothing to load in this directory)".into(),
         };
     };
-    let path = stamp.path;
+    let path = stamp.path.clone();
     let shown = escrc::home_relative(&path);
     let fail = |text: String| Check {
         name: ".escrc",
@@ -237,16 +238,29 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
         Ok(content) => content,
         Err(e) => return fail(e.to_string()),
     };
-    let parsed = match escrc::parse(&path, &content) {
-        Ok(parsed) => parsed,
-        Err(e) => return fail(format!("{e}: fix it with `esc-hook edit`")),
-    };
+    if let Err(e) = escrc::parse(&path, &content) {
+        return fail(format!("{e}: fix it with `esc-hook edit`"));
+    }
+    // A layered project: every file it builds on, and what they make together.
+    let chain = Chain::discover(stamp);
     let store = match TrustStore::open(settings) {
         Ok(store) => store,
         Err(e) => return fail(e),
     };
     match store.verdict(&path, &content) {
-        Verdict::Allowed => match opens(settings, &parsed) {
+        Verdict::Allowed if chain.blocked(&store).is_some() => {
+            let blocked = chain.blocked(&store).expect("checked just above");
+            fail(
+                chain
+                    .blocked_message(&blocked, &chain.label())
+                    .unwrap_or_default(),
+            )
+        }
+        Verdict::Allowed => match chain
+            .project()
+            .map_err(|e| format!("{e}: fix it with `esc-hook edit`"))
+            .and_then(|project| opens(settings, &project))
+        {
             Ok(how) => Check {
                 name: ".escrc",
                 ok: true,

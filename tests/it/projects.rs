@@ -1,6 +1,8 @@
 //! Projects as they really are: several environments opened together in one anonymous open
 //! (ESC's import semantics: later wins), in real shells.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::json;
 
 use crate::common::*;
@@ -314,21 +316,49 @@ fn a_monorepo_walk(shell: Sh, moto: &crate::common::Moto) {
     expect(&probes, "root-again", &root);
     expect(&probes, "home", &WATCHED.map(|name| (name, "<unset>")));
     // Each move between levels and siblings is one line naming both projects and only what
-    // differs.
-    let line = |text: &str| log.iter().filter(|l| l.contains(text)).count();
-    assert_eq!(
-        line("leaving acme/aws/dev for acme/aws/dev + acme/payments/dev: +APP ~LEVEL +SERVICE"),
-        1,
-        "{name}: {log:#?}"
+    // differs (a fresh open's expiry may differ by the second it was made in).
+    let swap = |from_to: &str, want: &[&str], unchanged: &[&str]| {
+        let found: Vec<&String> = log.iter().filter(|l| l.contains(from_to)).collect();
+        assert_eq!(found.len(), 1, "{name}: {from_to}: {log:#?}");
+        let words: Vec<&str> = found[0].rsplit(": ").next().unwrap().split(' ').collect();
+        for word in want {
+            assert!(words.contains(word), "{name}: {word} in {}", found[0]);
+        }
+        for same in unchanged {
+            assert!(
+                !found[0].contains(same),
+                "{name}: {same} unchanged: {}",
+                found[0]
+            );
+        }
+    };
+    swap(
+        "leaving acme/aws/dev for acme/aws/dev + acme/payments/dev: ",
+        &["+APP", "~LEVEL", "+SERVICE"],
+        &["AWS_ACCESS_KEY_ID", "ROOT", "TEAM"],
     );
-    assert_eq!(
-        line(
-            "leaving acme/aws/dev + acme/payments/dev for acme/aws/dev + acme/billing/dev: ~APP ~LEVEL -SERVICE"
-        ),
-        1,
-        "{name}: {log:#?}"
+    swap(
+        "leaving ~/mono/payments/.escrc for ~/mono/payments/deploy/.escrc: ",
+        &[
+            "~AWS_ACCESS_KEY_ID",
+            "+AWS_REGION",
+            "+AWS_SESSION_TOKEN",
+            "~SERVICE",
+        ],
+        &["ROOT", "TEAM", "LEVEL", "APP"],
     );
-    assert_eq!(line("unloading"), 1, "{name}: only at the end: {log:#?}");
+    swap(
+        "leaving acme/aws/dev + acme/payments/dev for acme/aws/dev + acme/billing/dev: ",
+        &["~APP", "~LEVEL", "-SERVICE"],
+        &["AWS_ACCESS_KEY_ID", "ROOT", "TEAM"],
+    );
+    swap(
+        "leaving acme/aws/dev + acme/billing/dev for acme/aws/dev: ",
+        &["-APP"],
+        &["AWS_ACCESS_KEY_ID", "ROOT", "TEAM", "LEVEL"],
+    );
+    let unloading = log.iter().filter(|l| l.contains("unloading")).count();
+    assert_eq!(unloading, 1, "{name}: only at the end: {log:#?}");
     // The whole chain in one open: the root's environment first.
     let bodies: Vec<String> = stand_in
         .requests()
@@ -432,6 +462,14 @@ fn a_chain_with_a_file_not_allowed_sends_no_request() {
     let (vars, log) = load_with_bash(&sandbox, &service, &["APP", "ROOT"]);
     assert_eq!(vars, ["APP=<unset>", "ROOT=<unset>"]);
     assert!(log.contains("~/mono/.escrc is not allowed"), "{log}");
+    // (doctor asks the backend whether it answers: one request of its own, counted apart.)
+    let doctor = sandbox.run(&service, &["doctor"]);
+    assert!(
+        stdout(&doctor).contains("~/mono/.escrc is not allowed, and .escrc builds on it"),
+        "doctor names the parent: {}",
+        stdout(&doctor)
+    );
+    let doctors = stand_in.requests().len();
     // Allowing the child again says what it still waits for.
     let allow = sandbox.run(&service, &["allow"]);
     assert!(
@@ -464,12 +502,20 @@ fn a_chain_with_a_file_not_allowed_sends_no_request() {
         "{}",
         stderr(&exec)
     );
-    assert_eq!(stand_in.requests().len(), 0, "no request at all");
-    // Once every file is allowed: one open for the chain.
+    assert_eq!(stand_in.requests().len(), doctors, "no request at all");
+    // A parent others may write is refused however it is allowed, and names its fix.
     sandbox.allow(&root);
+    let root_file = root.join(".escrc");
+    std::fs::set_permissions(&root_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (vars, log) = load_with_bash(&sandbox, &service, &["APP"]);
+    assert_eq!(vars, ["APP=<unset>"]);
+    assert!(log.contains("chmod go-w"), "{log}");
+    std::fs::set_permissions(&root_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(stand_in.requests().len(), doctors, "no request at all");
+    // Once every file is allowed: one open for the chain.
     let (vars, _) = load_with_bash(&sandbox, &service, &["APP", "ROOT"]);
     assert_eq!(vars, ["APP=billing", "ROOT=changed"]);
-    assert_eq!(stand_in.requests().len(), 2);
+    assert_eq!(stand_in.requests().len(), doctors + 2);
 }
 
 #[test]
@@ -520,6 +566,90 @@ fn the_cache_serves_a_chain_to_a_second_shell_and_status_shows_each_origin() {
     assert!(
         !text.contains("AKIAROOT") && !text.contains("root-secret"),
         "names only"
+    );
+    let _ = sandbox.run(&service, &["cache", "clear", "--all"]);
+}
+
+#[test]
+fn a_swap_between_levels_exports_only_what_differs() {
+    let sandbox = Sandbox::new();
+    let root = allowed_project(
+        &sandbox,
+        "mono",
+        "values:\n  ACCOUNT: dev\n  REGION: eu-west-1\n",
+    );
+    let service = allowed_project(
+        &sandbox,
+        "mono/pay",
+        "inherit: true\nvalues:\n  SERVICE: pay\n  REGION: us-east-1\n",
+    );
+    let out = sandbox.bash(
+        &service,
+        &format!(
+            "eval \"$(esc-hook export bash)\" || exit 9\ncd '{}' && esc-hook export bash",
+            root.display()
+        ),
+    );
+    let script = stdout(&out);
+    assert!(script.contains("unset SERVICE"), "{script}");
+    assert!(script.contains("REGION='eu-west-1'"), "{script}");
+    assert!(
+        !script.contains("export ACCOUNT"),
+        "the same value is not set again: {script}"
+    );
+    assert!(
+        stderr(&out).contains("leaving ~/mono/pay/.escrc for ~/mono/.escrc: ~REGION -SERVICE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A chain's credentials never go stale either: at the refresh point the prompt goes on with
+/// the old ones while a background refresher opens the whole chain again into the cache, and
+/// the next prompt swaps the new ones in.
+#[test]
+fn a_chain_refreshes_in_the_background() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::start(json!({
+        "acme/payments/dev": {"read": numbered_payments()},
+        "acme/extra/dev": {"read": read_with(&[("EXTRA", "1")])},
+    }));
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "20s");
+    allowed_project(
+        &sandbox,
+        "mono",
+        "environment: acme/payments/dev\nttl: 30s\n",
+    );
+    let service = allowed_project(
+        &sandbox,
+        "mono/service",
+        "inherit: true\nenvironment: acme/extra/dev\n",
+    );
+    let out = sandbox.bash(
+        &service,
+        r#"
+        eval "$(esc-hook export bash)"; first=$AWS_ACCESS_KEY_ID
+        sleep 11; eval "$(esc-hook export bash)"; at_point=$AWS_ACCESS_KEY_ID
+        sleep 2.5; eval "$(esc-hook export bash)"
+        echo "$first $at_point $AWS_ACCESS_KEY_ID $EXTRA"
+    "#,
+    );
+    assert_eq!(stdout(&out), "AKIA-1 AKIA-1 AKIA-2 1\n", "{}", stderr(&out));
+    let bodies: Vec<serde_json::Value> = stand_in
+        .requests()
+        .iter()
+        .map(|r| r["body"].clone())
+        .filter(|b| b.as_str().is_some_and(|b| !b.is_empty()))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![json!("imports:\n  - payments/dev\n  - extra/dev\n"); 2],
+        "the refresher opened the whole chain"
     );
     let _ = sandbox.run(&service, &["cache", "clear", "--all"]);
 }

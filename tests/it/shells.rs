@@ -810,3 +810,66 @@ calls after-state
     }
     assert!(count("after-state") > count("before-state"), "{shown}");
 }
+
+/// nushell's hook watches every file of a layered project: unchanged prompts inside the chain
+/// spawn nothing, and an edit of the parent that keeps its old mtime still blocks the child.
+#[test]
+fn nushell_watches_every_file_of_a_chain() {
+    let Some(nu) = nu() else { return };
+    let sandbox = Sandbox::new();
+    let parent = allowed_project(&sandbox, "mono", "values:\n  X: root\n");
+    let child = allowed_project(&sandbox, "mono/svc", "inherit: true\nvalues:\n  Y: svc\n");
+    let calls = sandbox.path("calls-nu-chain");
+    let wrapper = counting_wrapper(&sandbox, "nu-chain", &calls);
+    let hook = sandbox.nu_hook();
+    let text = fs::read_to_string(&hook).unwrap();
+    fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
+    let parent_file = parent.join(".escrc");
+    let script = format!(
+        r#"
+def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
+source '{hook}'
+sleep 1100ms
+do --env $esc_hook_apply
+calls idle-start
+do --env $esc_hook_apply
+do --env $esc_hook_apply
+calls idle-end
+print $"loaded ($env.X) ($env.Y)"
+^touch -r '{parent_file}' ../.escrc.time
+"values:\n  X: edited\n" | save --force '{parent_file}'
+^touch -r ../.escrc.time '{parent_file}'
+do --env $esc_hook_apply
+print $"edited ($env.X? | default unset) ($env.Y? | default unset)"
+^'{bin}' allow '{parent_file}'
+do --env $esc_hook_apply
+print $"allowed ($env.X) ($env.Y)"
+"#,
+        calls = calls.display(),
+        hook = hook.display(),
+        bin = bin(),
+        parent_file = parent_file.display(),
+    );
+    let out = sandbox.nu(&nu, &child, &script);
+    let shown = stdout(&out);
+    let count = |label: &str| -> u32 {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("{label}: {shown}{}", stderr(&out)))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("idle-end"), count("idle-start"), "{shown}");
+    for line in [
+        "loaded root svc",
+        "edited unset unset",
+        "allowed edited svc",
+    ] {
+        assert!(
+            shown.contains(&format!("{line}\n")),
+            "{line}: {shown}{}",
+            stderr(&out)
+        );
+    }
+}
