@@ -155,13 +155,18 @@ impl Chain {
         if let Some(error) = &self.broken {
             return Err(error.clone());
         }
+        // From the farthest file down; the nearest is always there (`discover` starts with it).
         let mut layers = self.layers.iter().rev();
-        let farthest = layers.next().expect("a chain has its nearest file");
-        let mut merged = farthest.parsed.clone()?;
-        for layer in layers {
-            let child = layer.parsed.as_ref().map_err(Clone::clone)?;
-            let text = layer.file.as_deref().unwrap_or_default();
-            merged = layered(merged, child, text)?;
+        let mut merged = self.nearest().parsed.clone()?;
+        if self.layers.len() > 1
+            && let Some(farthest) = layers.next()
+        {
+            merged = farthest.parsed.clone()?;
+            for layer in layers {
+                let child = layer.parsed.as_ref().map_err(Clone::clone)?;
+                let text = layer.file.as_deref().unwrap_or_default();
+                merged = layered(merged, child, text)?;
+            }
         }
         Ok(merged)
     }

@@ -247,15 +247,16 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
         Ok(store) => store,
         Err(e) => return fail(e),
     };
-    match store.verdict(&path, &content) {
-        Verdict::Allowed if chain.blocked(&store).is_some() => {
-            let blocked = chain.blocked(&store).expect("checked just above");
-            fail(
-                chain
-                    .blocked_message(&blocked, &chain.label())
-                    .unwrap_or_default(),
-            )
-        }
+    let verdict = store.verdict(&path, &content);
+    // A parent that is not allowed blocks the chain as surely as the file itself.
+    if verdict == Verdict::Allowed
+        && let Some(message) = chain
+            .blocked(&store)
+            .and_then(|blocked| chain.blocked_message(&blocked, &chain.label()))
+    {
+        return fail(message);
+    }
+    match verdict {
         Verdict::Allowed => match chain
             .project()
             .map_err(|e| format!("{e}: fix it with `esc-hook edit`"))

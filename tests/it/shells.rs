@@ -739,11 +739,7 @@ fn nushell_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
     let sandbox = Sandbox::new();
     // A name nushell's `ls` would take as a glob, were the hook to pass it as one.
     let project = allowed_project(&sandbox, "p*[x]", "values:\n  X: p\n");
-    let calls = sandbox.path("calls-nu");
-    let wrapper = counting_wrapper(&sandbox, "nu", &calls);
-    let hook = sandbox.nu_hook();
-    let text = fs::read_to_string(&hook).unwrap();
-    fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
+    let (hook, calls) = counted_nu_hook(&sandbox, "nu");
     let script = format!(
         r#"
 def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
@@ -784,30 +780,18 @@ calls after-state
         bin = bin(),
     );
     let out = sandbox.nu(&nu, &project, &script);
-    let shown = stdout(&out);
-    let count = |label: &str| -> u32 {
-        shown
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{label} ")))
-            .unwrap_or_else(|| panic!("{label}: {shown}{}", stderr(&out)))
-            .parse()
-            .unwrap()
-    };
+    let printed = NuOutput::of(&out);
+    let count = |label: &str| printed.count(label);
+    let shown = &printed.shown;
     assert_eq!(count("idle-end"), count("idle-start"), "{shown}");
     assert!(count("after-cd") > count("idle-end"), "{shown}");
-    for line in [
+    printed.expect_lines(&[
         "loaded p",
         "cd p",
         "appeared unset",
         "allowed sub",
         "edited-old-mtime unset",
-    ] {
-        assert!(
-            shown.contains(&format!("{line}\n")),
-            "{line}: {shown}{}",
-            stderr(&out)
-        );
-    }
+    ]);
     assert!(count("after-state") > count("before-state"), "{shown}");
 }
 
@@ -819,11 +803,7 @@ fn nushell_watches_every_file_of_a_chain() {
     let sandbox = Sandbox::new();
     let parent = allowed_project(&sandbox, "mono", "values:\n  X: root\n");
     let child = allowed_project(&sandbox, "mono/svc", "inherit: true\nvalues:\n  Y: svc\n");
-    let calls = sandbox.path("calls-nu-chain");
-    let wrapper = counting_wrapper(&sandbox, "nu-chain", &calls);
-    let hook = sandbox.nu_hook();
-    let text = fs::read_to_string(&hook).unwrap();
-    fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
+    let (hook, calls) = counted_nu_hook(&sandbox, "nu-chain");
     let parent_file = parent.join(".escrc");
     let script = format!(
         r#"
@@ -851,25 +831,60 @@ print $"allowed ($env.X) ($env.Y)"
         parent_file = parent_file.display(),
     );
     let out = sandbox.nu(&nu, &child, &script);
-    let shown = stdout(&out);
-    let count = |label: &str| -> u32 {
-        shown
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{label} ")))
-            .unwrap_or_else(|| panic!("{label}: {shown}{}", stderr(&out)))
-            .parse()
-            .unwrap()
-    };
+    let printed = NuOutput::of(&out);
+    let count = |label: &str| printed.count(label);
+    let shown = &printed.shown;
     assert_eq!(count("idle-end"), count("idle-start"), "{shown}");
-    for line in [
+    printed.expect_lines(&[
         "loaded root svc",
         "edited unset unset",
         "allowed edited svc",
-    ] {
-        assert!(
-            shown.contains(&format!("{line}\n")),
-            "{line}: {shown}{}",
-            stderr(&out)
-        );
+    ]);
+}
+
+/// A saved nushell hook that starts esc-hook through a wrapper counting its calls; returns
+/// the hook and the calls file.
+fn counted_nu_hook(sandbox: &Sandbox, name: &str) -> (PathBuf, PathBuf) {
+    let calls = sandbox.path(&format!("calls-{name}"));
+    let wrapper = counting_wrapper(sandbox, name, &calls);
+    let hook = sandbox.nu_hook();
+    let text = fs::read_to_string(&hook).unwrap();
+    fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
+    (hook, calls)
+}
+
+/// What a nushell script printed: `label N` call counts, and lines to look for.
+struct NuOutput {
+    shown: String,
+    errors: String,
+}
+
+impl NuOutput {
+    fn of(out: &std::process::Output) -> NuOutput {
+        NuOutput {
+            shown: stdout(out),
+            errors: stderr(out),
+        }
+    }
+
+    fn count(&self, label: &str) -> u32 {
+        let shown = &self.shown;
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("{label}: {shown}{}", self.errors))
+            .parse()
+            .unwrap()
+    }
+
+    fn expect_lines(&self, lines: &[&str]) {
+        for line in lines {
+            assert!(
+                self.shown.contains(&format!("{line}\n")),
+                "{line}: {}{}",
+                self.shown,
+                self.errors
+            );
+        }
     }
 }
