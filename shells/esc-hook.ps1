@@ -32,7 +32,9 @@ function global:__EscHookUnchanged {
         $item = Get-Item -LiteralPath $file -Force
         if ($item.LastWriteTimeUtc -gt $since) { return $false }
         # An edit may keep an old mtime (cp -p, tar x): compare the text too.
-        if ($null -ne $watch.present_text -and [System.IO.File]::ReadAllText($file) -cne @($watch.present_text)[$index]) { return $false }
+        # (A file the binary could not read has no text to compare: it is not read here either.)
+        $text = if ($null -ne $watch.present_text) { @($watch.present_text)[$index] } else { $null }
+        if ($text -and [System.IO.File]::ReadAllText($file) -cne $text) { return $false }
         $index++
     }
     foreach ($dir in $watch.newer) {

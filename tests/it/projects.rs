@@ -653,3 +653,36 @@ fn a_chain_refreshes_in_the_background() {
     );
     let _ = sandbox.run(&service, &["cache", "clear", "--all"]);
 }
+
+/// A parent `.escrc` another user put above an allowed project (a shared `/tmp`, a checkout's
+/// parent directory) is never merged in: the chain is refused, naming that file, before any
+/// request, and it cannot be allowed.
+#[test]
+fn a_parent_owned_by_another_user_is_refused_by_name() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, so no file can be given away; ownership refusal not exercised");
+        return;
+    }
+    let stand_in = monorepo_stand_in();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let shared = sandbox.project(
+        "shared",
+        "environment: acme/aws/dev\nvalues: {PLANTED: yes}\n",
+    );
+    std::os::unix::fs::chown(shared.join(".escrc"), Some(65534), None).unwrap();
+    let mine = allowed_project(
+        &sandbox,
+        "shared/mine",
+        "inherit: true\nvalues: {MINE: yes}\n",
+    );
+    let (vars, log) = load_with_bash(&sandbox, &mine, &["MINE", "PLANTED"]);
+    assert_eq!(vars, ["MINE=<unset>", "PLANTED=<unset>"]);
+    assert!(
+        log.contains("shared/.escrc is owned by another user (uid 65534)"),
+        "{log}"
+    );
+    let allow = sandbox.run(&shared, &["allow"]);
+    assert_eq!(allow.status.code(), Some(1), "{}", stderr(&allow));
+    assert_eq!(stand_in.requests().len(), 0);
+}
