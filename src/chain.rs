@@ -155,20 +155,17 @@ impl Chain {
         if let Some(error) = &self.broken {
             return Err(error.clone());
         }
-        // From the farthest file down; the nearest is always there (`discover` starts with it).
-        let mut layers = self.layers.iter().rev();
-        let mut merged = self.nearest().parsed.clone()?;
-        if self.layers.len() > 1
-            && let Some(farthest) = layers.next()
-        {
-            merged = farthest.parsed.clone()?;
-            for layer in layers {
-                let child = layer.parsed.as_ref().map_err(Clone::clone)?;
-                let text = layer.file.as_deref().unwrap_or_default();
-                merged = layered(merged, child, text)?;
-            }
+        // From the farthest file down, each on top of what is above it.
+        let mut merged: Option<Escrc> = None;
+        for layer in self.layers.iter().rev() {
+            let this = layer.parsed.as_ref().map_err(Clone::clone)?;
+            let text = layer.file.as_deref().unwrap_or_default();
+            merged = Some(match merged {
+                None => this.clone(),
+                Some(above) => layered(above, this, text)?,
+            });
         }
-        Ok(merged)
+        merged.map_or_else(|| self.nearest().parsed.clone(), Ok)
     }
 
     /// What messages call the project: its environments when the chain merges, else the

@@ -1,7 +1,8 @@
 //! What `esc-hook export` decides at each prompt: load, reload, unload, or nothing.
 //!
 //! The decision reads only the state variable, the directory walk for `.escrc`, and two trust
-//! records; an unchanged prompt ends there. Anything else goes through a [`Transition`]: leave
+//! records (in a layered project, the same again for each parent: see [`crate::chain`]); an
+//! unchanged prompt ends there. Anything else goes through a [`Transition`]: leave
 //! what was loaded (restoring the user's values), then enter what is found, and hand back the
 //! list of changes for one shell script.
 

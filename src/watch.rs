@@ -1,8 +1,9 @@
 //! What a shell hook checks with its own builtins to skip the binary on an unchanged prompt.
 //!
 //! After each run the binary hands the hook: the directory it decided for, the state value it
-//! left, the `.escrc` paths that must stay absent on the way up, the one that must stay as it
-//! is, the trust record directories, and when the credentials need refreshing. Modification
+//! left, the `.escrc` paths that must stay absent on the way up, the ones that must stay as
+//! they are (the nearest, and every file a layered project builds on), the trust record
+//! directories, and when the credentials need refreshing. Modification
 //! times are compared against a per-shell watch file the binary touches at each run (dated one
 //! second back, so that shells comparing whole seconds miss nothing). Any difference, and the
 //! hook calls the binary; none, and the prompt spawns no process at all.
