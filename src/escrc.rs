@@ -807,6 +807,14 @@ pub fn find_nearest(start: &Path) -> Option<FileStamp> {
     None
 }
 
+/// The stamp of the `.escrc` at exactly `path`, when that file is the one its directory's walk
+/// finds (the commands and the refresher start from a path the hook recorded).
+pub fn stamp_of(path: &Path) -> Option<FileStamp> {
+    path.parent()
+        .and_then(find_nearest)
+        .filter(|stamp| stamp.path == path)
+}
+
 /// The directory the shell is in: `$PWD` when it is absolute and really is the working
 /// directory (it keeps the user's symlinked path), else the working directory itself. A shell
 /// that does not maintain `$PWD` (PowerShell started from bash inherits bash's) must not send

@@ -135,11 +135,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
     // stuck anywhere (a keyring that never answers) cannot outlive its marker.
     unsafe { libc::alarm(lifetime.as_secs() as libc::c_uint) };
     // The same project the shell loaded: the file's chain, every file still allowed as it is.
-    let Some(stamp) = escrc_path
-        .parent()
-        .and_then(escrc::find_nearest)
-        .filter(|stamp| stamp.path == escrc_path)
-    else {
+    let Some(stamp) = escrc::stamp_of(escrc_path) else {
         return 1;
     };
     let Ok(store) = TrustStore::open(settings) else {

@@ -38,6 +38,18 @@ pub struct TrustKeys {
     pub deny: String,
 }
 
+impl TrustKeys {
+    /// Both are SHA-256 hex digests, as [`TrustStore::keys`] makes them.
+    fn well_formed(&self) -> bool {
+        [&self.allow, &self.deny].iter().all(|key| {
+            key.len() == 64
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    }
+}
+
 pub struct TrustStore {
     root: PathBuf,
     /// The config file's `trusted-prefixes`.
@@ -121,7 +133,10 @@ impl TrustStore {
     /// Whether the file at `path` is allowed by the records `keys` name (two `stat` calls), or
     /// lies under a trusted prefix of the config file; deny wins over both.
     pub fn still_allowed(&self, path: &Path, keys: &TrustKeys) -> bool {
-        (self.trusted_prefix_of(path).is_some() || self.record(keys, Record::Allow).exists())
+        // Keys read back from a state variable (which a parent process could have forged) must
+        // name records, not paths: `../../etc/hostname` would be "allowed" by any file.
+        keys.well_formed()
+            && (self.trusted_prefix_of(path).is_some() || self.record(keys, Record::Allow).exists())
             && !self.record(keys, Record::Deny).exists()
     }
 
@@ -433,6 +448,22 @@ mod tests {
         }
         store.allow(&plain, &read(&plain)).unwrap();
         assert_eq!(store.verdict(&tricky, &read(&tricky)), Verdict::NotAllowed);
+    }
+
+    /// A state forged by a parent process cannot point the allow check at any file it likes.
+    #[test]
+    fn keys_that_are_paths_allow_nothing() {
+        let (_dir, file, store) = project();
+        let content = read(&file);
+        store.allow(&file, &content).unwrap();
+        let real = TrustStore::keys(&file, &content);
+        assert!(store.still_allowed(&file, &real));
+        let escaping = TrustKeys {
+            allow: format!("../allow/{}", real.allow),
+            deny: real.deny.clone(),
+        };
+        assert!(store.root.join("allow").join(&escaping.allow).exists());
+        assert!(!store.still_allowed(&file, &escaping));
     }
 
     #[test]

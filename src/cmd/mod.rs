@@ -67,16 +67,26 @@ pub fn project_escrc(
             dir.display()
         )
     })?;
+    let not_allowed = format!(
+        "{} is not allowed: run `esc-hook allow {}`",
+        stamp.path.display(),
+        dir.display()
+    );
+    allowed_project(settings, stamp, &not_allowed)
+}
+
+/// The project of the chain at `nearest` for a command, every file of it allowed; else the
+/// command's error (`not_allowed` when it is the nearest file itself that is not allowed).
+pub fn allowed_project(
+    settings: &Settings,
+    nearest: escrc::FileStamp,
+    not_allowed: &str,
+) -> anyhow::Result<Escrc> {
     let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
-    let path = stamp.path.clone();
-    match chain::allowed_project(stamp, &store) {
+    match chain::allowed_project(nearest, &store) {
         Ok(project) => Ok(project),
         Err(Refused::Nearest(Verdict::Unsafe(problem))) => bail!("{problem}"),
-        Err(Refused::Nearest(_)) => bail!(
-            "{} is not allowed: run `esc-hook allow {}`",
-            path.display(),
-            dir.display()
-        ),
+        Err(Refused::Nearest(_)) => bail!("{not_allowed}"),
         Err(Refused::Parent(message)) => bail!("{message}"),
         Err(Refused::Invalid(error)) => Err(error.into()),
     }

@@ -4,34 +4,23 @@
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 
 use crate::cache::forget;
-use crate::chain::{self, Refused};
 use crate::escrc;
 use crate::log;
 use crate::provider::{OpenRequest, Provider};
 use crate::settings::Settings;
-use crate::trust::{TrustStore, Verdict};
 
 pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     let path = super::trust::target(settings, None)?;
-    let stamp = path
-        .parent()
-        .and_then(escrc::find_nearest)
-        .filter(|stamp| stamp.path == path)
-        .ok_or_else(|| anyhow!("{}: no such file", path.display()))?;
-    let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
-    let escrc = match chain::allowed_project(stamp, &store) {
-        Ok(project) => project,
-        Err(Refused::Nearest(Verdict::Unsafe(problem))) => bail!("{problem}"),
-        Err(Refused::Nearest(_)) => bail!(
-            "{} is not allowed: run `esc-hook allow` first",
-            path.display()
-        ),
-        Err(Refused::Parent(message)) => bail!("{message}"),
-        Err(Refused::Invalid(error)) => return Err(error.into()),
-    };
+    let stamp =
+        escrc::stamp_of(&path).ok_or_else(|| anyhow!("{}: no such file", path.display()))?;
+    let not_allowed = format!(
+        "{} is not allowed: run `esc-hook allow` first",
+        path.display()
+    );
+    let escrc = super::allowed_project(settings, stamp, &not_allowed)?;
     if OpenRequest::for_escrc(&escrc).is_none() {
         log::info(format!(
             "reloaded {} (values only: nothing to open); every shell in the project reloads it at its next prompt",

@@ -34,11 +34,7 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
         environment.unwrap_or_default()
     ));
     // Trust is per file: a layered project still waits for each parent that is not allowed.
-    let stamp = path
-        .parent()
-        .and_then(escrc::find_nearest)
-        .filter(|stamp| stamp.path == path);
-    if let Some(stamp) = stamp {
+    if let Some(stamp) = escrc::stamp_of(&path) {
         let chain = Chain::discover(stamp);
         if let Some(blocked) = chain.blocked(&store).filter(|b| b.depth > 0) {
             let parent = escrc::home_relative(&blocked.layer.stamp.path);
