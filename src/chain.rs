@@ -408,15 +408,19 @@ mod tests {
     #[test]
     fn broken_chains_name_the_file() {
         let root = tempfile::tempdir().unwrap();
-        // Nothing above (the temporary directory has no .escrc up to /, as tests run).
+        // Nothing above: a chain that starts here, up to the first `.escrc` above, whose last
+        // file inherits with nothing above it.
         write(root.path(), "values: {A: 1}\ninherit: true\n");
+        assert!(
+            root.path().parent().and_then(escrc::find_nearest).is_none(),
+            "the temporary directory must have no .escrc above it"
+        );
         let chain = chain_at(root.path());
-        if chain.layers.len() == 1 {
-            assert!(chain.seeks_parent);
-            let error = chain.project().unwrap_err();
-            assert!(error.message.contains("no .escrc above"), "{error}");
-            assert_eq!(error.position.map(|p| p.0), Some(2));
-        }
+        assert_eq!(chain.layers.len(), 1);
+        assert!(chain.seeks_parent);
+        let error = chain.project().unwrap_err();
+        assert!(error.message.contains("no .escrc above"), "{error}");
+        assert_eq!(error.position.map(|p| p.0), Some(2));
         // Another organization below.
         write(root.path(), "environment: acme/aws/dev\n");
         write(

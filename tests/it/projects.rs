@@ -27,6 +27,14 @@ fn two_environments() -> StandIn {
     }))
 }
 
+/// A sandbox opening through `stand_in`, caching in the kernel keyring (keyutils).
+fn cached_esc(stand_in: &StandIn) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    sandbox
+}
+
 const TWO: &str = "environment:\n  - acme/aws/dev\n  - acme/payments/dev@stable\n";
 
 fn two_environments_in_one_open(shell: Sh) {
@@ -99,9 +107,7 @@ fn the_cache_serves_the_list_to_a_second_shell_and_status_shows_it() {
         return;
     }
     let stand_in = two_environments();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let sandbox = cached_esc(&stand_in);
     let dir = allowed_project(&sandbox, "payments", TWO);
     load_with_bash(&sandbox, &dir, &[]);
     let (vars, log) = load_with_bash(&sandbox, &dir, &["APP"]);
@@ -524,9 +530,7 @@ fn the_cache_serves_a_chain_to_a_second_shell_and_status_shows_each_origin() {
         return;
     }
     let stand_in = monorepo_stand_in();
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let sandbox = cached_esc(&stand_in);
     allowed_project(&sandbox, "mono", ROOT_ESCRC);
     let service = allowed_project(
         &sandbox,
@@ -616,9 +620,7 @@ fn a_chain_refreshes_in_the_background() {
         "acme/payments/dev": {"read": numbered_payments()},
         "acme/extra/dev": {"read": read_with(&[("EXTRA", "1")])},
     }));
-    let mut sandbox = Sandbox::new();
-    sandbox.with_esc(&stand_in);
-    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let mut sandbox = cached_esc(&stand_in);
     sandbox.set("ESC_HOOK_REFRESH_MARGIN", "20s");
     allowed_project(
         &sandbox,
@@ -685,4 +687,41 @@ fn a_parent_owned_by_another_user_is_refused_by_name() {
     let allow = sandbox.run(&shared, &["allow"]);
     assert_eq!(allow.status.code(), Some(1), "{}", stderr(&allow));
     assert_eq!(stand_in.requests().len(), 0);
+}
+
+/// `inherit: true` with no `.escrc` above is an error naming the file, and the hooks watch all
+/// the way up: a parent appearing later (and allowed) is merged in at the next prompt.
+fn a_parent_appearing_above(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let child = allowed_project(&sandbox, "mono/svc", "inherit: true\nvalues:\n  Y: svc\n");
+    let parent = child.parent().unwrap().to_path_buf();
+    let name = shell.name();
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .probe("alone", &["X", "Y"])
+        .run(&format!(
+            "printf 'values:\\n  X: root\\n' > '{}'",
+            parent.join(".escrc").display()
+        ))
+        .run("esc-hook allow ..")
+        .probe("joined", &["X", "Y"]);
+    let (probes, log) = session.finish(&child);
+    expect(&probes, "alone", &[("X", "<unset>"), ("Y", "<unset>")]);
+    expect(&probes, "joined", &[("X", "root"), ("Y", "svc")]);
+    assert!(
+        log.iter()
+            .any(|l| l
+                .contains("mono/svc/.escrc:1:10: inherit: true, but there is no .escrc above it")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn a_parent_appearing_above_a_child_that_inherits_is_merged_in_every_shell() {
+    for shell in SHELLS {
+        a_parent_appearing_above(shell);
+    }
 }

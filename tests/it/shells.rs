@@ -739,14 +739,9 @@ fn nushell_unchanged_prompts_spawn_nothing_and_triggers_reach_the_binary() {
     let sandbox = Sandbox::new();
     // A name nushell's `ls` would take as a glob, were the hook to pass it as one.
     let project = allowed_project(&sandbox, "p*[x]", "values:\n  X: p\n");
-    let (hook, calls) = counted_nu_hook(&sandbox, "nu");
+    let prelude = counted_nu_prelude(&sandbox, "nu");
     let script = format!(
-        r#"
-def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
-source '{hook}'
-sleep 1100ms
-do --env $esc_hook_apply
-calls idle-start
+        r#"{prelude}
 do --env $esc_hook_apply
 do --env $esc_hook_apply
 do --env $esc_hook_apply
@@ -775,8 +770,6 @@ hide-env ESC_HOOK_STATE
 do --env $esc_hook_apply
 calls after-state
 "#,
-        calls = calls.display(),
-        hook = hook.display(),
         bin = bin(),
     );
     let out = sandbox.nu(&nu, &project, &script);
@@ -803,15 +796,10 @@ fn nushell_watches_every_file_of_a_chain() {
     let sandbox = Sandbox::new();
     let parent = allowed_project(&sandbox, "mono", "values:\n  X: root\n");
     let child = allowed_project(&sandbox, "mono/svc", "inherit: true\nvalues:\n  Y: svc\n");
-    let (hook, calls) = counted_nu_hook(&sandbox, "nu-chain");
+    let prelude = counted_nu_prelude(&sandbox, "nu-chain");
     let parent_file = parent.join(".escrc");
     let script = format!(
-        r#"
-def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
-source '{hook}'
-sleep 1100ms
-do --env $esc_hook_apply
-calls idle-start
+        r#"{prelude}
 do --env $esc_hook_apply
 do --env $esc_hook_apply
 calls idle-end
@@ -825,8 +813,6 @@ print $"edited ($env.X? | default unset) ($env.Y? | default unset)"
 do --env $esc_hook_apply
 print $"allowed ($env.X) ($env.Y)"
 "#,
-        calls = calls.display(),
-        hook = hook.display(),
         bin = bin(),
         parent_file = parent_file.display(),
     );
@@ -842,15 +828,25 @@ print $"allowed ($env.X) ($env.Y)"
     ]);
 }
 
-/// A saved nushell hook that starts esc-hook through a wrapper counting its calls; returns
-/// the hook and the calls file.
-fn counted_nu_hook(sandbox: &Sandbox, name: &str) -> (PathBuf, PathBuf) {
+/// The start of a nushell script: a `calls LABEL` command printing how often the hook has
+/// started esc-hook (through a counting wrapper), the saved hook sourced, a second for the
+/// watch file to age, one prompt, and `idle-start` counted.
+fn counted_nu_prelude(sandbox: &Sandbox, name: &str) -> String {
     let calls = sandbox.path(&format!("calls-{name}"));
     let wrapper = counting_wrapper(sandbox, name, &calls);
     let hook = sandbox.nu_hook();
     let text = fs::read_to_string(&hook).unwrap();
     fs::write(&hook, text.replace(bin(), wrapper.to_str().unwrap())).unwrap();
-    (hook, calls)
+    format!(
+        r#"
+def calls [label: string] {{ print $"($label) (open --raw '{calls}' | lines | length)" }}
+source '{hook}'
+sleep 1100ms
+do --env $esc_hook_apply
+calls idle-start"#,
+        calls = calls.display(),
+        hook = hook.display(),
+    )
 }
 
 /// What a nushell script printed: `label N` call counts, and lines to look for.
