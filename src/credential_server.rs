@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
+use crate::ground::time;
 use crate::provider::sts::Session;
-use crate::time;
 
 /// What a request is answered with: a session and when it expires.
 pub struct Credentials {

@@ -9,12 +9,12 @@ use std::path::Path;
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
-use crate::cache::entry;
-use crate::escrc;
-use crate::names::VarName;
+use crate::ground::names::VarName;
+use crate::inputs::escrc;
+use crate::keeping::cache::entry;
 use crate::provider::{Resolved, ResolvedVar, Value, projection};
+use crate::settings::state::State;
 use crate::shell::{Change, Shell};
-use crate::state::State;
 
 /// Arbitrary JSON, nested a few levels, with the keys the decoders look for mixed in.
 fn json() -> impl Strategy<Value = Json> {
@@ -204,9 +204,9 @@ proptest! {
 
     #[test]
     fn durations_and_globs_never_panic(text in "(?s).{0,30}", name in "[A-Za-z_*?!]{0,20}") {
-        let _ = crate::duration::parse(&text);
-        if crate::glob::check_pattern(&name).is_ok() {
-            let _ = crate::glob::ExportFilter::new(vec![name.clone()]).allows(&text);
+        let _ = crate::ground::duration::parse(&text);
+        if crate::ground::glob::check_pattern(&name).is_ok() {
+            let _ = crate::ground::glob::ExportFilter::new(vec![name.clone()]).allows(&text);
         }
     }
 }

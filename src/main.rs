@@ -7,32 +7,23 @@
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
-mod cache;
-mod chain;
+// The floors, from the ground up (ARCHITECTURE.md): a module uses only its own floor and the
+// ones below it, never one above, and a test keeps it so.
+mod ground; // 1: names, digests, time, durations, globs, safe file reads, log lines
+mod inputs; // 3: the `.escrc` parser
+mod keeping; // 5: the cache, trust records, runtime files
+mod project; // 6: what a directory resolves to: chains, values, materialized files
+mod provider; // 4: where values come from: ESC, STS, the Pulumi login
+mod settings; // 2: the config file, the state variable, and the settings built from them
+mod shell; // 7: the shell writers
+// 8, the top: the commands, the hook's per-prompt decision, the background refresher.
 mod cli;
 mod cmd;
-mod config;
 mod credential_server;
-mod digest;
-mod duration;
-mod escrc;
-mod files;
 #[cfg(test)]
 mod fuzz;
-mod glob;
 mod hook;
-mod interrupt;
-mod log;
-mod names;
-mod project;
-mod provider;
 mod refresh;
-mod settings;
-mod shell;
-mod state;
-mod time;
-mod trust;
-mod watch;
 
 use clap::Parser;
 
@@ -53,8 +44,12 @@ extern "C" fn main(
 /// The exit code.
 fn run() -> u8 {
     // Before anything else: esc-hook's settings come from the user's environment without
-    // what esc-hook set (see settings.rs).
-    let settings = settings::Settings::capture();
+    // what esc-hook set (see settings/mod.rs). Built once, never changed, passed down.
+    let settings: &'static settings::Settings = Box::leak(Box::new(settings::Settings::capture()));
+    // The few switches the ground floor keeps are set once, here, from the settings.
+    ground::log::configure(settings.terminal(), || settings.quiet());
+    ground::fs::set_display_home(settings.home());
+    keeping::files::set_base_dir(settings.runtime_base());
     // The hook's own call comes first and skips building the whole command line parser:
     // it runs at prompts, where every fraction of a millisecond is the user's. (It makes the
     // process environment clean only if it gets as far as opening something.)
@@ -80,7 +75,7 @@ fn run() -> u8 {
             command,
         } => {
             return cmd::exec::run(settings, env, dir, server, command).unwrap_or_else(|error| {
-                log::error(format!("{error:#}"));
+                ground::log::error(format!("{error:#}"));
                 // esc-hook's own failure, before any command ran: 125, as env(1) and
                 // timeout(1) do; 126 and 127 stay the command's (cannot run, not found).
                 cmd::exec::OWN_FAILURE
@@ -93,7 +88,7 @@ fn run() -> u8 {
             hold_messages,
         } => {
             if hold_messages {
-                log::hold();
+                ground::log::hold();
             }
             cmd::export::run(settings, shell, shell_pid)
         }
@@ -114,9 +109,9 @@ fn run() -> u8 {
         Command::CredentialProcess { env, dir } => cmd::credential_process::run(settings, env, dir),
         Command::Reload => cmd::reload::run(settings),
         Command::Prune => cmd::trust::prune(settings),
-        Command::Cache(CacheCommand::List { json }) => cmd::cache::list(json),
+        Command::Cache(CacheCommand::List { json }) => cmd::cache::list(settings, json),
         Command::Cache(CacheCommand::Clear { environment, all }) => {
-            cmd::cache::clear(environment, all)
+            cmd::cache::clear(settings, environment, all)
         }
     };
     finish(result)
@@ -129,7 +124,7 @@ fn hook_call() -> Option<(shell::Shell, Option<i32>)> {
     // zsh's hook asks for this while powerlevel10k's instant prompt holds the terminal.
     if args.last().is_some_and(|last| last == "--hold-messages") {
         args.pop();
-        log::hold();
+        ground::log::hold();
     }
     let shell_pid = match args.as_slice() {
         [command, _] if command == "export" => None,
@@ -153,7 +148,7 @@ fn finish(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => 0,
         Err(error) => {
-            log::error(format!("{error:#}"));
+            ground::log::error(format!("{error:#}"));
             1
         }
     }

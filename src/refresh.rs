@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::escrc;
-use crate::files;
+use crate::ground::time;
+use crate::inputs::escrc;
+use crate::keeping::files;
+use crate::keeping::trust::TrustStore;
 use crate::provider::{OpenRequest, Provider};
 use crate::settings::Settings;
-use crate::time;
-use crate::trust::TrustStore;
 
 /// The name of the hidden command a refresher runs.
 pub const COMMAND: &str = "__refresh";
@@ -141,7 +141,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
     let Ok(store) = TrustStore::open(settings) else {
         return 1;
     };
-    let Ok(escrc) = crate::chain::allowed_project(stamp, &store) else {
+    let Ok(escrc) = crate::project::chain::allowed_project(stamp, &store) else {
         return 1;
     };
     let Some(request) = OpenRequest::for_escrc(&escrc) else {
@@ -149,7 +149,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
     };
     // Without a provider (no login) there is no entry to report under: the shell, which
     // builds the same provider, says why itself.
-    let Ok(provider) = crate::cmd::provider_for(settings, &request) else {
+    let Ok(provider) = crate::project::sources::provider_for(settings, &request) else {
         return 1;
     };
     let Some(account) = provider.cache_account(&request) else {
@@ -166,7 +166,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
         }
         Err(error) => {
             if let Some(failed) = &failed {
-                let reason = crate::names::printable(&error.to_string(), 300);
+                let reason = crate::ground::names::printable(&error.to_string(), 300);
                 let _ = files::open_private(failed, true)
                     .and_then(|mut file| write!(file, "{now} {reason}"));
             }
@@ -180,7 +180,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
 
 /// How long a refresher may live: a whole open, a wait for another's, and the keyring.
 pub fn lifetime(settings: &Settings) -> Duration {
-    let open = crate::cmd::open_timeout(settings);
+    let open = crate::project::sources::open_timeout(settings);
     open * 2 + Duration::from_secs(15)
 }
 

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail};
 use serde_json::json;
 
-use crate::cache::index::{Index, IndexEntry};
-use crate::cache::{forget, store};
-use crate::escrc::EnvRef;
-use crate::log;
-use crate::time;
+use crate::ground::log;
+use crate::ground::time;
+use crate::inputs::escrc::EnvRef;
+use crate::keeping::cache::index::{Index, IndexEntry};
+use crate::keeping::cache::{forget, store};
+use crate::settings::Settings;
 
 /// Whether an entry's secret is still in its store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,7 @@ enum Presence {
 /// not: a kernel session keyring ends with the login session, a keyring can be wiped, and the
 /// index alone would list credentials nobody has any more. The secret read is dropped unseen.
 fn check_presence(
+    settings: &Settings,
     index: &Index,
     entries: &mut BTreeMap<String, IndexEntry>,
 ) -> BTreeMap<String, Presence> {
@@ -35,7 +37,7 @@ fn check_presence(
     for (id, entry) in entries.iter() {
         let opened = stores
             .entry(entry.store.clone())
-            .or_insert_with(|| open_store_of(entry).map_err(|e| e.to_string()));
+            .or_insert_with(|| open_store_of(settings, entry).map_err(|e| e.to_string()));
         let found = match opened {
             Ok(Some(store)) => store.holds(&entry.account).map_err(|e| e.to_string()),
             Ok(None) => Err("caching is off".into()),
@@ -66,10 +68,10 @@ fn check_presence(
     presence
 }
 
-pub fn list(as_json: bool) -> anyhow::Result<()> {
-    let index = index()?;
+pub fn list(settings: &Settings, as_json: bool) -> anyhow::Result<()> {
+    let index = index(settings)?;
     let mut entries = index.entries();
-    let presence = check_presence(&index, &mut entries);
+    let presence = check_presence(settings, &index, &mut entries);
     let unknown = |id: &str| match presence.get(id) {
         Some(Presence::Unknown(problem)) => Some(problem.clone()),
         _ => None,
@@ -103,7 +105,7 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
     );
     for (id, e) in &entries {
         let left = match e.expires_at.checked_sub(now).filter(|s| *s > 0) {
-            Some(secs) => crate::duration::human(std::time::Duration::from_secs(secs)),
+            Some(secs) => crate::ground::duration::human(std::time::Duration::from_secs(secs)),
             None => "expired".into(),
         };
         let store = match unknown(id) {
@@ -123,13 +125,14 @@ pub fn list(as_json: bool) -> anyhow::Result<()> {
     super::print(&out)
 }
 
-pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
+pub fn clear(settings: &Settings, reference: Option<String>, all: bool) -> anyhow::Result<()> {
     let wanted = match (&reference, all) {
         (Some(text), false) => Some(EnvRef::parse(text).map_err(|e| anyhow!(e))?.to_string()),
         (None, true) => None,
         _ => bail!("name an environment (org/project/env) or use --all"),
     };
-    let entries = index()?.entries();
+    let index = index(settings)?;
+    let entries = index.entries();
     let chosen: Vec<&IndexEntry> = entries
         .values()
         .filter(|e| wanted.as_ref().is_none_or(|w| &e.environment == w))
@@ -142,10 +145,10 @@ pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for entry in &chosen {
-        let opened = open_store_of(entry)
+        let opened = open_store_of(settings, entry)
             .map_err(|e| anyhow!("could not clear {}: {e}", entry.environment))?;
         if let Some(store) = opened {
-            forget(store.as_ref(), &entry.account)
+            forget(store.as_ref(), &entry.account, Some(&index))
                 .map_err(|e| anyhow!("could not clear {}: {e}", entry.environment))?;
         }
     }
@@ -159,15 +162,19 @@ pub fn clear(reference: Option<String>, all: bool) -> anyhow::Result<()> {
 
 /// The store an index entry names.
 fn open_store_of(
+    settings: &Settings,
     entry: &IndexEntry,
 ) -> Result<Option<Arc<dyn store::SecretStore>>, store::StoreError> {
-    store::open(Some(&crate::config::Setting {
-        value: entry.store.clone(),
-        origin: format!("the store of a cache entry ({})", entry.store),
-    }))
+    store::open(
+        Some(&crate::settings::config::Setting {
+            value: entry.store.clone(),
+            origin: format!("the store of a cache entry ({})", entry.store),
+        }),
+        settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
+    )
 }
 
-fn index() -> anyhow::Result<Index> {
-    Index::open()
+fn index(settings: &Settings) -> anyhow::Result<Index> {
+    Index::open(settings.cache_dir().as_deref())
         .ok_or_else(|| anyhow!("could not find the cache directory: set HOME (or XDG_CACHE_HOME)"))
 }

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::log;
+use crate::ground::log;
+use crate::ground::time;
 use crate::provider::sts::Session;
 use crate::provider::{OpenRequest, Provider};
 use crate::settings::Settings;
-use crate::time;
 
 pub fn run(
     settings: &'static Settings,
@@ -25,7 +25,7 @@ pub fn run(
             escrc.path.display()
         )
     })?;
-    let provider = super::provider_for(settings, &request)?;
+    let provider = crate::project::sources::provider_for(settings, &request)?;
     let resolved = provider.resolve(&request)?;
     if let Some(warning) = &resolved.warning {
         log::warn(warning);

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use crate::cache::store;
-use crate::chain::Chain;
-use crate::escrc;
+use crate::inputs::escrc;
+use crate::keeping::cache::store;
+use crate::keeping::trust::{TrustStore, Verdict};
+use crate::project::chain::Chain;
 use crate::provider::esc::{EscClient, Timeouts};
 use crate::provider::{ProviderError, login};
 use crate::settings::Settings;
-use crate::trust::{TrustStore, Verdict};
 
 struct Check {
     name: &'static str,
@@ -24,8 +24,9 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     checks.push(nearest_escrc(settings));
     let mut out = String::new();
     for check in &checks {
-        let mark = crate::log::mark_for_stdout(if check.ok { "ok  " } else { "FAIL" }, check.ok);
-        let text = crate::names::escape_controls(&check.text);
+        let mark =
+            crate::ground::log::mark_for_stdout(if check.ok { "ok  " } else { "FAIL" }, check.ok);
+        let text = crate::ground::names::escape_controls(&check.text);
         out.push_str(&format!("{mark} {:<8} {text}\n", check.name));
     }
     super::print(&out)?;
@@ -80,7 +81,7 @@ fn config(settings: &Settings) -> Check {
     let shown = config
         .path
         .as_deref()
-        .map(escrc::home_relative)
+        .map(crate::ground::fs::home_relative)
         .unwrap_or_else(|| "no config directory (set HOME)".into());
     if !config.problems.is_empty() {
         return Check {
@@ -118,7 +119,10 @@ fn config(settings: &Settings) -> Check {
 
 fn keyring(settings: &Settings) -> Check {
     let setting = settings.setting(store::SETTING);
-    let opened = store::open(setting.as_ref());
+    let opened = store::open(
+        setting.as_ref(),
+        settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
+    );
     let result = opened.and_then(|store| match store {
         None => Ok(None),
         Some(store) => {
@@ -220,7 +224,10 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
 }
 
 fn nearest_escrc(settings: &'static Settings) -> Check {
-    let Some(stamp) = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir)) else {
+    let Some(stamp) = settings
+        .current_dir()
+        .and_then(|dir| escrc::find_nearest(&dir))
+    else {
         return Check {
             name: ".escrc",
             ok: true,
@@ -228,7 +235,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
         };
     };
     let path = stamp.path.clone();
-    let shown = escrc::home_relative(&path);
+    let shown = crate::ground::fs::home_relative(&path);
     let fail = |text: String| Check {
         name: ".escrc",
         ok: false,
@@ -284,12 +291,15 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
 }
 
 /// Whether what the `.escrc` names can really be opened (from the cache when it holds it).
-fn opens(settings: &'static Settings, escrc: &crate::escrc::Escrc) -> Result<String, String> {
+fn opens(
+    settings: &'static Settings,
+    escrc: &crate::inputs::escrc::Escrc,
+) -> Result<String, String> {
     use crate::provider::{OpenRequest, Provider};
     let Some(request) = OpenRequest::for_escrc(escrc) else {
         return Ok("values only: nothing to open".into());
     };
-    let resolved = super::provider_for(settings, &request)
+    let resolved = crate::project::sources::provider_for(settings, &request)
         .and_then(|provider| provider.resolve(&request))
         .map_err(|e| e.to_string())?;
     let left = resolved
@@ -304,6 +314,6 @@ fn opens(settings: &'static Settings, escrc: &crate::escrc::Escrc) -> Result<Str
         } else {
             "opened now"
         },
-        crate::duration::human(left)
+        crate::ground::duration::human(left)
     ))
 }

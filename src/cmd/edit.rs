@@ -7,10 +7,10 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail};
 
-use crate::escrc;
-use crate::log;
+use crate::ground::log;
+use crate::inputs::escrc;
+use crate::keeping::trust::TrustStore;
 use crate::settings::Settings;
-use crate::trust::TrustStore;
 
 const TEMPLATE: &str = "\
 # esc-hook: what this project loads into your shell. Every key: see .escrc.example.
@@ -21,7 +21,8 @@ environment: org/project/env
 ";
 
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
-    let cwd = escrc::current_dir(settings)
+    let cwd = settings
+        .current_dir()
         .ok_or_else(|| anyhow!("could not find the current directory"))?;
     let path = escrc::find_nearest(&cwd)
         .map(|stamp| stamp.path)
@@ -32,7 +33,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         Err(e) => bail!(
             "could not read {}: {}",
             path.display(),
-            escrc::io_reason(&e)
+            crate::ground::fs::io_reason(&e)
         ),
     };
     if before.is_none() {
@@ -42,7 +43,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
                 anyhow!(
                     "could not create {}: {}",
                     path.display(),
-                    escrc::io_reason(&e)
+                    crate::ground::fs::io_reason(&e)
                 )
             })?;
     }
@@ -62,7 +63,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow!(
                 "could not start the editor `{program}`: {}",
-                escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             )
         })?;
     let after = fs::read(&path).unwrap_or_default();
@@ -91,7 +92,12 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     TrustStore::open(settings)
         .map_err(|e| anyhow!(e))?
         .allow(&path, &after)
-        .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "could not record the allow: {}",
+                crate::ground::fs::io_reason(&e)
+            )
+        })?;
     log::info(format!("allowed {} ({})", path.display(), parsed.label()));
     Ok(())
 }

@@ -10,18 +10,18 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{anyhow, bail};
 
-use crate::cache;
 use crate::credential_server::{Credentials, Endpoint};
-use crate::escrc::CredentialsMode;
-use crate::files;
-use crate::log;
-use crate::names::VarName;
+use crate::ground::log;
+use crate::ground::names::VarName;
+use crate::ground::time;
+use crate::inputs::escrc::CredentialsMode;
+use crate::keeping::cache;
+use crate::keeping::files;
 use crate::project;
 use crate::provider::sts::Session;
 use crate::provider::{OpenRequest, Provider, Resolved};
 use crate::settings::Settings;
-use crate::state::{self, Loaded, Outcome, SetVar, State};
-use crate::time;
+use crate::settings::state::{self, Loaded, Outcome, SetVar, State};
 use std::time::SystemTime;
 
 /// The exit code when esc-hook itself fails (no `.escrc`, not allowed, the open failed, …).
@@ -54,7 +54,7 @@ pub fn run(
     let escrc = super::project_escrc(settings, env, dir)?;
     let request = OpenRequest::for_escrc(&escrc);
     let provider = match &request {
-        Some(request) => Some(super::provider_for(settings, request)?),
+        Some(request) => Some(crate::project::sources::provider_for(settings, request)?),
         None => None,
     };
     let resolved = match (&request, &provider) {
@@ -86,7 +86,7 @@ pub fn run(
             Some(Endpoint::bind().map_err(|e| {
                 anyhow!(
                     "could not listen on loopback: {}",
-                    crate::escrc::io_reason(&e)
+                    crate::ground::fs::io_reason(&e)
                 )
             })?)
         }
@@ -177,7 +177,7 @@ pub fn run(
         files::remove(dir);
     }
     let status =
-        status.map_err(|e| anyhow!("lost the command: {}", crate::escrc::io_reason(&e)))?;
+        status.map_err(|e| anyhow!("lost the command: {}", crate::ground::fs::io_reason(&e)))?;
     // A command killed by a signal exits like a shell reports it: 128 + the signal.
     let code = status
         .code()
@@ -257,7 +257,7 @@ fn not_started(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
     log::warn(format!(
         "could not run {}: {}",
         program.to_string_lossy(),
-        crate::escrc::io_reason(error)
+        crate::ground::fs::io_reason(error)
     ));
     match error.kind() {
         std::io::ErrorKind::NotFound => 127,

@@ -1,10 +1,9 @@
-use crate::escrc;
 use crate::hook::{self, Inputs};
+use crate::keeping::trust::TrustStore;
+use crate::keeping::watch;
 use crate::provider::Provider;
 use crate::settings::Settings;
 use crate::shell::{Change, Shell};
-use crate::trust::TrustStore;
-use crate::watch;
 
 pub fn run(
     settings: &'static Settings,
@@ -12,15 +11,16 @@ pub fn run(
     shell_pid: Option<i32>,
 ) -> anyhow::Result<()> {
     if let Some(pid) = shell_pid {
-        crate::files::set_owner(pid);
+        crate::keeping::files::set_owner(pid);
     }
     let inputs = Inputs {
         environ: &settings.current,
-        pwd: escrc::current_dir(settings),
+        pwd: settings.current_dir(),
         previous: settings.state.clone(),
         trust: TrustStore::open(settings),
         provider: &|request| {
-            super::provider_for(settings, request).map(|p| Box::new(p) as Box<dyn Provider>)
+            crate::project::sources::provider_for(settings, request)
+                .map(|p| Box::new(p) as Box<dyn Provider>)
         },
         login: &|| {
             let var = |name: &str| settings.var(name).map(String::from);
@@ -28,7 +28,7 @@ pub fn run(
                 .ok()
                 .map(|login| login.fingerprint())
         },
-        now: crate::time::now(),
+        now: crate::ground::time::now(),
         refresh_margin: settings.refresh_margin(),
         refresh_lifetime: crate::refresh::lifetime(settings),
     };
@@ -44,12 +44,12 @@ pub fn run(
         let state_text = match changes
             .iter()
             .rev()
-            .find(|c| c.name().as_str() == crate::state::VAR)
+            .find(|c| c.name().as_str() == crate::settings::state::VAR)
         {
             Some(Change::Set(_, text)) => text.clone(),
             Some(Change::Unset(_)) => String::new(),
             None => settings
-                .current_var(crate::state::VAR)
+                .current_var(crate::settings::state::VAR)
                 .and_then(|v| v.to_str())
                 .unwrap_or_default()
                 .to_string(),
@@ -65,13 +65,16 @@ pub fn run(
         script.push_str(&shell.render_watch(&watch));
     }
     // Lines held back (see log::hold) go to the shell, which prints them when it may.
-    let held = crate::log::take_held();
+    let held = crate::ground::log::take_held();
     match shell {
         Shell::Zsh | Shell::Bash if !held.is_empty() => {
-            let quoted: Vec<String> = held.iter().map(|l| crate::shell::posix_quote(l)).collect();
+            let quoted: Vec<String> = held
+                .iter()
+                .map(|l| crate::ground::text::posix_quote(l))
+                .collect();
             script.push_str(&format!("_esc_hook_held+=({})\n", quoted.join(" ")));
         }
-        _ => crate::log::write_held(held),
+        _ => crate::ground::log::write_held(held),
     }
     super::print(&script)
 }

@@ -19,7 +19,7 @@ pub fn run(settings: &Settings, shell: Option<HookShell>) -> anyhow::Result<()> 
                 _ => {
                     return Err(anyhow!(
                         "SHELL={} is not a shell esc-hook has a hook for: name one (bash, zsh, fish, pwsh, nu)",
-                        crate::names::printable(login, 60)
+                        crate::ground::names::printable(login, 60)
                     ));
                 }
             }

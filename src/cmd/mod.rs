@@ -14,20 +14,14 @@ pub mod trust;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
-use crate::chain::{self, Refused};
-use crate::escrc::{self, EnvRef, Escrc};
-use crate::glob::ExportFilter;
+use crate::ground::glob::ExportFilter;
+use crate::inputs::escrc::{self, EnvRef, Escrc};
+use crate::keeping::trust::{TrustStore, Verdict};
+use crate::project::chain::{self, Refused};
 use crate::settings::Settings;
-use crate::trust::{TrustStore, Verdict};
-
-use crate::cache::{self as credential_cache, CachedProvider};
-use crate::provider::esc::{EscClient, Timeouts};
-use crate::provider::sts::StsProvider;
-use crate::provider::{OpenRequest, Provider, ProviderError, login};
 
 /// The project a command outside the hook works on: an environment named on the command line
 /// (opened with default settings; the user named it in their own configuration), or the
@@ -57,7 +51,8 @@ pub fn project_escrc(
     let dir = match dir {
         Some(dir) if !dir.is_dir() => bail!("no such directory: {}", dir.display()),
         Some(dir) => std::path::absolute(&dir).unwrap_or(dir),
-        None => escrc::current_dir(settings)
+        None => settings
+            .current_dir()
             .ok_or_else(|| anyhow!("could not find the current directory"))?,
     };
     let stamp = escrc::find_nearest(&dir).ok_or_else(|| {
@@ -79,7 +74,7 @@ pub fn project_escrc(
 /// command's error (`not_allowed` when it is the nearest file itself that is not allowed).
 pub fn allowed_project(
     settings: &Settings,
-    nearest: escrc::FileStamp,
+    nearest: crate::ground::fs::FileStamp,
     not_allowed: &str,
 ) -> anyhow::Result<Escrc> {
     let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
@@ -89,84 +84,6 @@ pub fn allowed_project(
         Err(Refused::Nearest(_)) => bail!("{not_allowed}"),
         Err(Refused::Parent(message)) => bail!("{message}"),
         Err(Refused::Invalid(error)) => Err(error.into()),
-    }
-}
-
-/// The production provider for a request: the Pulumi ESC API for the user's login (only when
-/// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all
-/// behind the keyring cache, with timeouts and store from the environment.
-pub fn provider_for(
-    settings: &'static Settings,
-    request: &OpenRequest,
-) -> Result<CachedProvider, ProviderError> {
-    // Before the first thread (the keyring's) and anything that reads the environment itself
-    // (the HTTP clients' proxy and CA settings, a token command).
-    settings.sanitize_process();
-    let var = |name: &str| settings.var(name).map(String::from);
-    let timeouts = Timeouts {
-        connect: timeout_from(
-            settings,
-            "ESC_HOOK_CONNECT_TIMEOUT",
-            Timeouts::DEFAULT.connect,
-        )?,
-        total: timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
-    };
-    let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
-        match request.envs.first() {
-            Some(_) => {
-                let login = login::resolve(&var, settings.home())?;
-                let identity = credential_cache::key::identity(&login.backend, &login.token);
-                let backend = login.backend.clone();
-                (
-                    Some(Box::new(EscClient::new(login, timeouts))),
-                    backend,
-                    identity,
-                )
-            }
-            // STS alone (web identity from a file or command): no Pulumi login involved.
-            None => (None, "-".into(), "-".into()),
-        };
-    if request.aws.is_some() {
-        inner = Some(Box::new(StsProvider {
-            esc: inner,
-            setting: Box::new(move |name| settings.var(name).map(String::from)),
-            timeout: timeouts.total,
-        }));
-    }
-    let inner = inner.ok_or_else(|| ProviderError::Config("nothing to open".into()))?;
-    Ok(CachedProvider {
-        inner,
-        store: credential_cache::store::open(
-            settings.setting(credential_cache::store::SETTING).as_ref(),
-        ),
-        backend,
-        identity,
-        margin: settings.refresh_margin(),
-        // Long enough for another shell's whole open, so it is waited for, not repeated.
-        lock_wait: timeouts.total + Duration::from_secs(2),
-    })
-}
-
-/// The bound on a whole open (`ESC_HOOK_TIMEOUT`), its default when the setting is unusable.
-pub fn open_timeout(settings: &Settings) -> Duration {
-    timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)
-        .unwrap_or(Timeouts::DEFAULT.total)
-}
-
-/// A timeout setting (the variable `name`, else the config file's entry), else `default`.
-fn timeout_from(
-    settings: &Settings,
-    name: &str,
-    default: Duration,
-) -> Result<Duration, ProviderError> {
-    match settings.setting(name) {
-        None => Ok(default),
-        Some(setting) => crate::duration::parse(&setting.value)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ProviderError::Config(format!("{setting} is not a duration (examples: 5s, 1m)"))
-            }),
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::anyhow;
 
-use crate::cache::forget;
-use crate::escrc;
-use crate::log;
+use crate::ground::log;
+use crate::inputs::escrc;
+use crate::keeping::cache::forget;
 use crate::provider::{OpenRequest, Provider};
 use crate::settings::Settings;
 
@@ -24,14 +24,18 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     if OpenRequest::for_escrc(&escrc).is_none() {
         log::info(format!(
             "reloaded {} (values only: nothing to open); every shell in the project reloads it at its next prompt",
-            escrc::home_relative(&path)
+            crate::ground::fs::home_relative(&path)
         ));
     }
     if let Some(request) = OpenRequest::for_escrc(&escrc) {
-        let provider = super::provider_for(settings, &request)?;
+        let provider = crate::project::sources::provider_for(settings, &request)?;
         if let Ok(Some(store)) = &provider.store {
-            forget(store.as_ref(), &provider.account(&request))
-                .map_err(|e| anyhow!("could not drop the cached entry: {e}"))?;
+            forget(
+                store.as_ref(),
+                &provider.account(&request),
+                provider.index.as_ref(),
+            )
+            .map_err(|e| anyhow!("could not drop the cached entry: {e}"))?;
         }
         let resolved = provider.resolve(&request)?;
         if let Some(warning) = resolved.warning {
@@ -44,7 +48,7 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
         log::info(format!(
             "reloaded {} ({} left)",
             request.label(),
-            crate::duration::human(left)
+            crate::ground::duration::human(left)
         ));
     }
     // A new mtime makes every shell in the project load again at its next prompt; the cache
@@ -58,7 +62,7 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
             anyhow!(
                 "could not touch {}: {}",
                 path.display(),
-                escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             )
         })?;
     Ok(())

@@ -3,13 +3,13 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::chain::{Chain, Layer};
-use crate::escrc;
+use crate::ground::time;
+use crate::inputs::escrc;
+use crate::keeping::trust::{TrustStore, Verdict};
+use crate::project::chain::{Chain, Layer};
 use crate::provider::sts::{Endpoint, Session, caller_identity};
 use crate::settings::Settings;
-use crate::state::Outcome;
-use crate::time;
-use crate::trust::{TrustStore, Verdict};
+use crate::settings::state::Outcome;
 
 pub fn run(settings: &Settings, as_json: bool, verify: bool) -> anyhow::Result<()> {
     let mut report = report(settings);
@@ -49,7 +49,7 @@ pub fn short(settings: &Settings) -> anyhow::Result<()> {
     let line = match loaded.expires_at {
         Some(at) => {
             let left = std::time::Duration::from_secs(at.saturating_sub(time::now()));
-            format!("{} {}\n", state.label, crate::duration::human(left))
+            format!("{} {}\n", state.label, crate::ground::duration::human(left))
         }
         None => format!("{}\n", state.label),
     };
@@ -81,7 +81,9 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
 
 /// The status as JSON; the text form is rendered from it, so the two never disagree.
 fn report(settings: &Settings) -> Json {
-    let nearest = escrc::current_dir(settings).and_then(|dir| escrc::find_nearest(&dir));
+    let nearest = settings
+        .current_dir()
+        .and_then(|dir| escrc::find_nearest(&dir));
     let store = TrustStore::open(settings).ok();
     let escrc = nearest.map(|stamp| {
         let chain = Chain::discover(stamp);
@@ -188,8 +190,8 @@ fn report(settings: &Settings) -> Json {
         }
         _ => Json::Null,
     };
-    let hook_active =
-        settings.current_var(crate::state::VAR).is_some() || settings.hooked_shell().is_some();
+    let hook_active = settings.current_var(crate::settings::state::VAR).is_some()
+        || settings.hooked_shell().is_some();
     json!({ "escrc": escrc.unwrap_or(Json::Null), "state": loaded, "hook_seen": hook_active })
 }
 
@@ -230,7 +232,7 @@ fn role_of(escrc: &escrc::Escrc) -> Json {
 /// A path from the report, home-relative as every message shows paths.
 fn shown_path(path: &Json) -> String {
     path.as_str()
-        .map(|p| escrc::home_relative(std::path::Path::new(p)))
+        .map(|p| crate::ground::fs::home_relative(std::path::Path::new(p)))
         .unwrap_or_default()
 }
 
@@ -276,7 +278,7 @@ fn human(report: &Json) -> String {
             if e["default_ttl"] == json!(true) {
                 out.push(format!(
                     "             assumed valid for {} (ESC does not show the durations of imported environments): set `ttl` in .escrc if they differ",
-                    crate::duration::human(crate::provider::DEFAULT_TTL)
+                    crate::ground::duration::human(crate::provider::DEFAULT_TTL)
                 ));
             }
             if let (Some(arn), Some(how)) =
@@ -292,7 +294,7 @@ fn human(report: &Json) -> String {
             }
             for parent in parents {
                 if matches!(parent["trust"].as_str(), Some("not-allowed" | "denied")) {
-                    let path = crate::chain::shown_path(&shown_path(&parent["path"]));
+                    let path = crate::project::chain::shown_path(&shown_path(&parent["path"]));
                     out.push(format!(
                         "             run `esc-hook allow {path}` to trust it"
                     ));
@@ -360,7 +362,7 @@ fn human(report: &Json) -> String {
             if let (Some(at), Some(left)) =
                 (state["expires_at"].as_str(), state["seconds_left"].as_u64())
             {
-                let left = crate::duration::human(std::time::Duration::from_secs(left));
+                let left = crate::ground::duration::human(std::time::Duration::from_secs(left));
                 out.push(format!("expires:     {at} ({left} left)"));
             }
         }
@@ -395,7 +397,7 @@ struct Lines(Vec<String>);
 impl Lines {
     fn push(&mut self, line: String) {
         self.0
-            .push(crate::names::escape_controls(&line).into_owned());
+            .push(crate::ground::names::escape_controls(&line).into_owned());
     }
 
     fn text(self) -> String {

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail};
 
-use crate::chain::Chain;
-use crate::escrc;
-use crate::log;
+use crate::ground::log;
+use crate::inputs::escrc;
+use crate::keeping::trust::{self, TrustStore, Verdict};
+use crate::project::chain::Chain;
 use crate::settings::Settings;
-use crate::trust::{self, TrustStore, Verdict};
 
 pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let path = target(settings, path)?;
@@ -16,7 +16,7 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(problem) = trust::unsafe_ownership(&path, &content, true) {
         bail!("not allowed: {problem}");
     }
-    let shown = escrc::home_relative(&path);
+    let shown = crate::ground::fs::home_relative(&path);
     let environment = match escrc::parse(&path, &content) {
         Ok(parsed) => (!parsed.environments.is_empty())
             .then(|| format!(" ({})", escrc::environments_label(&parsed.environments))),
@@ -26,9 +26,12 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
         }
     };
     let store = store(settings)?;
-    store
-        .allow(&path, &content)
-        .map_err(|e| anyhow!("could not record the allow: {}", escrc::io_reason(&e)))?;
+    store.allow(&path, &content).map_err(|e| {
+        anyhow!(
+            "could not record the allow: {}",
+            crate::ground::fs::io_reason(&e)
+        )
+    })?;
     log::info(format!(
         "allowed {shown}{}",
         environment.unwrap_or_default()
@@ -37,7 +40,7 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(stamp) = escrc::stamp_of(&path) {
         let chain = Chain::discover(stamp);
         if let Some(blocked) = chain.blocked(&store).filter(|b| b.depth > 0) {
-            let parent = escrc::home_relative(&blocked.layer.stamp.path);
+            let parent = crate::ground::fs::home_relative(&blocked.layer.stamp.path);
             let state = match blocked.verdict {
                 Verdict::Denied => "denied".to_string(),
                 Verdict::Unsafe(problem) => format!("unsafe ({problem})"),
@@ -45,7 +48,7 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
             };
             log::warn(format!(
                 "{shown} builds on {parent}, which is {state}: it loads once that is allowed too (`esc-hook allow {}`)",
-                crate::chain::shown_path(&parent)
+                crate::project::chain::shown_path(&parent)
             ));
         }
     }
@@ -58,10 +61,15 @@ pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     let content = escrc::read(&path).ok();
     store(settings)?
         .deny(&path, content.as_deref())
-        .map_err(|e| anyhow!("could not record the deny: {}", escrc::io_reason(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "could not record the deny: {}",
+                crate::ground::fs::io_reason(&e)
+            )
+        })?;
     log::info(format!(
         "denied {}: it stays unloaded until allowed again",
-        escrc::home_relative(&path)
+        crate::ground::fs::home_relative(&path)
     ));
     Ok(())
 }
@@ -70,7 +78,7 @@ pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
 pub fn prune(settings: &Settings) -> anyhow::Result<()> {
     let (allows, denies) = store(settings)?
         .prune()
-        .map_err(|e| anyhow!("could not prune: {}", escrc::io_reason(&e)))?;
+        .map_err(|e| anyhow!("could not prune: {}", crate::ground::fs::io_reason(&e)))?;
     log::info(format!(
         "pruned {allows} allow and {denies} deny record{} (files gone or edited since)",
         if allows + denies == 1 { "" } else { "s" }
@@ -101,7 +109,8 @@ pub fn target(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<Path
 }
 
 fn nearest_or(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let cwd = escrc::current_dir(settings)
+    let cwd = settings
+        .current_dir()
         .ok_or_else(|| anyhow!("could not find the current directory"))?;
     match path {
         Some(path) => {

@@ -12,8 +12,8 @@ use serde_json::Value as Json;
 use super::login::Login;
 use super::projection;
 use super::{DEFAULT_TTL, OpenRequest, Provider, ProviderError, Resolved};
-use crate::escrc::EnvRef;
-use crate::names::printable;
+use crate::ground::names::printable;
+use crate::inputs::escrc::EnvRef;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -95,7 +95,7 @@ impl EscClient {
         let (open_url, read_base, definition) = self.open_target(request.envs);
         let open_url = format!(
             "{open_url}?duration={}",
-            crate::duration::to_go(request.open_duration)
+            crate::ground::duration::to_go(request.open_duration)
         );
         let opened = self
             .send(http, Method::POST, &open_url, definition, env)
@@ -277,8 +277,8 @@ impl Provider for EscClient {
                 short: env.env.clone(),
             },
             envs => Subject {
-                label: crate::escrc::environments_label(envs),
-                short: crate::escrc::environments_label(envs),
+                label: crate::inputs::escrc::environments_label(envs),
+                short: crate::inputs::escrc::environments_label(envs),
             },
         };
         // Installing twice is harmless; the first provider stays.
@@ -336,7 +336,7 @@ impl Provider for EscClient {
         Ok(Resolved {
             vars: projection.vars,
             opened_at,
-            expires_at: crate::time::after(opened_at, ttl),
+            expires_at: crate::ground::time::after(opened_at, ttl),
             from_cache: false,
             warning: None,
             raw: Some(read),

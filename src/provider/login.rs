@@ -21,8 +21,23 @@ impl Login {
     /// A short fingerprint of backend and token (never the token): enough to tell that the
     /// login changed since an attempt failed with it.
     pub fn fingerprint(&self) -> String {
-        crate::cache::key::identity(&self.backend, &self.token)[..16].to_string()
+        identity(&self.backend, &self.token)[..16].to_string()
     }
+
+    /// Who is asking, without the token (the cache's entries are kept per identity).
+    pub fn identity(&self) -> String {
+        identity(&self.backend, &self.token)
+    }
+}
+
+/// Who is asking, without the token: a hash of the backend and token.
+pub fn identity(backend: &str, token: &str) -> String {
+    crate::ground::digest::sha256_hex(&[
+        b"pulumi-identity\0",
+        backend.as_bytes(),
+        b"\0",
+        token.as_bytes(),
+    ])
 }
 
 impl std::fmt::Debug for Login {
@@ -77,7 +92,7 @@ pub fn resolve(
         Some(c) => c.token_for(&backend).map(|token| Login {
             backend: backend.clone(),
             token,
-            source: crate::escrc::home_relative(&c.path),
+            source: crate::ground::fs::home_relative(&c.path),
         }).ok_or_else(
             || {
                 ProviderError::Config(format!(
@@ -146,7 +161,7 @@ fn read_credentials(
             return Err(ProviderError::Config(format!(
                 "could not read {}: {}",
                 path.display(),
-                crate::escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             )));
         }
     };

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use std::path::Path;
 
-use crate::escrc::{AwsSettings, EnvRef, Escrc};
+use crate::inputs::escrc::{AwsSettings, EnvRef, Escrc};
 
 /// What a provider needs to know: the environment to open (if any) and the STS steps (if any).
 #[derive(Clone, Debug)]
@@ -51,12 +51,12 @@ impl<'a> OpenRequest<'a> {
     /// What messages and listings call it.
     pub fn label(&self) -> String {
         match (self.envs, self.aws) {
-            ([_, ..], _) => crate::escrc::environments_label(self.envs),
+            ([_, ..], _) => crate::inputs::escrc::environments_label(self.envs),
             ([], Some(aws)) => {
                 let role = aws.web_identity.as_ref().map(|w| w.role_arn.as_str());
                 format!("aws:{}", role.unwrap_or("session"))
             }
-            ([], None) => crate::escrc::home_relative(self.project_dir),
+            ([], None) => crate::ground::fs::home_relative(self.project_dir),
         }
     }
 }

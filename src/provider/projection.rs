@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use super::{ResolvedVar, Value};
-use crate::duration;
+use crate::ground::duration;
 
 pub struct Projection {
     pub vars: Vec<ResolvedVar>,
@@ -56,7 +56,7 @@ pub fn project(read: &Json) -> Projection {
 /// Which of `envs` (opened together, in import order) defined the variable `name`: the only one,
 /// or the one its trace names (ESC names an imported environment `project/env`, a plain one
 /// by its name alone; a version may follow). `None` when the trace names none of them.
-pub fn origin(read: &Json, name: &str, envs: &[crate::escrc::EnvRef]) -> Option<u8> {
+pub fn origin(read: &Json, name: &str, envs: &[crate::inputs::escrc::EnvRef]) -> Option<u8> {
     if envs.len() == 1 {
         return Some(0);
     }
@@ -70,7 +70,7 @@ pub fn origin(read: &Json, name: &str, envs: &[crate::escrc::EnvRef]) -> Option<
         .get("environment")?
         .as_str()?;
     let defined_in = defined_in.split('@').next().unwrap_or(defined_in);
-    let matches = |env: &crate::escrc::EnvRef| {
+    let matches = |env: &crate::inputs::escrc::EnvRef| {
         [
             format!("{}/{}/{}", env.org, env.project, env.env),
             format!("{}/{}", env.project, env.env),

@@ -18,8 +18,8 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use serde_json::Value as Json;
 
 use super::{OpenRequest, Provider, ProviderError, Resolved, ResolvedVar, Value};
-use crate::escrc::{AssumeRole, AwsSettings, WebIdentity};
-use crate::names::printable;
+use crate::ground::names::printable;
+use crate::inputs::escrc::{AssumeRole, AwsSettings, WebIdentity};
 
 /// Used when neither `aws.region`, the environment, nor the shell names a region.
 const DEFAULT_REGION: &str = "us-east-1";
@@ -299,7 +299,7 @@ fn session_from(
         session_token: Some(credentials.session_token().to_string()),
         expires_at: u64::try_from(expiration.secs())
             .ok()
-            .map(crate::time::from_unix),
+            .map(crate::ground::time::from_unix),
     })
 }
 
@@ -374,7 +374,7 @@ fn web_identity_token(
             fail(format!(
                 "could not read the token file {}: {}",
                 path.display(),
-                crate::escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             ))
         })?
     } else if let Some(command) = &web.token_command {
@@ -410,7 +410,7 @@ fn run_token_command(command: &str, dir: &Path) -> Result<String, String> {
             format!(
                 "could not run token-command `{}`: {}",
                 printable(program, 60),
-                crate::escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             )
         })?;
     let started = std::time::Instant::now();

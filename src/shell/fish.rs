@@ -2,7 +2,7 @@
 //! quoting breaks on a value ending in `\` — an injection hole other tools have shipped).
 //! `set -gx` / `set -e -g`: a bare `set` inside the sourcing function would be local to it.
 
-use crate::names::VarName;
+use crate::ground::names::VarName;
 
 pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::names::VarName;
+use crate::ground::names::VarName;
 
 pub fn render(changes: &BTreeMap<&VarName, Option<&str>>) -> String {
     let object: serde_json::Map<String, serde_json::Value> = changes

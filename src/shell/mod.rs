@@ -9,13 +9,8 @@ mod pwsh;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::names::VarName;
-use crate::watch::Watch;
-
-/// A word quoted for bash and zsh (for messages that show a command to run).
-pub fn posix_quote(text: &str) -> String {
-    posix::quote(text)
-}
+use crate::ground::names::VarName;
+use crate::keeping::watch::Watch;
 
 /// One change to the shell's environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +71,7 @@ impl Shell {
         // still recorded, so the next prompt neither opens again nor forgets what to unload.
         let (state, rest): (Vec<_>, Vec<_>) = last
             .into_iter()
-            .partition(|(name, _)| name.as_str() == crate::state::VAR);
+            .partition(|(name, _)| name.as_str() == crate::settings::state::VAR);
         let mut script = String::new();
         for (name, value) in state.into_iter().chain(rest) {
             let line = match (self, value) {
@@ -98,7 +93,7 @@ impl Shell {
 }
 
 impl Shell {
-    /// The script that tells the shell's hook what to watch (see [`crate::watch`]). Editors'
+    /// The script that tells the shell's hook what to watch (see [`crate::keeping::watch`]). Editors'
     /// JSON gets nothing.
     pub fn render_watch(self, watch: &Watch) -> String {
         let lossy = |p: &std::path::Path| p.to_string_lossy().into_owned();
@@ -232,7 +227,7 @@ mod tests {
     fn the_state_is_written_first_and_every_value_is_quoted() {
         let changes = [
             Change::Set(name("A"), "p{a,b}ss".into()),
-            Change::Set(name(crate::state::VAR), "s".into()),
+            Change::Set(name(crate::settings::state::VAR), "s".into()),
         ];
         assert_eq!(
             Shell::Bash.render(&changes),

@@ -8,20 +8,9 @@
 //! clears it. bash goes on by itself, but under `set -e` exits even through `|| :`; the bash hook
 //! therefore evaluates the whole script with `command eval` in an `||` list.
 
-use crate::names::VarName;
+use crate::ground::names::VarName;
 
-pub fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('\'');
-    for c in text.chars() {
-        match c {
-            '\'' => out.push_str("'\\''"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
+pub use crate::ground::text::posix_quote as quote;
 
 /// Text as one line of ANSI-C quoting (`$'…'`, as direnv writes values): printable ASCII as it
 /// is, `'` and `\` escaped, every other byte as `\xNN`. For the watch lines, which must stay

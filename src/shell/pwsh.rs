@@ -1,7 +1,7 @@
 //! PowerShell: single-quoted strings end on `'` and on the typographic quotes U+2018–U+201B;
 //! each is escaped by doubling it. Environment variables are set through the `env:` drive.
 
-use crate::names::VarName;
+use crate::ground::names::VarName;
 
 pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

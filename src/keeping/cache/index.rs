@@ -34,8 +34,9 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn open() -> Option<Index> {
-        crate::settings::Settings::get().cache_dir().map(|d| Index {
+    /// The index under the user's cache directory (`$XDG_CACHE_HOME`).
+    pub fn open(cache_dir: Option<&std::path::Path>) -> Option<Index> {
+        cache_dir.map(|d| Index {
             dir: d.join("esc-hook"),
         })
     }

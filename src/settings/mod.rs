@@ -13,15 +13,19 @@
 //! command), that clean environment becomes the process's own. esc-hook's settings are read here
 //! and nowhere else; a test keeps it so.
 
+pub mod config;
+pub mod state;
+
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
-use crate::config::{self, Config, Setting};
-use crate::state::{self, State};
+use config::{Config, Setting};
+use state::State;
 
 /// The environment as the shell handed it, esc-hook's own exports included: what the hook
 /// compares against when it unloads.
@@ -54,30 +58,22 @@ pub struct Settings {
     config_reported: AtomicBool,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
+/// How long before expiry credentials are refreshed (and stop being served from the cache).
+pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
 
 impl Settings {
     /// Reads the process environment once. Cheap: what esc-hook set is worked out per name,
     /// when a setting is read, and the process's own environment is made clean only before
     /// anything uses it implicitly ([`Settings::sanitize_process`]).
-    pub fn capture() -> &'static Settings {
-        SETTINGS.get_or_init(|| {
-            let mut settings = Settings::from_environ(
-                std::env::vars_os()
-                    .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
-                    .collect(),
-            );
-            settings.reads_config_file = true;
-            settings
-        })
-    }
-
-    /// The settings captured at start-up; outside the binary (unit tests), an empty
-    /// environment.
-    pub fn get() -> &'static Settings {
-        SETTINGS.get_or_init(|| {
-            Settings::from_environ(Environ::from_iter(Vec::<(String, String)>::new()))
-        })
+    pub fn capture() -> Settings {
+        let mut settings = Settings::from_environ(
+            std::env::vars_os()
+                .filter_map(|(name, value)| Some((name.into_string().ok()?, value)))
+                .collect(),
+        );
+        settings.reads_config_file = true;
+        settings
     }
 
     /// The settings for a given environment: the state it holds decides what is not the user's.
@@ -176,6 +172,25 @@ impl Settings {
             .filter_map(|name| Some((name, self.clean_value(name)?)))
     }
 
+    /// The directory the shell is in: `$PWD` when it is absolute and really is the working
+    /// directory (it keeps the user's symlinked path), else the working directory itself. A shell
+    /// that does not maintain `$PWD` (PowerShell started from bash inherits bash's) must not send
+    /// esc-hook to another project.
+    pub fn current_dir(&self) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let same_dir =
+            |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+        match self.current_var("PWD").map(PathBuf::from) {
+            Some(pwd)
+                if pwd.is_absolute()
+                    && matches!((fs::metadata(&pwd), fs::metadata(".")), (Ok(a), Ok(b)) if same_dir(&a, &b)) =>
+            {
+                Some(pwd)
+            }
+            _ => std::env::current_dir().ok(),
+        }
+    }
+
     /// `$HOME`, else the home directory of the user's account.
     pub fn home(&self) -> Option<PathBuf> {
         self.path_var("HOME").or_else(account_home)
@@ -256,7 +271,7 @@ impl Settings {
         // Not a `Once`: a line printed here asks for settings (colour, quiet) in turn.
         if !self.config_reported.swap(true, Ordering::Relaxed) {
             for problem in &config.problems {
-                crate::log::warn(problem);
+                crate::ground::log::warn(problem);
             }
         }
         config
@@ -284,6 +299,14 @@ impl Settings {
             .is_some_and(|s| s.value != "0")
     }
 
+    /// What the log may do on a terminal.
+    pub fn terminal(&self) -> crate::ground::log::Terminal {
+        crate::ground::log::Terminal {
+            dumb: self.var("TERM") == Some("dumb"),
+            no_colour: !self.colour_allowed(),
+        }
+    }
+
     /// Whether colour may be used on a terminal: never with `NO_COLOR`, or a `dumb` one.
     pub fn colour_allowed(&self) -> bool {
         self.var("NO_COLOR").is_none() && self.var("TERM") != Some("dumb")
@@ -292,15 +315,15 @@ impl Settings {
     /// The refresh margin, `ESC_HOOK_REFRESH_MARGIN` (or the config file's), else 10 minutes
     /// (with a line naming a value that is not a duration).
     pub fn refresh_margin(&self) -> Duration {
-        let Some(setting) = self.setting(crate::cache::MARGIN_SETTING) else {
-            return crate::cache::DEFAULT_MARGIN;
+        let Some(setting) = self.setting(MARGIN_SETTING) else {
+            return DEFAULT_MARGIN;
         };
-        crate::duration::parse(&setting.value).unwrap_or_else(|problem| {
-            crate::log::warn(format!(
+        crate::ground::duration::parse(&setting.value).unwrap_or_else(|problem| {
+            crate::ground::log::warn(format!(
                 "ignoring {setting}: {problem}; using {}",
-                crate::duration::human(crate::cache::DEFAULT_MARGIN)
+                crate::ground::duration::human(DEFAULT_MARGIN)
             ));
-            crate::cache::DEFAULT_MARGIN
+            DEFAULT_MARGIN
         })
     }
 }
@@ -347,7 +370,7 @@ fn account_home() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Loaded, Outcome, SetVar};
+    use crate::settings::state::{Loaded, Outcome, SetVar};
 
     fn loaded_state(vars: &[(&str, Option<&str>, &str)]) -> String {
         let salt = Loaded::new_salt();
@@ -450,7 +473,7 @@ mod tests {
                     pending.push(path);
                     continue;
                 }
-                if path.file_name() == Some(OsStr::new("settings.rs")) {
+                if path.ends_with("settings/mod.rs") {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();

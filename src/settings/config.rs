@@ -22,6 +22,9 @@ use toml::{Spanned, Value};
 
 pub const FILE_NAME: &str = "config.toml";
 
+/// A real config file is a few lines; a larger one is refused unread.
+const MAX_SIZE: u64 = 64 * 1024;
+
 /// The file's keys for settings, and the variables that override them.
 pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("timeout", "ESC_HOOK_TIMEOUT"),
@@ -80,7 +83,7 @@ impl Setting {
     pub fn from_env(name: &str, value: &str) -> Setting {
         Setting {
             value: value.to_string(),
-            origin: format!("{name}={}", crate::names::printable(value, 40)),
+            origin: format!("{name}={}", crate::ground::names::printable(value, 40)),
         }
     }
 }
@@ -96,18 +99,16 @@ impl Config {
 
     /// Reads the file at `path` (absent is fine), home-relative `~` in prefixes meaning `home`.
     pub fn load(path: PathBuf, home: Option<&Path>) -> Config {
-        let shown = crate::escrc::home_relative(&path);
+        let shown = crate::ground::fs::home_relative(&path);
         let mut config = Config {
             path: Some(path.clone()),
             ..Config::default()
         };
-        let file = match crate::escrc::read(&path) {
+        let file = match crate::ground::fs::read_small(&path, MAX_SIZE) {
             Ok(file) => file,
             Err(_) if std::fs::symlink_metadata(&path).is_err() => return config,
-            Err(error) => {
-                config
-                    .problems
-                    .push(format!("ignoring {shown}: {}", error.message));
+            Err(reason) => {
+                config.problems.push(format!("ignoring {shown}: {reason}"));
                 return config;
             }
         };
@@ -123,7 +124,7 @@ impl Config {
         if file.mode & 0o022 != 0 {
             config.problems.push(format!(
                 "ignoring {shown}: it is writable by other users: run `chmod go-w {}`",
-                crate::shell::posix_quote(&path.to_string_lossy())
+                crate::ground::text::posix_quote(&path.to_string_lossy())
             ));
             return config;
         }
@@ -172,14 +173,14 @@ impl Config {
                 known.push(TRUSTED_PREFIXES);
                 let hint = known
                     .iter()
-                    .map(|k| (crate::escrc::edit_distance(&key, k), *k))
+                    .map(|k| (crate::ground::text::edit_distance(&key, k), *k))
                     .filter(|(distance, _)| *distance <= 2)
                     .min()
                     .map(|(_, k)| format!(": did you mean `{k}`?"))
                     .unwrap_or_else(|| format!(" (known keys: {})", known.join(", ")));
                 self.problems.push(format!(
                     "ignoring unknown key `{}` in {place}{hint}",
-                    crate::names::printable(&key, 40)
+                    crate::ground::names::printable(&key, 40)
                 ));
                 continue;
             };
@@ -233,7 +234,7 @@ impl Config {
                 },
                 _ => PathBuf::from(written),
             };
-            let printable = crate::names::printable(written, 200);
+            let printable = crate::ground::names::printable(written, 200);
             if !expanded.is_absolute() {
                 self.problems.push(format!(
                     "ignoring trusted prefix \"{printable}\" in {place}: it must be absolute or start with ~/"
@@ -262,14 +263,14 @@ impl Config {
         let shown = self
             .path
             .as_deref()
-            .map(crate::escrc::home_relative)
+            .map(crate::ground::fs::home_relative)
             .unwrap_or_default();
         Some(Setting {
             value: value.text.clone(),
             origin: format!(
                 "{} = \"{}\" ({shown} line {})",
                 value.key,
-                crate::names::printable(&value.text, 40),
+                crate::ground::names::printable(&value.text, 40),
                 value.line
             ),
         })

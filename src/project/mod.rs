@@ -3,15 +3,18 @@
 //! get their expiry; `aws.region` and inline `values` are added on top; names and values that no
 //! shell can hold are refused; `files` are written to a private directory.
 
+pub mod chain;
+pub mod sources;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::escrc::{self, Escrc};
-use crate::files;
-use crate::log;
-use crate::names::{Refusal, VarName, printable, refusal};
+use crate::ground::log;
+use crate::ground::names::{Refusal, VarName, printable, refusal};
+use crate::ground::time;
+use crate::inputs::escrc::{self, Escrc};
+use crate::keeping::files;
 use crate::provider::{Resolved, Value};
-use crate::time;
 
 /// Every variable the project asks for, by name: the environment's (filtered), then
 /// `AWS_CREDENTIAL_EXPIRATION`, then `aws.region`, then inline values, later ones winning.
@@ -48,7 +51,7 @@ pub fn wanted(escrc: &Escrc, resolved: Option<&Resolved>) -> BTreeMap<String, Va
 /// session that replaced the environment's keys, or esc-hook itself (`credentials: process`).
 pub fn origin_of(escrc: &Escrc, resolved: Option<&Resolved>, name: &str) -> String {
     if escrc.values.contains_key(name) {
-        return escrc::home_relative(escrc.file_of_value(name));
+        return crate::ground::fs::home_relative(escrc.file_of_value(name));
     }
     let aws = escrc.aws.as_ref();
     if matches!(name, "AWS_REGION" | "AWS_DEFAULT_REGION")
@@ -124,7 +127,7 @@ pub fn use_credential_process(
                     printable(&path.to_string_lossy(), 80)
                 )
             })?;
-        words.push(crate::shell::posix_quote(text));
+        words.push(crate::ground::text::posix_quote(text));
     }
     let mut config = format!(
         "# Written by esc-hook for {}; removed when the shell leaves the project.
@@ -284,7 +287,7 @@ pub fn materialize(accepted: Vec<(VarName, Value)>) -> Result<Materialized, Stri
         let (dir, paths) = files::write_private(&contents).map_err(|e| {
             format!(
                 "could not write the environment's files: {}",
-                escrc::io_reason(&e)
+                crate::ground::fs::io_reason(&e)
             )
         })?;
         (Some(dir), paths.into_iter())

@@ -12,10 +12,10 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use crate::digest::sha256_hex;
-use crate::escrc::FileStamp;
-use crate::files;
-use crate::time;
+use crate::ground::digest::sha256_hex;
+use crate::ground::fs::FileStamp;
+use crate::ground::time;
+use crate::keeping::files;
 
 /// A marker older than this is ignored: it only has to bridge to the next prompt.
 const FRESH_SECONDS: u64 = 30;

@@ -6,15 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::duration;
-use crate::glob::ExportFilter;
+use crate::ground::duration;
+use crate::ground::fs::{FileStamp, SmallFile, home_relative};
+use crate::ground::glob::ExportFilter;
+use crate::ground::text::edit_distance;
 
 pub const FILE_NAME: &str = ".escrc";
 
@@ -116,7 +117,8 @@ pub struct Escrc {
     pub allow_names: BTreeSet<String>,
     /// The line of each name under `values` (block style), for messages about a name.
     pub value_lines: BTreeMap<String, usize>,
-    /// `inherit: true`: this file builds on the nearest `.escrc` above it (see [`crate::chain`]).
+    /// `inherit: true`: this file builds on the nearest `.escrc` above it (the project floor
+    /// merges such chains).
     pub inherit: bool,
     /// Whether `export` was written (an empty filter also means "everything"), so that a
     /// layered file without one keeps its parent's.
@@ -313,15 +315,6 @@ pub fn environments_label(environments: &[EnvRef]) -> String {
         .join(" + ")
 }
 
-/// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
-pub fn home_relative(path: &Path) -> String {
-    let home = crate::settings::Settings::get().home();
-    match home.and_then(|home| path.strip_prefix(home).ok().map(Path::to_path_buf)) {
-        Some(rest) => format!("~/{}", rest.display()),
-        None => path.display().to_string(),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscrcError {
     pub path: PathBuf,
@@ -352,70 +345,10 @@ impl EscrcError {
     }
 }
 
-/// An `.escrc` as read: its bytes, and the owner and mode of the very file they came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EscrcFile {
-    pub content: Vec<u8>,
-    pub uid: u32,
-    pub mode: u32,
-    /// When `.escrc` is a symbolic link: the link's own owner (who decides where it points).
-    pub link_uid: Option<u32>,
-}
-
-impl std::ops::Deref for EscrcFile {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.content
-    }
-}
-
-/// Reads the file, refusing anything that is not a small regular file. It is opened once,
-/// without blocking (a FIFO or device put there, even between two looks, cannot hold up the
-/// prompt), and everything else is learnt from the open file itself, so what is checked is
-/// what is read.
-pub fn read(path: &Path) -> Result<EscrcFile, EscrcError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let fail = |message: String| EscrcError::whole_file(path, message);
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
-    if !meta.is_file() {
-        return Err(fail("is not a regular file".into()));
-    }
-    if meta.len() > MAX_SIZE {
-        return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
-    }
-    let mut content = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_SIZE + 1)
-        .read_to_end(&mut content)
-        .map_err(|e| fail(format!("could not read: {}", io_reason(&e))))?;
-    if content.len() as u64 > MAX_SIZE {
-        return Err(fail(format!("is larger than {} KiB", MAX_SIZE / 1024)));
-    }
-    let link_uid = fs::symlink_metadata(path)
-        .ok()
-        .filter(|m| m.file_type().is_symlink())
-        .map(|m| m.uid());
-    Ok(EscrcFile {
-        content,
-        uid: meta.uid(),
-        mode: meta.mode(),
-        link_uid,
-    })
-}
-
-/// The OS error text without the "(os error N)" suffix.
-pub fn io_reason(error: &std::io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_lowercase(),
-        None => text,
-    }
+/// Reads an `.escrc` (see [`crate::ground::fs::read_small`]), refusing one over [`MAX_SIZE`].
+pub fn read(path: &Path) -> Result<SmallFile, EscrcError> {
+    crate::ground::fs::read_small(path, MAX_SIZE)
+        .map_err(|message| EscrcError::whole_file(path, message))
 }
 
 #[derive(Deserialize)]
@@ -602,22 +535,6 @@ fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
     Some(&rest[..rest.find(end)?])
 }
 
-/// Levenshtein distance, for "did you mean" (keys are a few characters long).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
-}
-
 /// The 1-based line and value column of a top-level `key:` in the text.
 pub(crate) fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
     let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -639,9 +556,9 @@ struct AllowedNameField(String);
 
 impl<'de> Deserialize<'de> for AllowedNameField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use crate::names::{Refusal, VarName, refusal};
+        use crate::ground::names::{Refusal, VarName, refusal};
         let text = String::deserialize(d)?;
-        let shown = crate::names::printable(&text, 60);
+        let shown = crate::ground::names::printable(&text, 60);
         match (VarName::parse(&text), refusal(&text)) {
             (None, _) => Err(de::Error::custom(format!(
                 "`{shown}` is not a variable name"
@@ -730,7 +647,7 @@ impl<'de, K: Key> Deserialize<'de> for DurationField<K> {
 impl<'de> Deserialize<'de> for PatternField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::glob::check_pattern(&text)
+        crate::ground::glob::check_pattern(&text)
             .map(|()| PatternField(text))
             .map_err(|e| de::Error::custom(format!("export: {e}")))
     }
@@ -769,28 +686,6 @@ impl<'de> Deserialize<'de> for ScalarText {
     }
 }
 
-/// The file identity a decision was made for. Any write, chmod, chown or move changes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    #[serde(with = "crate::state::path_text")]
-    pub path: PathBuf,
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-}
-
-impl FileStamp {
-    pub fn of(path: &Path, meta: &fs::Metadata) -> FileStamp {
-        use std::os::unix::fs::MetadataExt;
-        FileStamp {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-        }
-    }
-}
-
 /// Walks up from `start` to `/` and returns the stamp of the first `.escrc` found. Something
 /// named `.escrc` that is not a readable file (a directory, a dangling link) still counts as
 /// found, so the user hears about it instead of silently getting the parent's project.
@@ -813,24 +708,6 @@ pub fn stamp_of(path: &Path) -> Option<FileStamp> {
     path.parent()
         .and_then(find_nearest)
         .filter(|stamp| stamp.path == path)
-}
-
-/// The directory the shell is in: `$PWD` when it is absolute and really is the working
-/// directory (it keeps the user's symlinked path), else the working directory itself. A shell
-/// that does not maintain `$PWD` (PowerShell started from bash inherits bash's) must not send
-/// esc-hook to another project.
-pub fn current_dir(settings: &crate::settings::Settings) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let same_dir = |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
-    match settings.current_var("PWD").map(PathBuf::from) {
-        Some(pwd)
-            if pwd.is_absolute()
-                && matches!((fs::metadata(&pwd), fs::metadata(".")), (Ok(a), Ok(b)) if same_dir(&a, &b)) =>
-        {
-            Some(pwd)
-        }
-        _ => std::env::current_dir().ok(),
-    }
 }
 
 #[cfg(test)]
@@ -979,7 +856,7 @@ mod tests {
     /// The example shows every key: it must parse, as written.
     #[test]
     fn the_example_parses() {
-        let example = include_bytes!("../.escrc.example");
+        let example = include_bytes!("../../.escrc.example");
         let escrc = parse(Path::new("/p/.escrc"), example).unwrap();
         let aws = escrc.aws.unwrap();
         assert_eq!(aws.credentials_mode(), CredentialsMode::Static);

@@ -133,7 +133,7 @@ fn unix(time: SystemTime) -> u64 {
 }
 
 fn time(unix: u64) -> SystemTime {
-    crate::time::from_unix(unix)
+    crate::ground::time::from_unix(unix)
 }
 
 struct Reader<'a> {

@@ -11,10 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::chain::Link;
-use crate::digest::{random_hex, sha256_hex};
-use crate::escrc::FileStamp;
-use crate::trust::TrustKeys;
+use crate::ground::digest::{random_hex, sha256_hex};
+use crate::ground::fs::FileStamp;
 
 pub const VAR: &str = "ESC_HOOK_STATE";
 
@@ -28,6 +26,35 @@ const MAX_ENCODED_LEN: usize = 256 * 1024;
 /// The largest state a load may leave: well under the 128 KiB the kernel allows one
 /// environment string, so every program can still be started and the project unloaded.
 pub const MAX_STATE_LEN: usize = 96 * 1024;
+
+/// A parent file as the state remembers it, to tell cheaply at each prompt that the chain is
+/// still the same: its identity, and the trust records that decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub stamp: FileStamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustKeys>,
+}
+
+/// The names of the two records that decide a file's verdict; the state keeps them so that an
+/// unchanged prompt can re-check trust with two `stat` calls and no hashing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrustKeys {
+    pub allow: String,
+    pub deny: String,
+}
+
+impl TrustKeys {
+    /// Both are SHA-256 hex digests, as the trust store makes them.
+    pub fn well_formed(&self) -> bool {
+        [&self.allow, &self.deny].iter().all(|key| {
+            key.len() == 64
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -230,47 +257,9 @@ impl State {
     }
 }
 
-/// Paths as JSON strings: UTF-8 paths as themselves, others (rare, but legal on Unix) as
-/// `b64:` + base64 of the raw bytes. Absolute paths start with `/`, so the two never collide.
-pub mod path_text {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-    use std::ffi::OsString;
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    use std::path::Path;
-
-    pub fn to_text(path: &Path) -> String {
-        match path.to_str() {
-            Some(text) => text.to_string(),
-            None => format!(
-                "b64:{}",
-                URL_SAFE_NO_PAD.encode(path.as_os_str().as_bytes())
-            ),
-        }
-    }
-
-    pub fn from_text(text: &str) -> Option<PathBuf> {
-        match text.strip_prefix("b64:") {
-            Some(encoded) => URL_SAFE_NO_PAD
-                .decode(encoded)
-                .ok()
-                .map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
-            None => Some(PathBuf::from(text)),
-        }
-    }
-
-    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&to_text(path))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
-        let text = String::deserialize(d)?;
-        from_text(&text).ok_or_else(|| serde::de::Error::custom("bad path"))
-    }
-}
-
 mod opt_path_text {
     use super::*;
+    use crate::ground::fs::path_text;
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {

@@ -6,24 +6,50 @@
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::names::escape_controls;
-use crate::settings::Settings;
+use crate::ground::names::escape_controls;
+
+/// What the user's settings say about the terminal, set once by `main`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Terminal {
+    /// `TERM=dumb`: no escape sequences at all.
+    pub dumb: bool,
+    /// `NO_COLOR` or a dumb terminal: no colour.
+    pub no_colour: bool,
+}
+
+static TERMINAL: OnceLock<Terminal> = OnceLock::new();
+
+/// Where `quiet` comes from: asked at the first informational line only, since it may read the
+/// config file, which an unchanged prompt never does.
+type QuietSource = Box<dyn Fn() -> bool + Send + Sync>;
+static QUIET_SOURCE: OnceLock<QuietSource> = OnceLock::new();
+static QUIET: OnceLock<bool> = OnceLock::new();
+
+/// Sets the log's switches from the user's settings; the first call wins.
+pub fn configure(terminal: Terminal, quiet: impl Fn() -> bool + Send + Sync + 'static) {
+    let _ = TERMINAL.set(terminal);
+    let _ = QUIET_SOURCE.set(Box::new(quiet));
+}
+
+fn terminal() -> Terminal {
+    TERMINAL.get().copied().unwrap_or_default()
+}
 
 pub fn quiet() -> bool {
-    Settings::get().quiet()
+    *QUIET.get_or_init(|| QUIET_SOURCE.get().is_some_and(|source| source()))
 }
 
 /// A terminal that can show escape sequences.
 fn fancy_terminal() -> bool {
-    std::io::stderr().is_terminal() && Settings::get().var("TERM") != Some("dumb")
+    std::io::stderr().is_terminal() && !terminal().dumb
 }
 
 fn colour() -> bool {
-    fancy_terminal() && Settings::get().colour_allowed() && !holding()
+    fancy_terminal() && !terminal().no_colour && !holding()
 }
 
 pub fn info(message: impl Display) {
@@ -57,9 +83,7 @@ fn coloured(colour_code: &str, message: &str) {
 
 /// `text` in green (`ok`) or red (`failed`) when stdout is a terminal that takes colour.
 pub fn mark_for_stdout(text: &str, ok: bool) -> String {
-    let on_terminal = std::io::stdout().is_terminal()
-        && Settings::get().var("TERM") != Some("dumb")
-        && Settings::get().colour_allowed();
+    let on_terminal = std::io::stdout().is_terminal() && !terminal().dumb && !terminal().no_colour;
     match on_terminal {
         true => format!("\u{1b}[{}m{text}\u{1b}[0m", if ok { GREEN } else { RED }),
         false => text.to_string(),

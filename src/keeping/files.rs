@@ -15,10 +15,22 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::digest::random_hex;
+use crate::ground::digest::random_hex;
+
+/// The base of the private runtime files, set once by `main` from the settings
+/// ([`crate::settings::Settings::runtime_base`]).
+static BASE: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn set_base_dir(base: PathBuf) {
+    let _ = BASE.set(base);
+}
 
 pub fn base_dir() -> PathBuf {
-    crate::settings::Settings::get().runtime_base()
+    BASE.get().cloned().unwrap_or_else(|| {
+        // Only before `main` set it (unit tests): the fallback the settings use too.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        PathBuf::from(format!("/tmp/esc-hook-{}", unsafe { libc::geteuid() }))
+    })
 }
 
 /// The process whose files this run makes and may remove: the shell the hook runs in (named by
@@ -148,7 +160,7 @@ pub fn ensure_private_base(base: &Path) -> io::Result<()> {
     if !meta.is_dir() || meta.uid() != me {
         return Err(io::Error::other(format!(
             "{} is not a directory of yours: remove it, or set XDG_RUNTIME_DIR",
-            crate::names::printable(&base.to_string_lossy(), 200)
+            crate::ground::names::printable(&base.to_string_lossy(), 200)
         )));
     }
     if meta.mode() & 0o077 != 0 {

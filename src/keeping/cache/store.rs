@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::config::Setting;
+use crate::settings::config::Setting;
 
 /// Each keyring call gets at most this long.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,8 +55,12 @@ pub const CHOICES: &[&str] = &["auto", "keychain", "none"];
 #[cfg(windows)]
 pub const CHOICES: &[&str] = &["auto", "windows", "none"];
 
-/// Opens the configured store. `Ok(None)` when caching is switched off.
-pub fn open(setting: Option<&Setting>) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
+/// Opens the configured store. `Ok(None)` when caching is switched off. `session_bus`: the
+/// user's own environment names a D-Bus session (the Secret Service is reached through it).
+pub fn open(
+    setting: Option<&Setting>,
+    session_bus: bool,
+) -> Result<Option<Arc<dyn SecretStore>>, StoreError> {
     let choice = setting
         .map(|s| s.value.as_str())
         .filter(|s| !s.is_empty())
@@ -73,7 +77,7 @@ pub fn open(setting: Option<&Setting>) -> Result<Option<Arc<dyn SecretStore>>, S
     }
     let store = bounded_call("opening the keyring", {
         let choice = choice.to_string();
-        move || native::open(&choice)
+        move || native::open(&choice, session_bus)
     })??;
     Ok(Some(Arc::new(Bounded {
         inner: store,
@@ -320,7 +324,10 @@ mod native {
             Error::PlatformFailure(e) => e.to_string(),
             other => other.to_string(),
         };
-        StoreError::Unavailable(format!("{name}: {}", crate::names::printable(&reason, 160)))
+        StoreError::Unavailable(format!(
+            "{name}: {}",
+            crate::ground::names::printable(&reason, 160)
+        ))
     }
 
     impl KeyringStore {
@@ -368,14 +375,14 @@ mod native {
 
     /// Opens the store named by `choice`, or on `auto` the platform's own (on Linux, the
     /// Secret Service when one answers, else kernel keyutils).
-    pub fn open(choice: &str) -> Result<Arc<dyn SecretStore>, StoreError> {
+    pub fn open(choice: &str, session_bus: bool) -> Result<Arc<dyn SecretStore>, StoreError> {
         match choice {
             #[cfg(target_os = "linux")]
-            "secret-service" => with_session_copy(false),
+            "secret-service" => with_session_copy(false, session_bus),
             #[cfg(target_os = "linux")]
             "keyutils" => keyutils(),
             #[cfg(target_os = "linux")]
-            "auto" => with_session_copy(true).or_else(|ss_error| {
+            "auto" => with_session_copy(true, session_bus).or_else(|ss_error| {
                 keyutils()
                     .map_err(|ku_error| StoreError::Unavailable(format!("{ss_error}; {ku_error}")))
             }),
@@ -399,14 +406,6 @@ mod native {
 
     #[cfg(target_os = "linux")]
     fn secret_service() -> Result<Arc<dyn SecretStore>, StoreError> {
-        if crate::settings::Settings::get()
-            .var("DBUS_SESSION_BUS_ADDRESS")
-            .is_none()
-        {
-            return Err(StoreError::Unavailable(
-                "secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
-            ));
-        }
         named(
             "secret-service",
             zbus_secret_service_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
@@ -417,11 +416,11 @@ mod native {
     /// Secret Service then opened only when the copy cannot answer), else on its own.
     /// `copy_alone`: should the Secret Service not answer, the session keyring is the store.
     #[cfg(target_os = "linux")]
-    fn with_session_copy(copy_alone: bool) -> Result<Arc<dyn SecretStore>, StoreError> {
-        if crate::settings::Settings::get()
-            .var("DBUS_SESSION_BUS_ADDRESS")
-            .is_none()
-        {
+    fn with_session_copy(
+        copy_alone: bool,
+        session_bus: bool,
+    ) -> Result<Arc<dyn SecretStore>, StoreError> {
+        if !session_bus {
             return Err(StoreError::Unavailable(
                 "secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)".into(),
             ));

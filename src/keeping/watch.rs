@@ -12,9 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::escrc;
-use crate::files;
-use crate::state::State;
+use crate::inputs::escrc;
+use crate::keeping::files;
+use crate::settings::state::State;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watch {
@@ -81,7 +81,9 @@ pub fn after_run(
     // fix (a token in the environment, a credentials file, a `chmod`) is not something every
     // shell's builtins can see.
     let retry_login = state
-        .is_some_and(|s| s.failed_login.is_some() || s.outcome == crate::state::Outcome::Unsafe)
+        .is_some_and(|s| {
+            s.failed_login.is_some() || s.outcome == crate::settings::state::Outcome::Unsafe
+        })
         .then_some(1);
     let due = retry_login.or_else(|| {
         state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {

@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::escrc::{self, AwsSettings, Escrc, EscrcError, EscrcFile, FileStamp};
-use crate::trust::{TrustKeys, TrustStore, Verdict};
+use crate::ground::fs::{FileStamp, SmallFile};
+use crate::inputs::escrc::{self, AwsSettings, Escrc, EscrcError};
+use crate::keeping::trust::{TrustStore, Verdict};
+use crate::settings::state::{Link, TrustKeys};
 
 /// Longer chains are refused: a real monorepo has a few levels, and every prompt that checks
 /// the chain looks at each of them.
@@ -23,7 +23,7 @@ pub const MAX_DEPTH: usize = 16;
 pub struct Layer {
     pub stamp: FileStamp,
     /// `None` when the file could not be read (`parsed` then says why).
-    pub file: Option<EscrcFile>,
+    pub file: Option<SmallFile>,
     pub parsed: Result<Escrc, EscrcError>,
 }
 
@@ -36,15 +36,6 @@ pub struct Chain {
     /// The farthest file asks to inherit and nothing is above it: a file appearing there
     /// changes the project.
     pub seeks_parent: bool,
-}
-
-/// A parent file as the state remembers it, to tell cheaply at each prompt that the chain is
-/// still the same: its identity, and the trust records that decided it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub stamp: FileStamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust: Option<TrustKeys>,
 }
 
 /// A file of the chain that trust does not let through.
@@ -174,7 +165,7 @@ impl Chain {
         match (self.project(), &self.nearest().parsed) {
             (Ok(project), _) => project.label(),
             (Err(_), Ok(nearest)) => nearest.label(),
-            (Err(_), Err(_)) => escrc::home_relative(&self.nearest().stamp.path),
+            (Err(_), Err(_)) => crate::ground::fs::home_relative(&self.nearest().stamp.path),
         }
     }
 
@@ -189,7 +180,7 @@ impl Chain {
         Some(match blocked.depth {
             0 => format!(".escrc is {state}: run `esc-hook allow` to trust it{again} ({label})"),
             _ => {
-                let parent = escrc::home_relative(&blocked.layer.stamp.path);
+                let parent = crate::ground::fs::home_relative(&blocked.layer.stamp.path);
                 format!(
                     "{parent} is {state}, and .escrc builds on it: run `esc-hook allow {}` to trust it{again} ({label})",
                     shown_path(&parent)
@@ -276,7 +267,7 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
             message: format!(
                 "environment: `{here}` is in organization `{}`, but {} opens environments of `{}`: a layered project opens in one organization",
                 here.org,
-                escrc::home_relative(&parent.path),
+                crate::ground::fs::home_relative(&parent.path),
                 above.org
             ),
         });

@@ -2,21 +2,11 @@
 
 use std::time::Duration;
 
-use crate::digest::sha256_hex;
+use crate::ground::digest::sha256_hex;
 use crate::provider::OpenRequest;
 
 /// Bumped when the entry format or the key's parts change; older entries are then misses.
 const SCHEMA: u32 = 1;
-
-/// Who is asking, without the token: a hash of the backend and token.
-pub fn identity(backend: &str, token: &str) -> String {
-    sha256_hex(&[
-        b"pulumi-identity\0",
-        backend.as_bytes(),
-        b"\0",
-        token.as_bytes(),
-    ])
-}
 
 /// The account name an entry is stored under: backend, environment (with version), the
 /// `.escrc` settings that shape the result (ttl, open duration, the `aws:` STS steps and the
@@ -27,7 +17,7 @@ pub fn account(backend: &str, identity: &str, request: &OpenRequest) -> String {
     // The whole ordered list; a single environment reads as it always did.
     let environment = match request.envs {
         [] => "-".to_string(),
-        envs => crate::escrc::environments_label(envs),
+        envs => crate::inputs::escrc::environments_label(envs),
     };
     let aws = match request.aws {
         Some(aws) => format!(
@@ -48,7 +38,8 @@ pub fn account(backend: &str, identity: &str, request: &OpenRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escrc::EnvRef;
+    use crate::inputs::escrc::EnvRef;
+    use crate::provider::login::identity;
 
     #[test]
     fn every_part_changes_the_key() {

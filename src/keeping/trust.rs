@@ -16,10 +16,11 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::TrustedPrefix;
-use crate::digest::sha256_hex;
-use crate::escrc::EscrcFile;
+use crate::ground::digest::sha256_hex;
+use crate::ground::fs::SmallFile;
 use crate::settings::Settings;
+use crate::settings::config::TrustedPrefix;
+use crate::settings::state::TrustKeys;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -28,26 +29,6 @@ pub enum Verdict {
     Denied,
     /// Allowed or not, the file is unsafe to act on (writable by others, someone else's).
     Unsafe(String),
-}
-
-/// The names of the two records that decide a file's verdict; the state keeps them so that an
-/// unchanged prompt can re-check trust with two `stat` calls and no hashing.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TrustKeys {
-    pub allow: String,
-    pub deny: String,
-}
-
-impl TrustKeys {
-    /// Both are SHA-256 hex digests, as [`TrustStore::keys`] makes them.
-    fn well_formed(&self) -> bool {
-        [&self.allow, &self.deny].iter().all(|key| {
-            key.len() == 64
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-    }
 }
 
 pub struct TrustStore {
@@ -114,7 +95,7 @@ impl TrustStore {
         self.prefixes.iter().find(|p| path.starts_with(&p.dir))
     }
 
-    pub fn verdict(&self, path: &Path, file: &EscrcFile) -> Verdict {
+    pub fn verdict(&self, path: &Path, file: &SmallFile) -> Verdict {
         let keys = Self::keys(path, file);
         self.migrate_legacy(path, file, &keys);
         let allowed = self.still_allowed(path, &keys);
@@ -181,7 +162,7 @@ impl TrustStore {
                 ));
                 let keep = match kind {
                     Record::Deny => fs::symlink_metadata(&path).is_ok(),
-                    Record::Allow => crate::escrc::read(&path).is_ok_and(|file| {
+                    Record::Allow => crate::inputs::escrc::read(&path).is_ok_and(|file| {
                         let current = Self::keys(&path, &file).allow;
                         let legacy = legacy_keys(&path, &file).map(|k| k.allow);
                         name.to_str()
@@ -203,7 +184,7 @@ impl TrustStore {
     /// Records made before the v2 framing (sha256(path + "\n" + content), with the link
     /// followed) still count, for a path whose old key was unambiguous: no newline in it, and
     /// not a link (whose old key named its target). Each is rewritten once in the new form.
-    fn migrate_legacy(&self, path: &Path, file: &EscrcFile, keys: &TrustKeys) {
+    fn migrate_legacy(&self, path: &Path, file: &SmallFile, keys: &TrustKeys) {
         let Some(legacy) = legacy_keys(path, file).filter(|_| file.link_uid.is_none()) else {
             return;
         };
@@ -277,10 +258,10 @@ fn legacy_keys(path: &Path, content: &[u8]) -> Option<TrustKeys> {
 /// Refuses files others could have written: another user's file (or link), or one writable by
 /// group or others, may have been changed behind the user's back after they allowed it. Checked
 /// on the file that was opened and read. `then_allow`: the fix must be followed by an allow.
-pub fn unsafe_ownership(path: &Path, file: &EscrcFile, then_allow: bool) -> Option<String> {
+pub fn unsafe_ownership(path: &Path, file: &SmallFile, then_allow: bool) -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    let shown = crate::names::printable(&path.to_string_lossy(), 200);
+    let shown = crate::ground::names::printable(&path.to_string_lossy(), 200);
     if let Some(uid) = file.link_uid.filter(|uid| *uid != me) {
         return Some(format!(
             "{shown} is a link made by another user (uid {uid}): esc-hook only loads your own files"
@@ -295,7 +276,10 @@ pub fn unsafe_ownership(path: &Path, file: &EscrcFile, then_allow: bool) -> Opti
     if file.mode & 0o022 != 0 {
         return Some(format!(
             "{shown} is writable by other users: run `chmod go-w {}`{}",
-            crate::names::printable(&crate::shell::posix_quote(&path.to_string_lossy()), 200),
+            crate::ground::names::printable(
+                &crate::ground::text::posix_quote(&path.to_string_lossy()),
+                200
+            ),
             match then_allow {
                 true => ", then `esc-hook allow`",
                 false => " (it stays allowed)",
@@ -309,8 +293,8 @@ pub fn unsafe_ownership(path: &Path, file: &EscrcFile, then_allow: bool) -> Opti
 mod tests {
     use super::*;
 
-    fn read(path: &Path) -> EscrcFile {
-        crate::escrc::read(path).unwrap()
+    fn read(path: &Path) -> SmallFile {
+        crate::inputs::escrc::read(path).unwrap()
     }
 
     fn project() -> (tempfile::TempDir, PathBuf, TrustStore) {
@@ -330,7 +314,7 @@ mod tests {
         store.allow(&file, &content).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Allowed);
         assert!(store.still_allowed(&file, &TrustStore::keys(&file, &content)));
-        let edited = EscrcFile {
+        let edited = SmallFile {
             content: b"values: {A: 2}\n".to_vec(),
             ..content
         };
@@ -381,7 +365,7 @@ mod tests {
         store.allow(&file, &content).unwrap();
         store.deny(&file, Some(&content)).unwrap();
         assert_eq!(store.verdict(&file, &content), Verdict::Denied);
-        let other = EscrcFile {
+        let other = SmallFile {
             content: b"other".to_vec(),
             ..content.clone()
         };

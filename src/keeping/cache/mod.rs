@@ -15,19 +15,16 @@ pub mod store;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use index::{Index, IndexEntry};
+pub use index::Index;
+use index::IndexEntry;
 use store::{SecretStore, StoreError};
 
+use crate::ground::time;
 use crate::provider::{OpenRequest, Provider, ProviderError, Resolved};
-use crate::time;
-
-/// How long before expiry credentials are refreshed (and stop being served from the cache).
-pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
-pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
 
 /// Whether a cached environment may still be served at `now`.
 pub fn serves(resolved: &Resolved, now: SystemTime, margin: Duration) -> bool {
-    resolved.opened_at <= now && crate::time::after(now, margin) < resolved.expires_at
+    resolved.opened_at <= now && crate::ground::time::after(now, margin) < resolved.expires_at
 }
 
 pub struct CachedProvider {
@@ -36,6 +33,8 @@ pub struct CachedProvider {
     pub store: Result<Option<Arc<dyn SecretStore>>, StoreError>,
     pub backend: String,
     pub identity: String,
+    /// Where entries are listed for `cache list`; none without a cache directory.
+    pub index: Option<Index>,
     pub margin: Duration,
     /// How long to wait for another process's open of the same environment.
     pub lock_wait: Duration,
@@ -62,7 +61,7 @@ impl CachedProvider {
             Some(resolved) => Ok(Some(resolved)),
             None => {
                 // Corrupt or torn: drop it, so the next writer starts clean.
-                let _ = forget(store, account);
+                let _ = forget(store, account, self.index.as_ref());
                 Ok(None)
             }
         }
@@ -84,7 +83,7 @@ impl CachedProvider {
             store.set(&format!("{account}.{part}"), blob)?;
         }
         store.set(account, &blobs[0])?;
-        if let Some(index) = Index::open() {
+        if let Some(index) = &self.index {
             index.record(IndexEntry {
                 account: account.to_string(),
                 environment: request.label(),
@@ -115,7 +114,7 @@ impl CachedProvider {
 fn detail_of(request: &OpenRequest) -> String {
     let mut parts = Vec::new();
     if let Some(ttl) = request.ttl {
-        parts.push(format!("ttl {}", crate::duration::human(ttl)));
+        parts.push(format!("ttl {}", crate::ground::duration::human(ttl)));
     }
     if let Some(aws) = request.aws {
         let role = aws
@@ -131,14 +130,18 @@ fn detail_of(request: &OpenRequest) -> String {
 }
 
 /// Deletes an entry, all its blobs, and its line in the index.
-pub fn forget(store: &dyn SecretStore, account: &str) -> Result<(), StoreError> {
+pub fn forget(
+    store: &dyn SecretStore,
+    account: &str,
+    index: Option<&Index>,
+) -> Result<(), StoreError> {
     let first = store.get(account)?;
     let blobs = first.as_deref().and_then(entry::blob_count).unwrap_or(1);
     for part in 1..blobs {
         store.delete(&format!("{account}.{part}"))?;
     }
     store.delete(account)?;
-    if let Some(index) = Index::open() {
+    if let Some(index) = index {
         index.forget(store.name(), account);
     }
     Ok(())
@@ -177,7 +180,7 @@ impl Provider for CachedProvider {
         }
         // In the private runtime base only: a base someone else made means no lock at all
         // (a duplicate open), never a file where they choose or a wait on their lock.
-        let _lock = crate::files::private_subdir("locks")
+        let _lock = crate::keeping::files::private_subdir("locks")
             .ok()
             .and_then(|dir| lock::acquire(&dir.join(&account[..32]), self.lock_wait));
         if problem.is_none() {
@@ -209,7 +212,8 @@ fn not_cached(problem: &StoreError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escrc::EnvRef;
+    use crate::inputs::escrc::EnvRef;
+    use crate::settings::DEFAULT_MARGIN;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -247,7 +251,8 @@ mod tests {
             }),
             store: Ok(Some(store)),
             backend: "http://x".into(),
-            identity: key::identity("http://x", "t"),
+            identity: crate::provider::login::identity("http://x", "t"),
+            index: None,
             margin: DEFAULT_MARGIN,
             lock_wait: Duration::from_millis(100),
         };

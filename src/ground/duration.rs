@@ -13,7 +13,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if parsed > MAX {
         return Err(format!(
             "`{}` is longer than a year",
-            crate::names::printable(text.trim(), 40)
+            crate::ground::names::printable(text.trim(), 40)
         ));
     }
     Ok(parsed)

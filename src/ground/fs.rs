@@ -1,0 +1,157 @@
+//! Reading files that others may have written, safely; file stamps; paths as messages show them.
+//!
+//! Every file from outside (an `.escrc`, the config file) is read through [`read_small`]: one
+//! open, without blocking, and everything checked is learnt from that open file, so what is
+//! checked is what is read.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// A small file as read: its bytes, and the owner and mode of the very file they came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SmallFile {
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub mode: u32,
+    /// When the path is a symbolic link: the link's own owner (who decides where it points).
+    pub link_uid: Option<u32>,
+}
+
+impl std::ops::Deref for SmallFile {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.content
+    }
+}
+
+/// Reads the file, refusing anything that is not a regular file of at most `max_size` bytes.
+/// It is opened once, without blocking (a FIFO or device put there, even between two looks,
+/// cannot hold up the prompt), and everything else is learnt from the open file itself. The
+/// error is the reason alone (`is not a regular file`), for a message that names the file.
+pub fn read_small(path: &Path, max_size: u64) -> Result<SmallFile, String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("could not read: {}", io_reason(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("could not read: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    let too_large = || format!("is larger than {} KiB", max_size / 1024);
+    if meta.len() > max_size {
+        return Err(too_large());
+    }
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    file.take(max_size + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| format!("could not read: {}", io_reason(&e)))?;
+    if content.len() as u64 > max_size {
+        return Err(too_large());
+    }
+    let link_uid = fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_symlink())
+        .map(|m| m.uid());
+    Ok(SmallFile {
+        content,
+        uid: meta.uid(),
+        mode: meta.mode(),
+        link_uid,
+    })
+}
+
+/// The OS error text without the "(os error N)" suffix.
+pub fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_lowercase(),
+        None => text,
+    }
+}
+
+/// The file identity a decision was made for. Any write, chmod, chown or move changes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    #[serde(with = "path_text")]
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path, meta: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The home directory that messages shorten to `~`, set once by `main` from the settings.
+static DISPLAY_HOME: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Sets the home directory for [`home_relative`]; the first call wins.
+pub fn set_display_home(home: Option<PathBuf>) {
+    let _ = DISPLAY_HOME.set(home);
+}
+
+/// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
+pub fn home_relative(path: &Path) -> String {
+    let home = DISPLAY_HOME.get().and_then(Option::as_deref);
+    match home.and_then(|home| path.strip_prefix(home).ok()) {
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// Paths as JSON strings: UTF-8 paths as themselves, others (rare, but legal on Unix) as
+/// `b64:` + base64 of the raw bytes. Absolute paths start with `/`, so the two never collide.
+pub mod path_text {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    pub fn to_text(path: &Path) -> String {
+        match path.to_str() {
+            Some(text) => text.to_string(),
+            None => format!(
+                "b64:{}",
+                URL_SAFE_NO_PAD.encode(path.as_os_str().as_bytes())
+            ),
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<PathBuf> {
+        match text.strip_prefix("b64:") {
+            Some(encoded) => URL_SAFE_NO_PAD
+                .decode(encoded)
+                .ok()
+                .map(|bytes| PathBuf::from(OsString::from_vec(bytes))),
+            None => Some(PathBuf::from(text)),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_text(path))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let text = String::deserialize(d)?;
+        from_text(&text).ok_or_else(|| serde::de::Error::custom("bad path"))
+    }
+}

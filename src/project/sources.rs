@@ -1,0 +1,90 @@
+//! The production provider for a project's request: the Pulumi ESC API for the user's login,
+//! then AWS STS, all behind the keyring cache, with the timeouts and store the settings name.
+
+use std::time::Duration;
+
+use crate::keeping::cache::{self as credential_cache, CachedProvider};
+use crate::provider::esc::{EscClient, Timeouts};
+use crate::provider::sts::StsProvider;
+use crate::provider::{OpenRequest, Provider, ProviderError, login};
+use crate::settings::Settings;
+
+/// The production provider for a request: the Pulumi ESC API for the user's login (only when
+/// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all
+/// behind the keyring cache, with timeouts and store from the environment.
+pub fn provider_for(
+    settings: &'static Settings,
+    request: &OpenRequest,
+) -> Result<CachedProvider, ProviderError> {
+    // Before the first thread (the keyring's) and anything that reads the environment itself
+    // (the HTTP clients' proxy and CA settings, a token command).
+    settings.sanitize_process();
+    let var = |name: &str| settings.var(name).map(String::from);
+    let timeouts = Timeouts {
+        connect: timeout_from(
+            settings,
+            "ESC_HOOK_CONNECT_TIMEOUT",
+            Timeouts::DEFAULT.connect,
+        )?,
+        total: timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
+    };
+    let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
+        match request.envs.first() {
+            Some(_) => {
+                let login = login::resolve(&var, settings.home())?;
+                let identity = login.identity();
+                let backend = login.backend.clone();
+                (
+                    Some(Box::new(EscClient::new(login, timeouts))),
+                    backend,
+                    identity,
+                )
+            }
+            // STS alone (web identity from a file or command): no Pulumi login involved.
+            None => (None, "-".into(), "-".into()),
+        };
+    if request.aws.is_some() {
+        inner = Some(Box::new(StsProvider {
+            esc: inner,
+            setting: Box::new(move |name| settings.var(name).map(String::from)),
+            timeout: timeouts.total,
+        }));
+    }
+    let inner = inner.ok_or_else(|| ProviderError::Config("nothing to open".into()))?;
+    Ok(CachedProvider {
+        inner,
+        store: credential_cache::store::open(
+            settings.setting(credential_cache::store::SETTING).as_ref(),
+            settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        ),
+        backend,
+        identity,
+        index: credential_cache::Index::open(settings.cache_dir().as_deref()),
+        margin: settings.refresh_margin(),
+        // Long enough for another shell's whole open, so it is waited for, not repeated.
+        lock_wait: timeouts.total + Duration::from_secs(2),
+    })
+}
+
+/// The bound on a whole open (`ESC_HOOK_TIMEOUT`), its default when the setting is unusable.
+pub fn open_timeout(settings: &Settings) -> Duration {
+    timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)
+        .unwrap_or(Timeouts::DEFAULT.total)
+}
+
+/// A timeout setting (the variable `name`, else the config file's entry), else `default`.
+fn timeout_from(
+    settings: &Settings,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, ProviderError> {
+    match settings.setting(name) {
+        None => Ok(default),
+        Some(setting) => crate::ground::duration::parse(&setting.value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ProviderError::Config(format!("{setting} is not a duration (examples: 5s, 1m)"))
+            }),
+    }
+}
