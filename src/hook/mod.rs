@@ -6,10 +6,12 @@
 //! what was loaded (restoring the user's values), then enter what is found, and hand back the
 //! list of changes for one shell script.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+mod inputs;
 mod transition;
+
+pub use inputs::Inputs;
 
 use crate::ground::fs::FileStamp;
 use crate::ground::log;
@@ -17,34 +19,12 @@ use crate::ground::names::VarName;
 use crate::inputs::escrc::{self, Escrc};
 use crate::keeping::trust::TrustStore;
 use crate::project::chain::{self};
-use crate::provider::{OpenRequest, Provider, ProviderError};
+use crate::provider::OpenRequest;
 use crate::refresh;
-use crate::settings::Environ;
 use crate::settings::state::{self, Outcome, State};
 use crate::shell::Change;
 
 use transition::{LoadError, Transition};
-
-/// Builds the provider for an environment only when one is needed: finding the login reads
-/// files, and an untrusted or values-only `.escrc` must never touch the token.
-pub type ProviderFactory<'a> = &'a dyn Fn(&OpenRequest) -> Result<Box<dyn Provider>, ProviderError>;
-
-/// Everything the decision needs from the outside world.
-pub struct Inputs<'a> {
-    pub environ: &'a Environ,
-    pub pwd: Option<PathBuf>,
-    pub previous: Result<Option<State>, String>,
-    pub trust: Result<TrustStore, String>,
-    pub provider: ProviderFactory<'a>,
-    /// The fingerprint of the Pulumi login as it is now (read only after a refused login).
-    pub login: &'a dyn Fn() -> Option<String>,
-    /// Unix seconds.
-    pub now: u64,
-    /// Credentials are refreshed this long before they expire.
-    pub refresh_margin: Duration,
-    /// How long a background refresher may take before it counts as dead.
-    pub refresh_lifetime: Duration,
-}
 
 /// The changes to apply to the shell (empty when nothing changed), and the state the shell
 /// is left in.

@@ -20,7 +20,7 @@ use crate::settings::Environ;
 use crate::settings::state::{self, Loaded, Outcome, SetVar, State};
 use crate::shell::Change;
 
-use super::Inputs;
+use super::inputs::Inputs;
 
 /// A state for a file that was not loaded, saying why (once, here, and in `status` after).
 fn failed(stamp: FileStamp, label: String, outcome: Outcome, message: impl ToString) -> State {

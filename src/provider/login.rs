@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value as Json;
 
-use super::ProviderError;
-
-pub const DEFAULT_BACKEND: &str = "https://api.pulumi.com";
+use super::{DEFAULT_BACKEND, ProviderError};
 
 pub struct Login {
     /// Backend URL without a trailing slash, e.g. `https://api.pulumi.com`.

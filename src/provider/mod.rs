@@ -7,6 +7,9 @@ pub mod login;
 pub mod projection;
 pub mod sts;
 
+/// Pulumi Cloud, the backend when the user names none.
+pub const DEFAULT_BACKEND: &str = "https://api.pulumi.com";
+
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -233,7 +236,7 @@ impl fmt::Display for ProviderError {
             } => {
                 // "Pulumi Cloud" only for Pulumi Cloud; a self-hosted service by its host.
                 let who = match backend.as_str() {
-                    login::DEFAULT_BACKEND => "Pulumi Cloud",
+                    DEFAULT_BACKEND => "Pulumi Cloud",
                     other => other
                         .split_once("://")
                         .map_or(other, |(_, rest)| rest.split('/').next().unwrap_or(rest)),

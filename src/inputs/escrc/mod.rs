@@ -4,96 +4,32 @@
 //! and key, because a user reading them is looking at that file in an editor.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::ground::duration;
 use crate::ground::fs::{FileStamp, SmallFile, home_relative};
 use crate::ground::glob::ExportFilter;
-use crate::ground::text::edit_distance;
+
+mod errors;
+mod fields;
+
+pub use errors::{EscrcError, line_of_top_level_key};
+pub use fields::EnvRef;
+
+use errors::{line_of_nested_key, lines_of_values, yaml_error};
+use fields::{
+    AllowedNameField, DurationField, EnvironmentsField, OpenDurationKey, PatternField, ScalarText,
+    TtlKey, duration_text,
+};
 
 pub const FILE_NAME: &str = ".escrc";
 
 /// Larger files are refused before parsing: a real `.escrc` is a few lines, and a hook must not
 /// spend a prompt reading a huge file.
 pub const MAX_SIZE: u64 = 64 * 1024;
-
-/// An ESC environment reference: `org/project/env` with an optional `@version` (a revision
-/// number or a tag).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvRef {
-    pub org: String,
-    pub project: String,
-    pub env: String,
-    pub version: Option<String>,
-}
-
-impl EnvRef {
-    pub fn parse(text: &str) -> Result<EnvRef, String> {
-        let (path, version) = match text.split_once('@') {
-            Some((path, version)) => (path, Some(version)),
-            None => (text, None),
-        };
-        let parts: Vec<&str> = path.split('/').collect();
-        let (org, project, env) = match parts.as_slice() {
-            [org, project, env] => (*org, *project, *env),
-            [org, env] => {
-                return Err(format!(
-                    "`{text}` has two parts; environments are named org/project/env \
-                     (environments made before projects live in `default`: try `{org}/default/{env}`)"
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "`{text}` is not an environment name: use org/project/env"
-                ));
-            }
-        };
-        for (what, part) in [
-            ("organization", org),
-            ("project", project),
-            ("environment", env),
-        ] {
-            check_name_part(what, part, text)?;
-        }
-        if let Some(version) = version {
-            check_name_part("version", version, text)?;
-        }
-        Ok(EnvRef {
-            org: org.into(),
-            project: project.into(),
-            env: env.into(),
-            version: version.map(String::from),
-        })
-    }
-}
-
-fn check_name_part(what: &str, part: &str, whole: &str) -> Result<(), String> {
-    let valid_chars = part
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if part.is_empty() || part.len() > 100 || !valid_chars {
-        return Err(format!(
-            "`{whole}`: the {what} name must be 1-100 characters of A-Z a-z 0-9 . _ -"
-        ));
-    }
-    Ok(())
-}
-
-impl fmt::Display for EnvRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.org, self.project, self.env)?;
-        if let Some(version) = &self.version {
-            write!(f, "@{version}")?;
-        }
-        Ok(())
-    }
-}
 
 /// A parsed `.escrc`.
 #[derive(Clone, Debug)]
@@ -247,32 +183,6 @@ impl AwsSettings {
     }
 }
 
-/// Durations inside the `aws:` section, written as Go-style text.
-mod duration_text {
-    use super::*;
-
-    pub fn serialize<S: serde::Serializer>(
-        value: &Option<Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => s.serialize_some(&d.as_secs()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = ScalarText::deserialize(d)?.0;
-        match duration::parse(&text) {
-            Ok(value) if value.as_secs() >= 900 => Ok(Some(value)),
-            Ok(_) => Err(de::Error::custom(format!(
-                "duration: `{text}` is under STS's minimum of 15m"
-            ))),
-            Err(message) => Err(de::Error::custom(format!("duration: {message}"))),
-        }
-    }
-}
-
 impl Escrc {
     /// Where a name under `values` is written, as `file:line`, for messages.
     pub fn place_of_value(&self, name: &str) -> Option<String> {
@@ -313,36 +223,6 @@ pub fn environments_label(environments: &[EnvRef]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" + ")
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EscrcError {
-    pub path: PathBuf,
-    /// 1-based line and column, when the problem is at a place in the file.
-    pub position: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for EscrcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some((line, column)) = self.position {
-            write!(f, ":{line}:{column}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for EscrcError {}
-
-impl EscrcError {
-    fn whole_file(path: &Path, message: impl Into<String>) -> EscrcError {
-        EscrcError {
-            path: path.to_path_buf(),
-            position: None,
-            message: message.into(),
-        }
-    }
 }
 
 /// Reads an `.escrc` (see [`crate::ground::fs::read_small`]), refusing one over [`MAX_SIZE`].
@@ -409,281 +289,6 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         inherit: raw.inherit,
         value_files: BTreeMap::new(),
     })
-}
-
-/// The 1-based line of each key of a block-style `values:` mapping (quotes removed).
-fn lines_of_values(text: &str) -> BTreeMap<String, usize> {
-    let mut lines = text.lines().enumerate();
-    let mut found = BTreeMap::new();
-    if !lines.any(|(_, line)| {
-        line.strip_prefix("values:")
-            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
-    }) {
-        return found;
-    }
-    let mut indent = None;
-    for (index, line) in lines {
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        let this_indent = line.len() - content.len();
-        if this_indent == 0 {
-            break;
-        }
-        if *indent.get_or_insert(this_indent) != this_indent {
-            continue;
-        }
-        let key = match content.chars().next() {
-            Some(quote @ ('"' | '\'')) => content[1..].split(quote).next(),
-            _ => content.split(':').next(),
-        };
-        if let Some(key) = key {
-            found.entry(key.trim().to_string()).or_insert(index + 1);
-        }
-    }
-    found
-}
-
-/// The line and column of the first `key:` at any depth.
-fn line_of_nested_key(text: &str, key: &str) -> Option<(usize, usize)> {
-    text.lines().enumerate().find_map(|(index, line)| {
-        let indent = line.len() - line.trim_start().len();
-        line.trim_start()
-            .strip_prefix(key)
-            .filter(|rest| rest.starts_with(':'))
-            .map(|_| (index + 1, indent + 1))
-    })
-}
-
-fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> EscrcError {
-    let mut message = error.to_string();
-    // serde_yaml appends " at line L column C"; the position goes in front instead.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
-    if message.contains("expected struct RawEscrc") {
-        message = "must be a mapping of keys, such as `environment: org/project/env`".into();
-    }
-    for (ours, key) in [
-        ("AssumeRole", "aws.assume-role"),
-        ("WebIdentity", "aws.web-identity"),
-        ("AwsSettings", "aws"),
-    ] {
-        message = message.replace(&format!("struct {ours}"), &format!("the `{key}` mapping"));
-    }
-    let mut position = error.location().map(|l| (l.line(), l.column()));
-    // serde_yaml places errors raised by our own field checks at the start of the mapping;
-    // they name their key, and the key's own line is where the user must look.
-    if let Some((key, _)) = message.split_once(": ")
-        && let Some(line) = line_of_top_level_key(text, key)
-    {
-        position = Some(line);
-    }
-    // An unknown key (at any depth): its own line, and the known key it was probably meant to be.
-    if let Some(unknown) = between(&message, "unknown field `", "`") {
-        if let Some(line) = line_of_nested_key(text, unknown) {
-            position = Some(line);
-        }
-        let known: Vec<&str> = message
-            .split("expected one of ")
-            .nth(1)
-            .unwrap_or_default()
-            .split(", ")
-            .filter_map(|k| k.strip_prefix('`')?.strip_suffix('`'))
-            .collect();
-        if let Some(nearest) = known
-            .iter()
-            .map(|k| (edit_distance(unknown, k), *k))
-            .filter(|(distance, _)| *distance <= 2)
-            .min()
-        {
-            message = format!("unknown field `{unknown}`: did you mean `{}`?", nearest.1);
-        }
-    }
-    // A key given twice: the second one is the mistake.
-    if let Some(key) = between(&message, "duplicate field `", "`") {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| {
-            l.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|r| r.starts_with(':'))
-        });
-        if let Some((index, line)) = lines.nth(1) {
-            position = Some((index + 1, line.len() - line.trim_start().len() + 1));
-        }
-        message = format!("`{key}` is given twice");
-    }
-    let line_text = position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
-    if line_text.is_some_and(|l| l.contains('\t')) {
-        message = format!("YAML does not allow tabs here: indent with spaces ({message})");
-    } else if message.contains("mapping values are not allowed in this context")
-        || message.contains("did not find expected key")
-    {
-        message =
-            format!("bad indentation: a key is not aligned with the ones above it ({message})");
-    }
-    EscrcError {
-        path: path.to_path_buf(),
-        position,
-        message,
-    }
-}
-
-/// The text between `start` and the next `end` in `text`.
-fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
-    let rest = &text[text.find(start)? + start.len()..];
-    Some(&rest[..rest.find(end)?])
-}
-
-/// The 1-based line and value column of a top-level `key:` in the text.
-pub(crate) fn line_of_top_level_key(text: &str, key: &str) -> Option<(usize, usize)> {
-    let is_key = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !is_key {
-        return None;
-    }
-    text.lines().enumerate().find_map(|(index, line)| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        let column = key.len() + 2 + (rest.len() - rest.trim_start().len());
-        Some((index + 1, column))
-    })
-}
-
-/// Field types that validate while deserializing, so serde_yaml reports the exact position.
-struct DurationField<K>(Duration, std::marker::PhantomData<K>);
-struct PatternField(String);
-struct ScalarText(String);
-struct AllowedNameField(String);
-
-impl<'de> Deserialize<'de> for AllowedNameField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use crate::ground::names::{Refusal, VarName, refusal};
-        let text = String::deserialize(d)?;
-        let shown = crate::ground::names::printable(&text, 60);
-        match (VarName::parse(&text), refusal(&text)) {
-            (None, _) => Err(de::Error::custom(format!(
-                "`{shown}` is not a variable name"
-            ))),
-            (Some(_), Some(Refusal::Behaviour)) => Ok(AllowedNameField(text)),
-            (Some(_), Some(Refusal::Reserved)) => Err(de::Error::custom(format!(
-                "`{shown}` is reserved by a shell or by esc-hook and is never exported"
-            ))),
-            (Some(_), None) => Err(de::Error::custom(format!(
-                "`{shown}` is exported without being listed here"
-            ))),
-        }
-    }
-}
-
-/// `environment:` takes one name or a list of them, all of one organization (they are opened
-/// together, in one open of that organization).
-struct EnvironmentsField(Vec<EnvRef>);
-
-impl<'de> Deserialize<'de> for EnvironmentsField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        let texts = match OneOrMany::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "environment: name one environment (org/project/env) or a list of them",
-            )
-        })? {
-            OneOrMany::One(text) => vec![text],
-            OneOrMany::Many(texts) => texts,
-        };
-        if texts.is_empty() {
-            return Err(de::Error::custom(
-                "environment: the list is empty: name at least one org/project/env",
-            ));
-        }
-        let mut environments = Vec::with_capacity(texts.len());
-        for text in &texts {
-            let env =
-                EnvRef::parse(text).map_err(|e| de::Error::custom(format!("environment: {e}")))?;
-            if let Some(first) = environments.first().map(|e: &EnvRef| e.org.clone())
-                && env.org != first
-            {
-                return Err(de::Error::custom(format!(
-                    "environment: `{text}` is in organization `{}`, the list's first in `{first}`: environments opened together must share one organization",
-                    env.org
-                )));
-            }
-            environments.push(env);
-        }
-        Ok(EnvironmentsField(environments))
-    }
-}
-
-/// Names the key a field belongs to, for messages.
-trait Key {
-    const NAME: &'static str;
-}
-struct TtlKey;
-struct OpenDurationKey;
-impl Key for TtlKey {
-    const NAME: &'static str = "ttl";
-}
-impl Key for OpenDurationKey {
-    const NAME: &'static str = "open-duration";
-}
-
-impl<'de, K: Key> Deserialize<'de> for DurationField<K> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = ScalarText::deserialize(d)?.0;
-        let key = K::NAME;
-        match duration::parse(&text) {
-            Ok(value) if value.as_secs() > 0 => Ok(DurationField(value, std::marker::PhantomData)),
-            Ok(_) => Err(de::Error::custom(format!(
-                "{key}: `{text}` must be at least 1s"
-            ))),
-            Err(message) => Err(de::Error::custom(format!("{key}: {message}"))),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PatternField {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::ground::glob::check_pattern(&text)
-            .map(|()| PatternField(text))
-            .map_err(|e| de::Error::custom(format!("export: {e}")))
-    }
-}
-
-/// A YAML scalar as the text a variable would hold: strings as they are, numbers and booleans
-/// as written, null as empty. Lists and maps are refused.
-impl<'de> Deserialize<'de> for ScalarText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl Visitor<'_> for ScalarVisitor {
-            type Value = ScalarText;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
-                Ok(ScalarText(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ScalarText, E> {
-                Ok(ScalarText(String::new()))
-            }
-        }
-        d.deserialize_any(ScalarVisitor)
-    }
 }
 
 /// Walks up from `start` to `/` and returns the stamp of the first `.escrc` found. Something
@@ -856,7 +461,7 @@ mod tests {
     /// The example shows every key: it must parse, as written.
     #[test]
     fn the_example_parses() {
-        let example = include_bytes!("../../.escrc.example");
+        let example = include_bytes!("../../../.escrc.example");
         let escrc = parse(Path::new("/p/.escrc"), example).unwrap();
         let aws = escrc.aws.unwrap();
         assert_eq!(aws.credentials_mode(), CredentialsMode::Static);
