@@ -56,8 +56,6 @@ fn run() -> u8 {
     if let Some((shell, shell_pid)) = hook_call() {
         return finish(cmd::export::run(settings, shell, shell_pid));
     }
-    // Every other command: now, while there is one thread.
-    settings.sanitize_process();
     // A background refresher, started by a hook (see refresh.rs): not a user's command.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(3).collect();
     if let [command, path] = args.as_slice()

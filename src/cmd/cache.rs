@@ -170,7 +170,7 @@ fn open_store_of(
             value: entry.store.clone(),
             origin: format!("the store of a cache entry ({})", entry.store),
         }),
-        settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        settings.session_bus(),
     )
 }
 

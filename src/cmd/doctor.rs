@@ -8,6 +8,7 @@ use crate::keeping::cache::store;
 use crate::keeping::trust::{TrustStore, Verdict};
 use crate::project::chain::Chain;
 use crate::provider::esc::{EscClient, Timeouts};
+use crate::provider::network::Network;
 use crate::provider::{ProviderError, login};
 use crate::settings::Settings;
 
@@ -119,10 +120,7 @@ fn config(settings: &Settings) -> Check {
 
 fn keyring(settings: &Settings) -> Check {
     let setting = settings.setting(store::SETTING);
-    let opened = store::open(
-        setting.as_ref(),
-        settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
-    );
+    let opened = store::open(setting.as_ref(), settings.session_bus());
     let result = opened.and_then(|store| match store {
         None => Ok(None),
         Some(store) => {
@@ -185,14 +183,16 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
         ok: true,
         text: format!("token for {backend} from {source}"),
     };
-    let client = EscClient::new(
-        login,
-        Timeouts {
-            connect: Duration::from_secs(5),
-            total: Duration::from_secs(10),
-        },
-    );
-    let backend_check = match client.whoami() {
+    let whoami = Network::from_settings(settings)
+        .map_err(ProviderError::Config)
+        .and_then(|network| {
+            let timeouts = Timeouts {
+                connect: Duration::from_secs(5),
+                total: Duration::from_secs(10),
+            };
+            EscClient::new(login, timeouts, network).whoami()
+        });
+    let backend_check = match whoami {
         Ok(user) => Check {
             name: "backend",
             ok: true,

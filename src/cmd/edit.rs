@@ -56,9 +56,12 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let (program, args) = words
         .split_first()
         .ok_or_else(|| anyhow!("the editor command is empty"))?;
+    // The user's own environment: not what the current project exported.
     let status = Command::new(program)
         .args(args)
         .arg(&path)
+        .env_clear()
+        .envs(settings.clean_env())
         .status()
         .map_err(|e| {
             anyhow!(

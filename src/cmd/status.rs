@@ -7,6 +7,7 @@ use crate::ground::time;
 use crate::inputs::escrc;
 use crate::keeping::trust::{TrustStore, Verdict};
 use crate::project::chain::{Chain, Layer};
+use crate::provider::network::Network;
 use crate::provider::sts::{Endpoint, Session, caller_identity};
 use crate::settings::Settings;
 use crate::settings::state::Outcome;
@@ -75,7 +76,8 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
         session_token: var("AWS_SESSION_TOKEN"),
         expires_at: None,
     };
-    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10));
+    let network = Network::from_settings(settings)?;
+    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10), network);
     caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
 

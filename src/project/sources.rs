@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::keeping::cache::{self as credential_cache, CachedProvider};
 use crate::provider::esc::{EscClient, Timeouts};
+use crate::provider::network::Network;
 use crate::provider::sts::StsProvider;
 use crate::provider::{OpenRequest, Provider, ProviderError, login};
 use crate::settings::Settings;
@@ -16,9 +17,9 @@ pub fn provider_for(
     settings: &'static Settings,
     request: &OpenRequest,
 ) -> Result<CachedProvider, ProviderError> {
-    // Before the first thread (the keyring's) and anything that reads the environment itself
-    // (the HTTP clients' proxy and CA settings, a token command).
-    settings.sanitize_process();
+    // The HTTP clients, the keyring and a token command get the user's own environment
+    // explicitly: the process environment holds what the current project exported.
+    let network = Network::from_settings(settings).map_err(ProviderError::Config)?;
     let var = |name: &str| settings.var(name).map(String::from);
     let timeouts = Timeouts {
         connect: timeout_from(
@@ -35,7 +36,7 @@ pub fn provider_for(
                 let identity = login.identity();
                 let backend = login.backend.clone();
                 (
-                    Some(Box::new(EscClient::new(login, timeouts))),
+                    Some(Box::new(EscClient::new(login, timeouts, network.clone()))),
                     backend,
                     identity,
                 )
@@ -48,6 +49,11 @@ pub fn provider_for(
             esc: inner,
             setting: Box::new(move |name| settings.var(name).map(String::from)),
             timeout: timeouts.total,
+            network,
+            child_env: settings
+                .clean_env()
+                .map(|(name, value)| (name.clone(), value.to_os_string()))
+                .collect(),
         }));
     }
     let inner = inner.ok_or_else(|| ProviderError::Config("nothing to open".into()))?;
@@ -55,7 +61,7 @@ pub fn provider_for(
         inner,
         store: credential_cache::store::open(
             settings.setting(credential_cache::store::SETTING).as_ref(),
-            settings.var("DBUS_SESSION_BUS_ADDRESS").is_some(),
+            settings.session_bus(),
         ),
         backend,
         identity,

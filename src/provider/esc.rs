@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 
 use super::login::Login;
+use super::network::Network;
 use super::projection;
 use super::{DEFAULT_TTL, OpenRequest, Provider, ProviderError, Resolved};
 use crate::ground::names::printable;
@@ -38,6 +39,8 @@ struct Subject {
 pub struct EscClient {
     login: Login,
     timeouts: Timeouts,
+    /// The user's own proxies and trust roots (never the process environment's).
+    network: Network,
 }
 
 /// GETs are retried like the Pulumi CLI does (the open POST never is): 1 s apart, 4 tries.
@@ -45,8 +48,12 @@ const READ_TRIES: u32 = 4;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl EscClient {
-    pub fn new(login: Login, timeouts: Timeouts) -> EscClient {
-        EscClient { login, timeouts }
+    pub fn new(login: Login, timeouts: Timeouts, network: Network) -> EscClient {
+        EscClient {
+            login,
+            timeouts,
+            network,
+        }
     }
 
     /// Where the open goes: one environment by name, or several (of one organization) imported
@@ -238,6 +245,14 @@ impl EscClient {
 }
 
 impl EscClient {
+    /// The client could not be set up (a proxy that is no URL, no CA certificates).
+    fn connect_error(&self, reason: String) -> ProviderError {
+        ProviderError::Connect {
+            backend: self.login.backend.clone(),
+            reason,
+        }
+    }
+
     /// Asks the backend who the token belongs to (`GET /api/user`): the user's login name, or
     /// the error it answered with. For `esc-hook doctor`.
     pub fn whoami(&self) -> Result<String, ProviderError> {
@@ -253,7 +268,10 @@ impl EscClient {
             label: "-".into(),
             short: "-".into(),
         };
-        let http = reqwest::Client::builder()
+        let http = self
+            .network
+            .http_client()
+            .map_err(|reason| self.connect_error(reason))?
             .connect_timeout(self.timeouts.connect)
             .timeout(self.timeouts.total)
             .build()
@@ -290,7 +308,10 @@ impl Provider for EscClient {
                 backend: self.login.backend.clone(),
                 reason: format!("could not start the network runtime: {e}"),
             })?;
-        let http = reqwest::Client::builder()
+        let http = self
+            .network
+            .http_client()
+            .map_err(|reason| self.connect_error(reason))?
             .user_agent(format!(
                 "esc-hook/{} ({}; {})",
                 env!("CARGO_PKG_VERSION"),

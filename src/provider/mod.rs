@@ -4,6 +4,7 @@
 
 pub mod esc;
 pub mod login;
+pub mod network;
 pub mod projection;
 pub mod sts;
 

@@ -6,6 +6,7 @@
 //! The AWS SDK shares the one TLS stack (rustls with ring) and the current-thread runtime,
 //! both built only here on the network path.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -17,6 +18,7 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::PolicyDescriptorType;
 use serde_json::Value as Json;
 
+use super::network::Network;
 use super::{OpenRequest, Provider, ProviderError, Resolved, ResolvedVar, Value};
 use crate::ground::names::printable;
 use crate::inputs::escrc::{AssumeRole, AwsSettings, WebIdentity};
@@ -69,6 +71,8 @@ pub struct Endpoint {
     /// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`; none means AWS's own.
     pub url: Option<String>,
     pub timeout: Duration,
+    /// The user's own trust roots (never the process environment's).
+    pub network: Network,
 }
 
 impl Endpoint {
@@ -76,6 +80,7 @@ impl Endpoint {
         region: Option<&str>,
         var: &dyn Fn(&str) -> Option<String>,
         timeout: Duration,
+        network: Network,
     ) -> Endpoint {
         let region = region
             .map(String::from)
@@ -89,6 +94,7 @@ impl Endpoint {
             region,
             url,
             timeout,
+            network,
         }
     }
 
@@ -98,13 +104,12 @@ impl Endpoint {
             .unwrap_or_else(|| format!("STS in {}", self.region))
     }
 
-    fn client(&self, credentials: Option<&Session>) -> aws_sdk_sts::Client {
+    fn client(&self, credentials: Option<&Session>) -> Result<aws_sdk_sts::Client, ProviderError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        let http = self
+            .network
+            .sts_http_client()
+            .map_err(|e| ProviderError::Config(format!("{}: {e}", self.describe())))?;
         let mut config = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -128,7 +133,7 @@ impl Endpoint {
                 "esc-hook",
             ));
         }
-        aws_sdk_sts::Client::from_conf(config.build())
+        Ok(aws_sdk_sts::Client::from_conf(config.build()))
     }
 }
 
@@ -140,6 +145,9 @@ pub struct StsProvider {
     /// Reads `AWS_*` and `USER` settings (the clean environment in production).
     pub setting: VarLookup,
     pub timeout: Duration,
+    pub network: Network,
+    /// The environment a `token-command` runs with: the user's own, never what a project set.
+    pub child_env: Vec<(String, OsString)>,
 }
 
 impl Provider for StsProvider {
@@ -167,7 +175,12 @@ impl Provider for StsProvider {
                 Value::File(_) => None,
             });
         let region = aws.region.clone().or(env_region);
-        let endpoint = Endpoint::from_env(region.as_deref(), &*self.setting, self.timeout);
+        let endpoint = Endpoint::from_env(
+            region.as_deref(),
+            &*self.setting,
+            self.timeout,
+            self.network.clone(),
+        );
         let user = (self.setting)("USER");
         let session = chain(
             aws,
@@ -175,6 +188,7 @@ impl Provider for StsProvider {
             &resolved,
             request.project_dir,
             user.as_deref(),
+            &self.child_env,
         )?;
         if let Some(session) = session {
             replace_credentials(&mut resolved, session);
@@ -191,6 +205,7 @@ fn chain(
     resolved: &Resolved,
     project_dir: &Path,
     user: Option<&str>,
+    child_env: &[(String, OsString)],
 ) -> Result<Option<Session>, ProviderError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -198,7 +213,7 @@ fn chain(
         .map_err(|e| ProviderError::Config(format!("could not start the network runtime: {e}")))?;
     let mut session = Session::from_vars(&resolved.vars);
     if let Some(web) = &aws.web_identity {
-        let token = web_identity_token(web, resolved, project_dir)?;
+        let token = web_identity_token(web, resolved, project_dir, child_env)?;
         session = Some(runtime.block_on(assume_role_with_web_identity(
             endpoint,
             web,
@@ -231,7 +246,7 @@ async fn assume_role(
         .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
         .collect();
     let output = endpoint
-        .client(Some(base))
+        .client(Some(base))?
         .assume_role()
         .role_arn(&role.role_arn)
         .role_session_name(session_name)
@@ -252,7 +267,7 @@ async fn assume_role_with_web_identity(
     session_name: &str,
 ) -> Result<Session, ProviderError> {
     let output = endpoint
-        .client(None)
+        .client(None)?
         .assume_role_with_web_identity()
         .role_arn(&web.role_arn)
         .role_session_name(session_name)
@@ -274,7 +289,7 @@ pub fn caller_identity(
         .build()
         .map_err(|e| ProviderError::Config(format!("could not start the network runtime: {e}")))?;
     let output = runtime
-        .block_on(endpoint.client(Some(session)).get_caller_identity().send())
+        .block_on(endpoint.client(Some(session))?.get_caller_identity().send())
         .map_err(|e| sts_error(&e, "GetCallerIdentity", "the loaded credentials", endpoint))?;
     Ok((
         output.account().unwrap_or("?").to_string(),
@@ -364,6 +379,7 @@ fn web_identity_token(
     web: &WebIdentity,
     resolved: &Resolved,
     project_dir: &Path,
+    child_env: &[(String, OsString)],
 ) -> Result<String, ProviderError> {
     let fail = |message: String| ProviderError::Config(format!("aws.web-identity: {message}"));
     // A parent's section (in a layered project) reads and runs where that parent is.
@@ -378,7 +394,7 @@ fn web_identity_token(
             ))
         })?
     } else if let Some(command) = &web.token_command {
-        run_token_command(command, project_dir).map_err(fail)?
+        run_token_command(command, project_dir, child_env).map_err(fail)?
     } else if let Some(property) = &web.token_property {
         let raw = resolved
             .raw
@@ -396,11 +412,17 @@ fn web_identity_token(
     Ok(token)
 }
 
-fn run_token_command(command: &str, dir: &Path) -> Result<String, String> {
+fn run_token_command(
+    command: &str,
+    dir: &Path,
+    env: &[(String, OsString)],
+) -> Result<String, String> {
     let words = shell_words::split(command).map_err(|e| format!("token-command: {e}"))?;
     let (program, args) = words.split_first().ok_or("token-command is empty")?;
     let mut child = Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

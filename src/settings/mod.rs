@@ -8,10 +8,12 @@
 //! never-allowed `.escrc` (`XDG_DATA_HOME`), or hand its secrets to the next project's
 //! `token-command`. So [`Settings::capture`] reads the environment once, at start-up, and every
 //! setting is read through it, taking the state variable's word for what esc-hook set: a
-//! variable that still holds esc-hook's value reads as the user's own, or as unset. Before
-//! anything uses the environment implicitly (an HTTP client's proxies and CA bundles, a child
-//! command), that clean environment becomes the process's own. esc-hook's settings are read here
-//! and nowhere else; a test keeps it so.
+//! variable that still holds esc-hook's value reads as the user's own, or as unset. What would
+//! read the environment implicitly gets the clean values explicitly instead: the HTTP clients
+//! their proxies and CA certificates (`provider::network`), every child command the clean
+//! environment, the keyring its D-Bus session only when it is the user's own. Nothing writes
+//! the process environment. `main` builds the settings once and passes them down; they are read
+//! here and nowhere else, and a test keeps it so.
 
 pub mod config;
 pub mod state;
@@ -20,8 +22,8 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use config::{Config, Setting};
@@ -49,8 +51,6 @@ pub struct Settings {
     pub current: Environ,
     /// `ESC_HOOK_STATE`: `Err` when present but unreadable.
     pub state: Result<Option<State>, String>,
-    /// The process environment has been made the clean one.
-    sanitized: Once,
     /// Whether the user's config file is read (not in unit tests: the developer's own file
     /// must not change what they see).
     reads_config_file: bool,
@@ -63,9 +63,8 @@ pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(600);
 
 impl Settings {
-    /// Reads the process environment once. Cheap: what esc-hook set is worked out per name,
-    /// when a setting is read, and the process's own environment is made clean only before
-    /// anything uses it implicitly ([`Settings::sanitize_process`]).
+    /// Reads the process environment once (in `main`). Cheap: what esc-hook set is worked out
+    /// per name, when a setting is read.
     pub fn capture() -> Settings {
         let mut settings = Settings::from_environ(
             std::env::vars_os()
@@ -89,7 +88,6 @@ impl Settings {
         Settings {
             current,
             state,
-            sanitized: Once::new(),
             reads_config_file: false,
             config: OnceLock::new(),
             config_reported: AtomicBool::new(false),
@@ -117,26 +115,6 @@ impl Settings {
             }
             _ => current,
         }
-    }
-
-    /// Makes the process's environment the user's own, once, before anything reads it
-    /// implicitly (an HTTP client's proxy and CA settings) or hands it to a child command.
-    /// Must run while the process has a single thread: at start-up, or in the hook before the
-    /// first provider (and so the first thread) is made.
-    pub fn sanitize_process(&self) {
-        self.sanitized.call_once(|| {
-            for name in self.current.vars.keys() {
-                let clean = self.clean_value(name);
-                if clean == self.current_var(name) {
-                    continue;
-                }
-                // SAFETY: single-threaded here, as documented above.
-                match clean {
-                    Some(value) => unsafe { std::env::set_var(name, value) },
-                    None => unsafe { std::env::remove_var(name) },
-                }
-            }
-        });
     }
 
     /// A setting: the user's own value, when set, non-empty and UTF-8.
@@ -307,6 +285,14 @@ impl Settings {
         }
     }
 
+    /// Whether the user's own D-Bus session is the one this process reaches: the Secret Service
+    /// library reads `DBUS_SESSION_BUS_ADDRESS` from the process environment, so an address a
+    /// project exported counts as no session at all.
+    pub fn session_bus(&self) -> bool {
+        const NAME: &str = "DBUS_SESSION_BUS_ADDRESS";
+        self.var(NAME).is_some() && self.var(NAME) == self.current_var(NAME).and_then(OsStr::to_str)
+    }
+
     /// Whether colour may be used on a terminal: never with `NO_COLOR`, or a `dumb` one.
     pub fn colour_allowed(&self) -> bool {
         self.var("NO_COLOR").is_none() && self.var("TERM") != Some("dumb")
@@ -457,33 +443,5 @@ mod tests {
                 .to_string_lossy()
                 .starts_with("/tmp/esc-hook-")
         );
-    }
-
-    /// Nothing outside this module reads the process environment or the `dirs` crate (which
-    /// reads it too): every setting comes from the clean environment.
-    #[test]
-    fn only_this_module_reads_the_environment() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut pending = vec![root];
-        let mut offenders = Vec::new();
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    pending.push(path);
-                    continue;
-                }
-                if path.ends_with("settings/mod.rs") {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                for needle in ["env::var", "env::vars", "dirs::", "temp_dir()"] {
-                    if text.contains(needle) {
-                        offenders.push(format!("{}: {needle}", path.display()));
-                    }
-                }
-            }
-        }
-        assert!(offenders.is_empty(), "{offenders:#?}");
     }
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod architecture;
 mod cache;
 mod cli;
 mod coexist;

@@ -916,3 +916,56 @@ fn exec_credential_process_and_reload_ignore_what_a_project_set() {
         "exec, credential-process and reload each opened"
     );
 }
+
+// Nothing writes the process environment: what a library or a child would read from it is
+// handed the user's own values instead. A project's resolver variable (glibc reads it, and no
+// HTTP client takes it as a parameter) stops esc-hook from going to the network at all, with a
+// line naming it; an editor started by `edit` sees none of the project's variables.
+#[test]
+fn a_projects_resolver_and_secrets_reach_no_request_and_no_child() {
+    let evil = StandIn::start(serde_json::json!({}));
+    let good = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&good);
+    let aliases = sandbox.path("aliases");
+    fs::write(&aliases, "api.pulumi.com evil.example\n").unwrap();
+    let project_a = allowed_project(
+        &sandbox,
+        "a",
+        &format!(
+            "allow-names: [HOSTALIASES]\nvalues:\n  HOSTALIASES: {aliases}\n  HTTPS_PROXY: {evil}\n  SSL_CERT_FILE: {aliases}\n  A_SECRET: a-secret-value\n",
+            aliases = aliases.display(),
+            evil = evil.url()
+        ),
+    );
+    let project_b = allowed_project(&sandbox, "b", "environment: acme/payments/dev\n");
+    let script = format!(
+        "eval \"$(esc-hook export bash)\"; test \"$A_SECRET\" = a-secret-value || exit 9\n\
+         esc-hook exec --dir '{b}' -- true 2> refused; echo \"exit $?\" >> refused\n\
+         VISUAL=\"sh -c 'env > edit-env' sh\" esc-hook edit 2> edit-log\n\
+         cd ~ && eval \"$(esc-hook export bash)\" && esc-hook exec --dir '{b}' -- true || exit 11",
+        b = project_b.display()
+    );
+    let out = sandbox.bash(&project_a, &script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let refused = fs::read_to_string(project_a.join("refused")).unwrap();
+    assert!(
+        refused.contains("HOSTALIASES holds a value a project set")
+            && refused.ends_with("exit 125\n"),
+        "{refused}"
+    );
+    let editor_env = fs::read_to_string(project_a.join("edit-env")).unwrap();
+    assert!(editor_env.contains("PATH="), "{editor_env}");
+    for project_value in [
+        "a-secret-value",
+        "HOSTALIASES",
+        "SSL_CERT_FILE",
+        "HTTPS_PROXY",
+    ] {
+        assert!(
+            !editor_env.contains(project_value),
+            "the editor saw {project_value}: {editor_env}"
+        );
+    }
+    assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
+    assert_eq!(good.opens(), 1, "only the open after leaving the project");
+}

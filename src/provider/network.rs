@@ -1,0 +1,273 @@
+//! How esc-hook reaches the network: the proxies and CA certificates of the user's own
+//! environment, handed to each HTTP client explicitly.
+//!
+//! The HTTP libraries would read them from the process environment by themselves, and that
+//! environment holds whatever the current project exported: a project's `HTTPS_PROXY` or
+//! `SSL_CERT_FILE` must never see the user's Pulumi token or OIDC token. So every client is
+//! built from a [`Network`] taken from the settings (the user's own values), with the libraries'
+//! own environment lookups switched off; nothing writes the process environment to make them
+//! look right.
+
+use std::path::{Path, PathBuf};
+
+use crate::settings::Settings;
+
+/// Names glibc's resolver reads from the process environment, which no HTTP client lets us
+/// pass explicitly: while one holds a value a project set (only with `allow-names`), esc-hook
+/// does not go to the network.
+const RESOLVER_VARS: &[&str] = &[
+    "HOSTALIASES",
+    "RES_OPTIONS",
+    "LOCALDOMAIN",
+    "RESOLV_HOST_CONF",
+];
+
+/// The proxies and trust roots of the user's own environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Network {
+    /// `HTTP_PROXY`/`http_proxy` (not under CGI, where `HTTP_PROXY` is a request header).
+    pub http_proxy: Option<String>,
+    /// `HTTPS_PROXY`/`https_proxy`.
+    pub https_proxy: Option<String>,
+    /// `ALL_PROXY`/`all_proxy`: for either scheme, when the scheme's own is not set.
+    pub all_proxy: Option<String>,
+    /// `NO_PROXY`/`no_proxy`.
+    pub no_proxy: Option<String>,
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`: the user's CA certificates instead of the system's.
+    pub cert_file: Option<PathBuf>,
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl Network {
+    /// The network as the user's own environment describes it, as the HTTP libraries would have
+    /// read it from a clean environment (upper case first, then lower case). Refused while a
+    /// resolver variable holds what a project set: name lookups would follow it.
+    pub fn from_settings(settings: &Settings) -> Result<Network, String> {
+        if let Some(name) = resolver_set_by_a_project(settings) {
+            return Err(format!(
+                "{name} holds a value a project set, and host names would be looked up under it: leave that project first (or unset {name})"
+            ));
+        }
+        let first = |names: [&str; 2]| names.iter().find_map(|n| settings.var(n)).map(String::from);
+        let existing = |name: &str| settings.var(name).map(PathBuf::from).filter(|p| p.exists());
+        Ok(Network {
+            http_proxy: match settings.var("REQUEST_METHOD") {
+                Some(_) => None,
+                None => first(["HTTP_PROXY", "http_proxy"]),
+            },
+            https_proxy: first(["HTTPS_PROXY", "https_proxy"]),
+            all_proxy: first(["ALL_PROXY", "all_proxy"]),
+            no_proxy: first(["NO_PROXY", "no_proxy"]),
+            cert_file: existing("SSL_CERT_FILE"),
+            cert_dir: existing("SSL_CERT_DIR"),
+        })
+    }
+
+    /// A reqwest client builder that uses exactly these proxies and trust roots.
+    pub fn http_client(&self) -> Result<reqwest::ClientBuilder, String> {
+        let mut builder = reqwest::Client::builder().no_proxy();
+        let no_proxy = || {
+            self.no_proxy
+                .as_deref()
+                .and_then(reqwest::NoProxy::from_string)
+        };
+        let proxies: [(Option<&str>, ProxyFor); 3] = [
+            (self.http_proxy.as_deref(), |url| reqwest::Proxy::http(url)),
+            (self.https_proxy.as_deref(), |url| {
+                reqwest::Proxy::https(url)
+            }),
+            (self.all_proxy.as_deref(), |url| reqwest::Proxy::all(url)),
+        ];
+        // reqwest tries proxies in order: a scheme's own before ALL_PROXY.
+        for (url, kind) in proxies {
+            if let Some(url) = url {
+                let proxy = kind(url).map_err(|e| format!("the proxy `{url}`: {e}"))?;
+                builder = builder.proxy(proxy.no_proxy(no_proxy()));
+            }
+        }
+        if let Some(roots) = self.roots()? {
+            let certificates: Vec<reqwest::Certificate> = roots
+                .iter()
+                .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+                .collect();
+            builder = builder.tls_certs_only(certificates);
+        }
+        Ok(builder)
+    }
+
+    /// The AWS SDK's HTTP client with these trust roots (it reads no proxy from the
+    /// environment, and esc-hook configures none for it).
+    pub fn sts_http_client(&self) -> Result<aws_sdk_sts::config::SharedHttpClient, String> {
+        use aws_smithy_http_client::tls;
+        let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        let builder = match self.roots()? {
+            None => builder,
+            Some(roots) => {
+                let mut store = tls::TrustStore::empty().with_native_roots(false);
+                for der in &roots {
+                    store.add_pem_certificate(pem(der));
+                }
+                let context = tls::TlsContext::builder()
+                    .with_trust_store(store)
+                    .build()
+                    .map_err(|e| format!("the CA certificates: {e}"))?;
+                builder.tls_context(context)
+            }
+        };
+        Ok(builder.build_https())
+    }
+
+    /// The CA certificates to trust, in DER: the user's `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
+    /// system's bundle and directories. `None` where the platform's own verifier reads no
+    /// environment (macOS, Windows) and is used as it is.
+    fn roots(&self) -> Result<Option<Vec<Vec<u8>>>, String> {
+        if !cfg!(target_os = "linux") {
+            return Ok(None);
+        }
+        let (file, dirs): (Option<&Path>, Vec<&Path>) =
+            match (self.cert_file.as_deref(), self.cert_dir.as_deref()) {
+                (None, None) => (
+                    SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.exists()),
+                    SYSTEM_DIRS
+                        .iter()
+                        .map(Path::new)
+                        .filter(|p| p.exists())
+                        .collect(),
+                ),
+                (file, dir) => (file, dir.into_iter().collect()),
+            };
+        let mut roots: Vec<Vec<u8>> = Vec::new();
+        let mut add = |result: rustls_native_certs::CertificateResult| {
+            for certificate in result.certs {
+                if !roots
+                    .iter()
+                    .any(|known| known.as_slice() == certificate.as_ref())
+                {
+                    roots.push(certificate.as_ref().to_vec());
+                }
+            }
+        };
+        add(rustls_native_certs::load_certs_from_paths(file, None));
+        for dir in dirs {
+            add(rustls_native_certs::load_certs_from_paths(None, Some(dir)));
+        }
+        match roots.is_empty() {
+            true => Err(match &self.cert_file {
+                Some(file) => format!("no CA certificate could be read from {}", file.display()),
+                None => "no CA certificates found: install the system's bundle (ca-certificates) or set SSL_CERT_FILE".into(),
+            }),
+            false => Ok(Some(roots)),
+        }
+    }
+}
+
+type ProxyFor = fn(&str) -> reqwest::Result<reqwest::Proxy>;
+
+/// Where Linux distributions keep the CA bundle, and the directories of single certificates (as
+/// OpenSSL and rustls' native roots look for them).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+    "/opt/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/certs/cacert.pem",
+];
+const SYSTEM_DIRS: &[&str] = &["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
+/// A DER certificate as PEM, which the AWS SDK's trust store takes.
+fn pem(der: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str("-----END CERTIFICATE-----\n");
+    text.into_bytes()
+}
+
+/// The first resolver variable that holds a value a project set.
+fn resolver_set_by_a_project(settings: &Settings) -> Option<&'static str> {
+    RESOLVER_VARS.iter().copied().find(|name| {
+        settings.current_var(name).and_then(|v| v.to_str()) != settings.clean_var(name).as_deref()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Environ;
+
+    #[test]
+    fn proxies_and_roots_are_the_users_own() {
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("https_proxy", "http://proxy.corp:3128"),
+            ("HTTP_PROXY", "http://plain.corp:3128"),
+            ("NO_PROXY", "localhost,.corp"),
+            ("SSL_CERT_FILE", "/does/not/exist.pem"),
+        ]));
+        let network = Network::from_settings(&settings).unwrap();
+        assert_eq!(
+            network.https_proxy.as_deref(),
+            Some("http://proxy.corp:3128")
+        );
+        assert_eq!(
+            network.http_proxy.as_deref(),
+            Some("http://plain.corp:3128")
+        );
+        assert_eq!(network.no_proxy.as_deref(), Some("localhost,.corp"));
+        assert_eq!(
+            network.cert_file, None,
+            "a file that is not there is not used"
+        );
+        assert!(network.http_client().is_ok());
+    }
+
+    #[test]
+    fn under_cgi_http_proxy_is_a_header_not_a_setting() {
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("REQUEST_METHOD", "GET"),
+            ("HTTP_PROXY", "http://attacker:1"),
+        ]));
+        assert_eq!(Network::from_settings(&settings).unwrap().http_proxy, None);
+    }
+
+    #[test]
+    fn the_system_roots_are_found_without_the_environment() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let roots = Network::default().roots().unwrap().unwrap();
+        assert!(roots.len() > 10, "{} roots", roots.len());
+        let pem = pem(&roots[0]);
+        assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
+    }
+
+    #[test]
+    fn a_users_bundle_replaces_the_systems() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("one.pem");
+        let system = Network::default().roots().unwrap().unwrap();
+        std::fs::write(&bundle, pem(&system[0])).unwrap();
+        let network = Network {
+            cert_file: Some(bundle),
+            ..Network::default()
+        };
+        assert_eq!(network.roots().unwrap().unwrap(), vec![system[0].clone()]);
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let error = Network {
+            cert_file: Some(empty),
+            ..Network::default()
+        }
+        .roots()
+        .unwrap_err();
+        assert!(error.contains("empty.pem"), "{error}");
+    }
+}
