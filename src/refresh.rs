@@ -130,7 +130,7 @@ pub fn start(account: &str, escrc_path: &Path, now: u64, lifetime: Duration) -> 
 /// allowed as it is, into the cache, and leaves a `failed` marker if that does not work. Never
 /// writes to the terminal (its standard streams are /dev/null) and ends within `lifetime`.
 pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
-    let lifetime = lifetime(settings);
+    let lifetime = lifetime(settings.open_timeout());
     // SAFETY: alarm only schedules SIGALRM, whose default action ends the process: a refresher
     // stuck anywhere (a keyring that never answers) cannot outlive its marker.
     unsafe { libc::alarm(lifetime.as_secs() as libc::c_uint) };
@@ -138,7 +138,7 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
     let Some(stamp) = escrc::stamp_of(escrc_path) else {
         return 1;
     };
-    let Ok(store) = TrustStore::open(settings) else {
+    let Ok(store) = TrustStore::open(settings.data_dir(), settings.config()) else {
         return 1;
     };
     let Ok(escrc) = crate::project::chain::allowed_project(stamp, &store) else {
@@ -179,9 +179,8 @@ pub fn run(settings: &'static Settings, escrc_path: &Path) -> u8 {
 }
 
 /// How long a refresher may live: a whole open, a wait for another's, and the keyring.
-pub fn lifetime(settings: &Settings) -> Duration {
-    let open = crate::project::sources::open_timeout(settings);
-    open * 2 + Duration::from_secs(15)
+pub fn lifetime(open_timeout: Duration) -> Duration {
+    open_timeout * 2 + Duration::from_secs(15)
 }
 
 /// After a failed refresh of still-valid credentials, how long until the next attempt: a

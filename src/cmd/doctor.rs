@@ -8,7 +8,6 @@ use crate::keeping::cache::store;
 use crate::keeping::trust::{TrustStore, Verdict};
 use crate::project::chain::Chain;
 use crate::provider::esc::{EscClient, Timeouts};
-use crate::provider::network::Network;
 use crate::provider::{ProviderError, login};
 use crate::settings::Settings;
 
@@ -183,7 +182,8 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
         ok: true,
         text: format!("token for {backend} from {source}"),
     };
-    let whoami = Network::from_settings(settings)
+    let whoami = settings
+        .network()
         .map_err(ProviderError::Config)
         .and_then(|network| {
             let timeouts = Timeouts {
@@ -250,7 +250,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
     }
     // A layered project: every file it builds on, and what they make together.
     let chain = Chain::discover(stamp);
-    let store = match TrustStore::open(settings) {
+    let store = match TrustStore::open(settings.data_dir(), settings.config()) {
         Ok(store) => store,
         Err(e) => return fail(e),
     };

@@ -92,7 +92,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     }
     let parsed = escrc::parse(&path, &after)
         .map_err(|e| anyhow!("{e}; not allowed until it parses (run `esc-hook edit` again)"))?;
-    TrustStore::open(settings)
+    TrustStore::open(settings.data_dir(), settings.config())
         .map_err(|e| anyhow!(e))?
         .allow(&path, &after)
         .map_err(|e| {

@@ -17,7 +17,7 @@ pub fn run(
         environ: &settings.current,
         pwd: settings.current_dir(),
         previous: settings.state.clone(),
-        trust: TrustStore::open(settings),
+        trust: TrustStore::open(settings.data_dir(), settings.config()),
         provider: &|request| {
             crate::project::sources::provider_for(settings, request)
                 .map(|p| Box::new(p) as Box<dyn Provider>)
@@ -30,7 +30,7 @@ pub fn run(
         },
         now: crate::ground::time::now(),
         refresh_margin: settings.refresh_margin(),
-        refresh_lifetime: crate::refresh::lifetime(settings),
+        refresh_lifetime: crate::refresh::lifetime(settings.open_timeout()),
     };
     let (changes, state) = hook::export(&inputs);
     // Editors reading JSON expect an object even when nothing changed.

@@ -77,7 +77,7 @@ pub fn allowed_project(
     nearest: crate::ground::fs::FileStamp,
     not_allowed: &str,
 ) -> anyhow::Result<Escrc> {
-    let store = TrustStore::open(settings).map_err(|e| anyhow!(e))?;
+    let store = TrustStore::open(settings.data_dir(), settings.config()).map_err(|e| anyhow!(e))?;
     match chain::allowed_project(nearest, &store) {
         Ok(project) => Ok(project),
         Err(Refused::Nearest(Verdict::Unsafe(problem))) => bail!("{problem}"),

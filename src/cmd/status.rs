@@ -7,7 +7,6 @@ use crate::ground::time;
 use crate::inputs::escrc;
 use crate::keeping::trust::{TrustStore, Verdict};
 use crate::project::chain::{Chain, Layer};
-use crate::provider::network::Network;
 use crate::provider::sts::{Endpoint, Session, caller_identity};
 use crate::settings::Settings;
 use crate::settings::state::Outcome;
@@ -76,7 +75,7 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
         session_token: var("AWS_SESSION_TOKEN"),
         expires_at: None,
     };
-    let network = Network::from_settings(settings)?;
+    let network = settings.network()?;
     let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10), network);
     caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
@@ -86,7 +85,7 @@ fn report(settings: &Settings) -> Json {
     let nearest = settings
         .current_dir()
         .and_then(|dir| escrc::find_nearest(&dir));
-    let store = TrustStore::open(settings).ok();
+    let store = TrustStore::open(settings.data_dir(), settings.config()).ok();
     let escrc = nearest.map(|stamp| {
         let chain = Chain::discover(stamp);
         // Each file of the chain with its own trust, nearest first.

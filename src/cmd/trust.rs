@@ -87,7 +87,7 @@ pub fn prune(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn store(settings: &Settings) -> anyhow::Result<TrustStore> {
-    TrustStore::open(settings).map_err(|reason| anyhow!(reason))
+    TrustStore::open(settings.data_dir(), settings.config()).map_err(|reason| anyhow!(reason))
 }
 
 /// The `.escrc` meant: PATH (a file, or a directory holding one), else the nearest one.

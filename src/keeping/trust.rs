@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ground::digest::sha256_hex;
 use crate::ground::fs::SmallFile;
-use crate::settings::Settings;
-use crate::settings::config::TrustedPrefix;
+use crate::settings::config::{Config, TrustedPrefix};
 use crate::settings::state::TrustKeys;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,11 +43,11 @@ const FRAME: &[u8] = b"esc-hook trust v2\0";
 impl TrustStore {
     /// The store in the user's data dir (`$XDG_DATA_HOME/esc-hook` on Linux), with the
     /// trusted prefixes of the user's config file.
-    pub fn open(settings: &Settings) -> Result<TrustStore, String> {
-        let data = settings
-            .data_dir()
-            .ok_or("could not find the data directory: set HOME (or XDG_DATA_HOME)")?;
-        let config = settings.config();
+    /// The store under the user's data directory (`$XDG_DATA_HOME`), with the config file's
+    /// trusted prefixes.
+    pub fn open(data_dir: Option<PathBuf>, config: &Config) -> Result<TrustStore, String> {
+        let data =
+            data_dir.ok_or("could not find the data directory: set HOME (or XDG_DATA_HOME)")?;
         Ok(TrustStore {
             root: data.join("esc-hook"),
             prefixes: config.trusted_prefixes.clone(),

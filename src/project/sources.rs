@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use crate::keeping::cache::{self as credential_cache, CachedProvider};
-use crate::provider::esc::{EscClient, Timeouts};
-use crate::provider::network::Network;
+use crate::provider::esc::EscClient;
 use crate::provider::sts::StsProvider;
 use crate::provider::{OpenRequest, Provider, ProviderError, login};
 use crate::settings::Settings;
@@ -19,16 +18,9 @@ pub fn provider_for(
 ) -> Result<CachedProvider, ProviderError> {
     // The HTTP clients, the keyring and a token command get the user's own environment
     // explicitly: the process environment holds what the current project exported.
-    let network = Network::from_settings(settings).map_err(ProviderError::Config)?;
+    let network = settings.network().map_err(ProviderError::Config)?;
     let var = |name: &str| settings.var(name).map(String::from);
-    let timeouts = Timeouts {
-        connect: timeout_from(
-            settings,
-            "ESC_HOOK_CONNECT_TIMEOUT",
-            Timeouts::DEFAULT.connect,
-        )?,
-        total: timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
-    };
+    let timeouts = settings.timeouts().map_err(ProviderError::Config)?;
     let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
         match request.envs.first() {
             Some(_) => {
@@ -70,27 +62,4 @@ pub fn provider_for(
         // Long enough for another shell's whole open, so it is waited for, not repeated.
         lock_wait: timeouts.total + Duration::from_secs(2),
     })
-}
-
-/// The bound on a whole open (`ESC_HOOK_TIMEOUT`), its default when the setting is unusable.
-pub fn open_timeout(settings: &Settings) -> Duration {
-    timeout_from(settings, "ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)
-        .unwrap_or(Timeouts::DEFAULT.total)
-}
-
-/// A timeout setting (the variable `name`, else the config file's entry), else `default`.
-fn timeout_from(
-    settings: &Settings,
-    name: &str,
-    default: Duration,
-) -> Result<Duration, ProviderError> {
-    match settings.setting(name) {
-        None => Ok(default),
-        Some(setting) => crate::ground::duration::parse(&setting.value)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ProviderError::Config(format!("{setting} is not a duration (examples: 5s, 1m)"))
-            }),
-    }
 }

@@ -15,20 +15,7 @@ use super::projection;
 use super::{DEFAULT_TTL, OpenRequest, Provider, ProviderError, Resolved};
 use crate::ground::names::printable;
 use crate::inputs::escrc::EnvRef;
-
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    pub connect: Duration,
-    /// For the whole open: both requests and any retries.
-    pub total: Duration,
-}
-
-impl Timeouts {
-    pub const DEFAULT: Timeouts = Timeouts {
-        connect: Duration::from_secs(5),
-        total: Duration::from_secs(20),
-    };
-}
+pub use crate::settings::Timeouts;
 
 /// What error messages name: the environment (or list), and the name diagnostics default to.
 struct Subject {

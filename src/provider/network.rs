@@ -1,5 +1,5 @@
 //! How esc-hook reaches the network: the proxies and CA certificates of the user's own
-//! environment, handed to each HTTP client explicitly.
+//! environment ([`Network`], taken from the settings), handed to each HTTP client explicitly.
 //!
 //! The HTTP libraries would read them from the process environment by themselves, and that
 //! environment holds whatever the current project exported: a project's `HTTPS_PROXY` or
@@ -8,61 +8,11 @@
 //! own environment lookups switched off; nothing writes the process environment to make them
 //! look right.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::settings::Settings;
-
-/// Names glibc's resolver reads from the process environment, which no HTTP client lets us
-/// pass explicitly: while one holds a value a project set (only with `allow-names`), esc-hook
-/// does not go to the network.
-const RESOLVER_VARS: &[&str] = &[
-    "HOSTALIASES",
-    "RES_OPTIONS",
-    "LOCALDOMAIN",
-    "RESOLV_HOST_CONF",
-];
-
-/// The proxies and trust roots of the user's own environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Network {
-    /// `HTTP_PROXY`/`http_proxy` (not under CGI, where `HTTP_PROXY` is a request header).
-    pub http_proxy: Option<String>,
-    /// `HTTPS_PROXY`/`https_proxy`.
-    pub https_proxy: Option<String>,
-    /// `ALL_PROXY`/`all_proxy`: for either scheme, when the scheme's own is not set.
-    pub all_proxy: Option<String>,
-    /// `NO_PROXY`/`no_proxy`.
-    pub no_proxy: Option<String>,
-    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`: the user's CA certificates instead of the system's.
-    pub cert_file: Option<PathBuf>,
-    pub cert_dir: Option<PathBuf>,
-}
+pub use crate::settings::Network;
 
 impl Network {
-    /// The network as the user's own environment describes it, as the HTTP libraries would have
-    /// read it from a clean environment (upper case first, then lower case). Refused while a
-    /// resolver variable holds what a project set: name lookups would follow it.
-    pub fn from_settings(settings: &Settings) -> Result<Network, String> {
-        if let Some(name) = resolver_set_by_a_project(settings) {
-            return Err(format!(
-                "{name} holds a value a project set, and host names would be looked up under it: leave that project first (or unset {name})"
-            ));
-        }
-        let first = |names: [&str; 2]| names.iter().find_map(|n| settings.var(n)).map(String::from);
-        let existing = |name: &str| settings.var(name).map(PathBuf::from).filter(|p| p.exists());
-        Ok(Network {
-            http_proxy: match settings.var("REQUEST_METHOD") {
-                Some(_) => None,
-                None => first(["HTTP_PROXY", "http_proxy"]),
-            },
-            https_proxy: first(["HTTPS_PROXY", "https_proxy"]),
-            all_proxy: first(["ALL_PROXY", "all_proxy"]),
-            no_proxy: first(["NO_PROXY", "no_proxy"]),
-            cert_file: existing("SSL_CERT_FILE"),
-            cert_dir: existing("SSL_CERT_DIR"),
-        })
-    }
-
     /// A reqwest client builder that uses exactly these proxies and trust roots.
     pub fn http_client(&self) -> Result<reqwest::ClientBuilder, String> {
         let mut builder = reqwest::Client::builder().no_proxy();
@@ -192,51 +142,9 @@ fn pem(der: &[u8]) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The first resolver variable that holds a value a project set.
-fn resolver_set_by_a_project(settings: &Settings) -> Option<&'static str> {
-    RESOLVER_VARS.iter().copied().find(|name| {
-        settings.current_var(name).and_then(|v| v.to_str()) != settings.clean_var(name).as_deref()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Environ;
-
-    #[test]
-    fn proxies_and_roots_are_the_users_own() {
-        let settings = Settings::from_environ(Environ::from_iter([
-            ("https_proxy", "http://proxy.corp:3128"),
-            ("HTTP_PROXY", "http://plain.corp:3128"),
-            ("NO_PROXY", "localhost,.corp"),
-            ("SSL_CERT_FILE", "/does/not/exist.pem"),
-        ]));
-        let network = Network::from_settings(&settings).unwrap();
-        assert_eq!(
-            network.https_proxy.as_deref(),
-            Some("http://proxy.corp:3128")
-        );
-        assert_eq!(
-            network.http_proxy.as_deref(),
-            Some("http://plain.corp:3128")
-        );
-        assert_eq!(network.no_proxy.as_deref(), Some("localhost,.corp"));
-        assert_eq!(
-            network.cert_file, None,
-            "a file that is not there is not used"
-        );
-        assert!(network.http_client().is_ok());
-    }
-
-    #[test]
-    fn under_cgi_http_proxy_is_a_header_not_a_setting() {
-        let settings = Settings::from_environ(Environ::from_iter([
-            ("REQUEST_METHOD", "GET"),
-            ("HTTP_PROXY", "http://attacker:1"),
-        ]));
-        assert_eq!(Network::from_settings(&settings).unwrap().http_proxy, None);
-    }
 
     #[test]
     fn the_system_roots_are_found_without_the_environment() {

@@ -314,6 +314,109 @@ impl Settings {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// For the whole open: both requests and any retries.
+    pub total: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT: Timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        total: Duration::from_secs(20),
+    };
+}
+
+impl Settings {
+    /// `ESC_HOOK_CONNECT_TIMEOUT` and `ESC_HOOK_TIMEOUT` (or the config file's), else the
+    /// defaults; one that is not a duration is an error naming it.
+    pub fn timeouts(&self) -> Result<Timeouts, String> {
+        Ok(Timeouts {
+            connect: self.timeout("ESC_HOOK_CONNECT_TIMEOUT", Timeouts::DEFAULT.connect)?,
+            total: self.timeout("ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)?,
+        })
+    }
+
+    /// The bound on a whole open (`ESC_HOOK_TIMEOUT`), its default when the setting is
+    /// unusable.
+    pub fn open_timeout(&self) -> Duration {
+        self.timeout("ESC_HOOK_TIMEOUT", Timeouts::DEFAULT.total)
+            .unwrap_or(Timeouts::DEFAULT.total)
+    }
+
+    /// A timeout setting (the variable `name`, else the config file's entry), else `default`.
+    fn timeout(&self, name: &str, default: Duration) -> Result<Duration, String> {
+        match self.setting(name) {
+            None => Ok(default),
+            Some(setting) => crate::ground::duration::parse(&setting.value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("{setting} is not a duration (examples: 5s, 1m)")),
+        }
+    }
+}
+
+/// Names glibc's resolver reads from the process environment, which no HTTP client lets us
+/// pass explicitly: while one holds a value a project set (only with `allow-names`), esc-hook
+/// does not go to the network.
+const RESOLVER_VARS: &[&str] = &[
+    "HOSTALIASES",
+    "RES_OPTIONS",
+    "LOCALDOMAIN",
+    "RESOLV_HOST_CONF",
+];
+
+/// The proxies and trust roots of the user's own environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Network {
+    /// `HTTP_PROXY`/`http_proxy` (not under CGI, where `HTTP_PROXY` is a request header).
+    pub http_proxy: Option<String>,
+    /// `HTTPS_PROXY`/`https_proxy`.
+    pub https_proxy: Option<String>,
+    /// `ALL_PROXY`/`all_proxy`: for either scheme, when the scheme's own is not set.
+    pub all_proxy: Option<String>,
+    /// `NO_PROXY`/`no_proxy`.
+    pub no_proxy: Option<String>,
+    /// `SSL_CERT_FILE` and `SSL_CERT_DIR`: the user's CA certificates instead of the system's.
+    pub cert_file: Option<PathBuf>,
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The network as the user's own environment describes it, as the HTTP libraries would have
+    /// read it from a clean environment (upper case first, then lower case). Refused while a
+    /// resolver variable holds what a project set: name lookups would follow it.
+    pub fn network(&self) -> Result<Network, String> {
+        let settings = self;
+        if let Some(name) = resolver_set_by_a_project(settings) {
+            return Err(format!(
+                "{name} holds a value a project set, and host names would be looked up under it: leave that project first (or unset {name})"
+            ));
+        }
+        let first = |names: [&str; 2]| names.iter().find_map(|n| settings.var(n)).map(String::from);
+        let existing = |name: &str| settings.var(name).map(PathBuf::from).filter(|p| p.exists());
+        Ok(Network {
+            http_proxy: match settings.var("REQUEST_METHOD") {
+                Some(_) => None,
+                None => first(["HTTP_PROXY", "http_proxy"]),
+            },
+            https_proxy: first(["HTTPS_PROXY", "https_proxy"]),
+            all_proxy: first(["ALL_PROXY", "all_proxy"]),
+            no_proxy: first(["NO_PROXY", "no_proxy"]),
+            cert_file: existing("SSL_CERT_FILE"),
+            cert_dir: existing("SSL_CERT_DIR"),
+        })
+    }
+}
+
+/// The first resolver variable that holds a value a project set.
+fn resolver_set_by_a_project(settings: &Settings) -> Option<&'static str> {
+    RESOLVER_VARS.iter().copied().find(|name| {
+        settings.current_var(name).and_then(|v| v.to_str()) != settings.clean_var(name).as_deref()
+    })
+}
+
 /// The parent of a process (Linux: from `/proc`; elsewhere unknown).
 fn parent_of(pid: i32) -> Option<i32> {
     if pid <= 1 {
@@ -443,5 +546,38 @@ mod tests {
                 .to_string_lossy()
                 .starts_with("/tmp/esc-hook-")
         );
+    }
+
+    #[test]
+    fn proxies_and_roots_are_the_users_own() {
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("https_proxy", "http://proxy.corp:3128"),
+            ("HTTP_PROXY", "http://plain.corp:3128"),
+            ("NO_PROXY", "localhost,.corp"),
+            ("SSL_CERT_FILE", "/does/not/exist.pem"),
+        ]));
+        let network = settings.network().unwrap();
+        assert_eq!(
+            network.https_proxy.as_deref(),
+            Some("http://proxy.corp:3128")
+        );
+        assert_eq!(
+            network.http_proxy.as_deref(),
+            Some("http://plain.corp:3128")
+        );
+        assert_eq!(network.no_proxy.as_deref(), Some("localhost,.corp"));
+        assert_eq!(
+            network.cert_file, None,
+            "a file that is not there is not used"
+        );
+    }
+
+    #[test]
+    fn under_cgi_http_proxy_is_a_header_not_a_setting() {
+        let settings = Settings::from_environ(Environ::from_iter([
+            ("REQUEST_METHOD", "GET"),
+            ("HTTP_PROXY", "http://attacker:1"),
+        ]));
+        assert_eq!(settings.network().unwrap().http_proxy, None);
     }
 }
