@@ -12,8 +12,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-const VALUES: &str = "values:\n  AWS_REGION: eu-west-1\n";
-
 #[test]
 fn truncated_and_forged_states_are_ignored_or_harmless() {
     let sandbox = Sandbox::new();

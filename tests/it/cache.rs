@@ -683,3 +683,27 @@ fn a_default_store_hit_needs_no_dbus_connection() {
     );
     let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
 }
+
+// `cache list` showed two entries of one environment (another ttl, another role) alike.
+#[test]
+fn cache_list_tells_entries_of_one_environment_apart() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let short = allowed_project(
+        &sandbox,
+        "short",
+        "environment: acme/payments/dev\nttl: 30m\n",
+    );
+    let plain = allowed_project(&sandbox, "plain", "environment: acme/payments/dev\n");
+    load_with_bash(&sandbox, &short, &[]);
+    load_with_bash(&sandbox, &plain, &[]);
+    let list = stdout(&sandbox.run(&plain, &["cache", "list"]));
+    assert!(list.contains("DETAIL"), "{list}");
+    assert!(list.contains("ttl 30m"), "{list}");
+    let _ = sandbox.run(&plain, &["cache", "clear", "--all"]);
+}

@@ -3,10 +3,9 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 
 use crate::common::*;
-
-const VALUES: &str = "values:\n  AWS_REGION: eu-west-1\n";
 
 #[test]
 fn allow_and_deny_find_the_nearest_escrc_from_a_subdirectory() {
@@ -419,4 +418,111 @@ fn a_stale_pwd_from_another_shell_does_not_pick_the_wrong_project() {
         status["escrc"]["path"],
         link.join(".escrc").display().to_string()
     );
+}
+
+// `allow` accepted README.md and .escrc.example, which the hook never loads.
+#[test]
+fn allow_refuses_files_the_hook_never_loads() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", "values:\n  A: b\n");
+    fs::write(dir.join("README.md"), "# app\n").unwrap();
+    fs::write(dir.join(".escrc.example"), "values:\n  A: b\n").unwrap();
+    let out = sandbox.run(&dir, &["allow", "README.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("README.md is not an .escrc: the hook only loads files named .escrc"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sandbox.run(&dir, &["allow", ".escrc.example"]);
+    assert!(
+        stderr(&out).contains("(to start from the example: cp .escrc.example .escrc)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sandbox.run(&dir, &["allow", ".escrc"]).status.success());
+}
+
+// direnv has `prune`; esc-hook's records piled up.
+#[test]
+fn prune_forgets_records_of_files_gone_or_edited() {
+    let sandbox = Sandbox::new();
+    let gone = allowed_project(&sandbox, "gone", "values:\n  A: b\n");
+    let edited = allowed_project(&sandbox, "edited", "values:\n  A: b\n");
+    let kept = allowed_project(&sandbox, "kept", "values:\n  A: b\n");
+    let denied = sandbox.project("denied", "values:\n  A: b\n");
+    assert!(sandbox.run(&denied, &["deny"]).status.success());
+    fs::remove_dir_all(&gone).unwrap();
+    sandbox.write_escrc(&edited, "values:\n  A: c\n");
+    fs::remove_dir_all(&denied).unwrap();
+    let out = sandbox.run(&sandbox.home(), &["prune"]);
+    assert!(
+        stderr(&out).contains("pruned 2 allow and 1 deny records"),
+        "{}",
+        stderr(&out)
+    );
+    let (vars, log) = load_with_bash(&sandbox, &kept, &["A"]);
+    assert_eq!(vars, ["A=b"], "{log}");
+    let records = fs::read_dir(sandbox.path("data/esc-hook/allow"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 1);
+}
+
+// An unusable name under `values` was reported without saying where it is written.
+#[test]
+fn an_unusable_name_under_values_is_named_with_its_line() {
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(
+        &sandbox,
+        "app",
+        "values:\n  GOOD: yes\n  \"BAD NAME\": 1\n  1X: 2\n",
+    );
+    let (vars, log) = load_with_bash(&sandbox, &dir, &["GOOD"]);
+    assert_eq!(vars, ["GOOD=yes"], "the rest still loads: {log}");
+    assert!(
+        log.contains("skipped `BAD NAME` (~/app/.escrc:3): not a usable variable name"),
+        "{log}"
+    );
+    assert!(log.contains("skipped `1X` (~/app/.escrc:4)"), "{log}");
+}
+
+#[test]
+fn edit_opens_the_escrc_and_allows_it_only_when_saved() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.home().join("new-project");
+    std::fs::create_dir_all(&dir).unwrap();
+    let editor = sandbox.path("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\ngrep -q 'environment:' \"$1\" || exit 9\nprintf 'values:\\n  EDITED: yes\\n' > \"$1\"\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&editor).unwrap().permissions(),
+        0o755,
+    );
+    Command::new("chmod")
+        .arg("755")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    let out = sandbox
+        .esc(&dir, &["edit"])
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("allowed"), "{}", stderr(&out));
+    let (vars, _) = load_with_bash(&sandbox, &dir, &["EDITED"]);
+    assert_eq!(vars, ["EDITED=yes"]);
+
+    // An editor that quits without saving leaves the file untrusted after an outside change.
+    std::fs::write(dir.join(".escrc"), "values:\n  EDITED: outside\n").unwrap();
+    let out = sandbox
+        .esc(&dir, &["edit"])
+        .env("VISUAL", "true")
+        .env("EDITOR", "false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not saved"), "{}", stderr(&out));
+    let (vars, _) = load_with_bash(&sandbox, &dir, &["EDITED"]);
+    assert_eq!(vars, ["EDITED=<unset>"]);
 }

@@ -180,7 +180,7 @@ fn fish_works_next_to_other_prompt_handlers() {
 fn the_powershell_hook_keeps_lastexitcode_and_parses_under_strict_mode() {
     let script = stdout(&Command::new(bin()).args(["init", "pwsh"]).output().unwrap());
     let strict = format!("Set-StrictMode -Version Latest\n{script}");
-    crate::hostile_values::assert_parses_as_powershell(&strict);
+    crate::quoting::assert_parses_as_powershell(&strict);
     // $LASTEXITCODE is saved before the native call and restored in a finally block.
     let save = script
         .find("$previousExitCode = $global:LASTEXITCODE")

@@ -517,3 +517,6 @@ impl Drop for Tmux {
             .output();
     }
 }
+
+/// A values-only project: loads without any network.
+pub const VALUES: &str = "values:\n  AWS_REGION: eu-west-1\n";

@@ -2,12 +2,14 @@
 //! line for every way an open can fail. Plus the proof that the stand-in is faithful: the
 //! official Python client opens and reads from it.
 
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use serde_json::json;
 
 use crate::common::*;
+use crate::shells::{SHELLS, Session, Sh, available, expect};
 
 const PAYMENTS: &str = "environment: acme/payments/dev\n";
 
@@ -396,4 +398,57 @@ fn files_left_by_a_shell_that_exited_are_swept_at_the_next_load() {
     );
     assert!(stdout(&still_here).starts_with("apiVersion: v1"));
     assert!(!left_behind.exists(), "the exited shell's files were swept");
+}
+
+// After a 401, fixing PULUMI_ACCESS_TOKEN did nothing until `reload`, the message asked to set a
+// token that was set, and `status` said only "loaded: nothing".
+fn a_fixed_login_is_picked_up_at_the_next_prompt(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("PULUMI_ACCESS_TOKEN", "pul-expired");
+    let home = sandbox.home();
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let shown = sandbox.path(&format!("status-{}", shell.name()));
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&dir)
+        .run("true")
+        .run(&format!("esc-hook status > '{}'", shown.display()))
+        .user_set("PULUMI_ACCESS_TOKEN", &stand_in.token)
+        .probe("fixed", &["AWS_ACCESS_KEY_ID"])
+        .run("true")
+        .probe("later", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(
+        &probes,
+        "fixed",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    let refused: Vec<&String> = log.iter().filter(|l| l.contains("(401)")).collect();
+    assert_eq!(refused.len(), 1, "{name}: once: {log:#?}");
+    assert!(
+        refused[0].contains("refused the access token from PULUMI_ACCESS_TOKEN for acme/payments/dev (401): set a valid PULUMI_ACCESS_TOKEN"),
+        "{name}: {log:#?}"
+    );
+    let status = fs::read_to_string(&shown).unwrap();
+    assert!(
+        status.contains("because:     ") && status.contains("(401)"),
+        "{name}: {status}"
+    );
+    assert_eq!(
+        stand_in.opens(),
+        2,
+        "{name}: the refused open and the one after the fix"
+    );
+}
+
+#[test]
+fn a_fixed_login_is_picked_up_at_the_next_prompt_in_every_shell() {
+    for shell in SHELLS {
+        a_fixed_login_is_picked_up_at_the_next_prompt(shell);
+    }
 }

@@ -6,18 +6,20 @@
 mod common;
 
 mod architecture;
+mod bad_input;
 mod cache;
 mod cli;
 mod coexist;
 mod config;
+mod diagnostics;
+mod endpoint;
 mod esc_api;
-mod everyday;
+mod exec;
 mod faults;
-mod first_week;
-mod hostile_env;
-mod hostile_values;
-mod long_running;
+mod help;
 mod projects;
+mod prompt;
+mod quoting;
 mod security;
 mod shells;
 mod sts;

@@ -884,3 +884,69 @@ impl NuOutput {
         }
     }
 }
+
+// Re-sourcing ~/.bashrc installed the hook twice once bash-preexec or starship had moved it.
+#[test]
+fn re_sourcing_finds_the_hook_wherever_a_framework_moved_it() {
+    let sandbox = Sandbox::new();
+    let script = r#"
+        set -u
+        eval "$(esc-hook init bash)"
+        # starship's takeover: the old PROMPT_COMMAND moves into STARSHIP_PROMPT_COMMAND.
+        STARSHIP_PROMPT_COMMAND="$PROMPT_COMMAND"; PROMPT_COMMAND=starship_precmd
+        eval "$(esc-hook init bash)"
+        echo "starship: $PROMPT_COMMAND"
+        # bash-preexec keeps each entry on a line of its own.
+        unset STARSHIP_PROMPT_COMMAND
+        PROMPT_COMMAND=$'__bp_precmd_invoke_cmd\n_esc_hook\n__bp_interactive_mode'
+        eval "$(esc-hook init bash)"
+        echo "preexec: ${PROMPT_COMMAND//$'\n'/ }"
+        # bash-preexec's own list.
+        __bp_imported=1 PROMPT_COMMAND=; precmd_functions=(other _esc_hook)
+        eval "$(esc-hook init bash)"
+        echo "precmd_functions: ${precmd_functions[*]}"
+    "#;
+    let out = sandbox.bash(&sandbox.home(), script);
+    assert_eq!(
+        stdout(&out),
+        "starship: starship_precmd\npreexec: __bp_precmd_invoke_cmd _esc_hook __bp_interactive_mode\nprecmd_functions: other _esc_hook\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+// `esc-hook init` without a shell takes the one $SHELL names.
+#[test]
+fn init_without_a_shell_uses_the_login_shell() {
+    let mut sandbox = Sandbox::new();
+    sandbox.set("SHELL", "/usr/bin/zsh");
+    let out = sandbox.run(&sandbox.home(), &["init"]);
+    assert!(
+        stdout(&out).contains("add-zsh-hook precmd"),
+        "{}",
+        stderr(&out)
+    );
+    sandbox.set("SHELL", "/bin/tcsh");
+    let out = sandbox.run(&sandbox.home(), &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SHELL=/bin/tcsh is not a shell esc-hook has a hook for"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn nushell_enters_and_leaves_with_its_hook() {
+    let Some(nu) = nu() else { return };
+    let sandbox = Sandbox::new();
+    let dir = allowed_project(&sandbox, "app", VALUES);
+    let hook_path = sandbox.nu_hook();
+    let script = format!(
+        "$env.AWS_REGION = 'mine'; cd '{}'; source '{}'; print $env.AWS_REGION; cd ..; do --env $esc_hook_apply; print $env.AWS_REGION",
+        dir.display(),
+        hook_path.display()
+    );
+    let out = sandbox.nu(&nu, &sandbox.home(), &script);
+    assert_eq!(stdout(&out), "eu-west-1\nmine\n", "{}", stderr(&out));
+}
