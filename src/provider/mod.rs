@@ -7,6 +7,7 @@ pub mod login;
 pub mod network;
 pub mod projection;
 pub mod sts;
+mod token;
 
 /// Pulumi Cloud, the backend when the user names none.
 pub const DEFAULT_BACKEND: &str = "https://api.pulumi.com";
