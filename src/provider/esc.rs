@@ -257,7 +257,7 @@ impl EscClient {
         };
         let http = self
             .network
-            .http_client()
+            .http_client(&self.login.backend)
             .map_err(|reason| self.connect_error(reason))?
             .connect_timeout(self.timeouts.connect)
             .timeout(self.timeouts.total)
@@ -297,7 +297,7 @@ impl Provider for EscClient {
             })?;
         let http = self
             .network
-            .http_client()
+            .http_client(&self.login.backend)
             .map_err(|reason| self.connect_error(reason))?
             .user_agent(format!(
                 "esc-hook/{} ({}; {})",

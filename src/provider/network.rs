@@ -13,8 +13,9 @@ use std::path::Path;
 pub use crate::settings::Network;
 
 impl Network {
-    /// A reqwest client builder that uses exactly these proxies and trust roots.
-    pub fn http_client(&self) -> Result<reqwest::ClientBuilder, String> {
+    /// A reqwest client builder for requests to `url`, with exactly these proxies and trust
+    /// roots.
+    pub fn http_client(&self, url: &str) -> Result<reqwest::ClientBuilder, String> {
         let mut builder = reqwest::Client::builder().no_proxy();
         let no_proxy = || {
             self.no_proxy
@@ -35,7 +36,7 @@ impl Network {
                 builder = builder.proxy(proxy.no_proxy(no_proxy()));
             }
         }
-        if let Some(roots) = self.roots()? {
+        if let Some(roots) = self.roots_for(url)? {
             let certificates: Vec<reqwest::Certificate> = roots
                 .iter()
                 .filter_map(|der| reqwest::Certificate::from_der(der).ok())
@@ -45,14 +46,17 @@ impl Network {
         Ok(builder)
     }
 
-    /// The AWS SDK's HTTP client with these trust roots (it reads no proxy from the
-    /// environment, and esc-hook configures none for it).
-    pub fn sts_http_client(&self) -> Result<aws_sdk_sts::config::SharedHttpClient, String> {
+    /// The AWS SDK's HTTP client for `url` (none: AWS's own endpoint) with these trust roots (it
+    /// reads no proxy from the environment, and esc-hook configures none for it).
+    pub fn sts_http_client(
+        &self,
+        url: Option<&str>,
+    ) -> Result<aws_sdk_sts::config::SharedHttpClient, String> {
         use aws_smithy_http_client::tls;
         let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ));
-        let builder = match self.roots()? {
+        let builder = match self.roots_for(url.unwrap_or("https://"))? {
             None => builder,
             Some(roots) => {
                 let mut store = tls::TrustStore::empty().with_native_roots(false);
@@ -67,6 +71,24 @@ impl Network {
             }
         };
         Ok(builder.build_https())
+    }
+
+    /// The CA certificates for requests to `url`: none at all for plain HTTP (loading them costs
+    /// a millisecond, and a redirect to HTTPS then fails closed) unless a proxy is reached over
+    /// TLS, else [`Network::roots`].
+    fn roots_for(&self, url: &str) -> Result<Option<Vec<Vec<u8>>>, String> {
+        let tls = |url: &str| {
+            url.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        };
+        let proxies = [&self.http_proxy, &self.https_proxy, &self.all_proxy];
+        match cfg!(target_os = "linux")
+            && !tls(url)
+            && !proxies.iter().any(|p| p.as_deref().is_some_and(tls))
+        {
+            true => Ok(Some(Vec::new())),
+            false => self.roots(),
+        }
     }
 
     /// The CA certificates to trust, in DER: the user's `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
@@ -88,13 +110,12 @@ impl Network {
                 ),
                 (file, dir) => (file, dir.into_iter().collect()),
             };
+        // The bundle and the directories hold the same certificates, most of them twice.
         let mut roots: Vec<Vec<u8>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut add = |result: rustls_native_certs::CertificateResult| {
             for certificate in result.certs {
-                if !roots
-                    .iter()
-                    .any(|known| known.as_slice() == certificate.as_ref())
-                {
+                if seen.insert(certificate.as_ref().to_vec()) {
                     roots.push(certificate.as_ref().to_vec());
                 }
             }
@@ -158,7 +179,49 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_loads_no_roots_and_tls_anywhere_does() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let plain = Network::default();
+        assert_eq!(
+            plain.roots_for("http://127.0.0.1:8080").unwrap(),
+            Some(Vec::new())
+        );
+        assert!(
+            plain
+                .roots_for("https://api.pulumi.com")
+                .unwrap()
+                .unwrap()
+                .len()
+                > 10
+        );
+        assert!(
+            plain
+                .roots_for("HTTPS://api.pulumi.com")
+                .unwrap()
+                .unwrap()
+                .len()
+                > 10
+        );
+        let through_a_tls_proxy = Network {
+            https_proxy: Some("https://proxy.corp:3128".into()),
+            ..Network::default()
+        };
+        assert!(
+            !through_a_tls_proxy
+                .roots_for("http://127.0.0.1:8080")
+                .unwrap()
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn a_users_bundle_replaces_the_systems() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let bundle = dir.path().join("one.pem");
         let system = Network::default().roots().unwrap().unwrap();

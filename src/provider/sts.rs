@@ -106,7 +106,7 @@ impl Endpoint {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = self
             .network
-            .sts_http_client()
+            .sts_http_client(self.url.as_deref())
             .map_err(|e| ProviderError::Config(format!("{}: {e}", self.describe())))?;
         let mut config = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
