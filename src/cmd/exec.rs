@@ -287,7 +287,7 @@ fn child_state(
         .collect();
     set.truncate(state::fitting(&set));
     let mut child = State::outside(false);
-    child.label = format!("{label} (exec)");
+    child.label = state::bounded_label(format!("{label} (exec)"));
     child.outcome = Outcome::Loaded;
     child.loaded = Some(Loaded {
         salt,

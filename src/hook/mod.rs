@@ -1,8 +1,9 @@
 //! What `esc-hook export` decides at each prompt: load, reload, unload, or nothing.
 //!
-//! The decision reads only the state variable, the directory walk for `.escrc`, and two trust
-//! records (in a layered project, the same again for each parent: see [`crate::project::chain`]); an
-//! unchanged prompt ends there. Anything else goes through a [`Transition`]: leave
+//! The decision ([`decide`], one screen) reads only the state variable, the directory walk for
+//! `.escrc`, and two trust records (in a layered project, the same again for each parent: see
+//! [`crate::project::chain`]); an unchanged prompt ends there. Credentials at their refresh
+//! point are refreshed here. Anything else goes through a [`Transition`] (transition.rs): leave
 //! what was loaded (restoring the user's values), then enter what is found, and hand back the
 //! list of changes for one shell script.
 
@@ -18,7 +19,7 @@ use crate::ground::log;
 use crate::ground::names::VarName;
 use crate::inputs::escrc::{self, Escrc};
 use crate::keeping::trust::TrustStore;
-use crate::project::chain::{self};
+use crate::project::chain;
 use crate::provider::OpenRequest;
 use crate::refresh;
 use crate::settings::state::{self, Outcome, State};

@@ -279,6 +279,18 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
             parent.value_files.insert(name.clone(), parent.path.clone());
         }
     }
+    let opened = parent.environments.len() + child.environments.len();
+    if opened > escrc::MAX_ENVIRONMENTS {
+        let text = String::from_utf8_lossy(text);
+        return Err(EscrcError {
+            path: child.path.clone(),
+            position: escrc::line_of_top_level_key(&text, "environment"),
+            message: format!(
+                "environment: with the files it builds on, this project opens {opened}: at most {} environments are opened together",
+                escrc::MAX_ENVIRONMENTS
+            ),
+        });
+    }
     let mut merged = parent;
     merged.path = child.path.clone();
     merged

@@ -186,6 +186,18 @@ impl Loaded {
     }
 }
 
+/// The most characters of a label the state keeps: a label is for messages, and a project
+/// must not grow the state that every program inherits.
+const MAX_LABEL_CHARS: usize = 300;
+
+/// `label`, cut to [`MAX_LABEL_CHARS`] with an ellipsis.
+pub fn bounded_label(label: String) -> String {
+    match label.char_indices().nth(MAX_LABEL_CHARS) {
+        Some((end, _)) => format!("{}…", &label[..end]),
+        None => label,
+    }
+}
+
 /// How many of `vars` (from the first) a state can record within [`MAX_STATE_LEN`], leaving
 /// room for the rest of the state (paths, label, trust keys, times).
 pub fn fitting(vars: &[SetVar]) -> usize {
@@ -206,7 +218,7 @@ impl State {
         State {
             v: SCHEMA,
             escrc: Some(escrc),
-            label,
+            label: bounded_label(label),
             outcome,
             trust: None,
             parents: Vec::new(),

@@ -969,3 +969,55 @@ fn a_projects_resolver_and_secrets_reach_no_request_and_no_child() {
     assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
     assert_eq!(good.opens(), 1, "only the open after leaving the project");
 }
+
+// An `environment:` list made long with YAML aliases wrote a label of megabytes into
+// ESC_HOOK_STATE: after that every program failed with E2BIG, even after leaving. The list is
+// bounded where the file is parsed (whether the file is allowed by hand or by a trusted prefix),
+// and the state's label is bounded too; a file never allowed is not even parsed.
+fn an_alias_bomb_leaves_a_small_state(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let name = format!("acme/{}/{}", "p".repeat(100), "e".repeat(100));
+    let mut text = format!("environment: [&x {name}");
+    while text.len() < 60 * 1024 {
+        text.push_str(", *x");
+    }
+    text.push_str("]\n");
+    let never_allowed = sandbox.project("never", &text);
+    let allowed = allowed_project(&sandbox, "allowed", &text);
+    let home = sandbox.home();
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&never_allowed)
+        .probe("never", &["ESC_HOOK_STATE"])
+        .cd(&allowed)
+        .probe("allowed", &["ESC_HOOK_STATE"])
+        .run("env true")
+        .probe_status("program")
+        .cd(&home);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    for label in ["never", "allowed"] {
+        let state = &probes[label]["ESC_HOOK_STATE"];
+        assert!(
+            state.len() < 4096,
+            "{name}, {label}: a state of {} bytes: {log:#?}",
+            state.len()
+        );
+    }
+    expect(&probes, "program", &[("status", "0")]);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("at most 16 environments are opened together")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn an_alias_bomb_leaves_a_small_state_in_every_shell() {
+    for shell in SHELLS {
+        an_alias_bomb_leaves_a_small_state(shell);
+    }
+}

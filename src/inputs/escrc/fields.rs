@@ -111,6 +111,11 @@ impl<'de> Deserialize<'de> for AllowedNameField {
 /// together, in one open of that organization).
 pub(super) struct EnvironmentsField(pub Vec<EnvRef>);
 
+/// The most environments one project opens together (in a layered project, all its files
+/// together): a real project imports a handful, and a list made long with YAML aliases must
+/// not become a label of megabytes in the state every program inherits.
+pub const MAX_ENVIRONMENTS: usize = 16;
+
 impl<'de> Deserialize<'de> for EnvironmentsField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -131,6 +136,12 @@ impl<'de> Deserialize<'de> for EnvironmentsField {
             return Err(de::Error::custom(
                 "environment: the list is empty: name at least one org/project/env",
             ));
+        }
+        if texts.len() > MAX_ENVIRONMENTS {
+            return Err(de::Error::custom(format!(
+                "environment: the list names {}: at most {MAX_ENVIRONMENTS} environments are opened together",
+                texts.len()
+            )));
         }
         let mut environments = Vec::with_capacity(texts.len());
         for text in &texts {

@@ -17,7 +17,7 @@ mod errors;
 mod fields;
 
 pub use errors::{EscrcError, line_of_top_level_key};
-pub use fields::EnvRef;
+pub use fields::{EnvRef, MAX_ENVIRONMENTS};
 
 use errors::{line_of_nested_key, lines_of_values, yaml_error};
 use fields::{
@@ -321,6 +321,29 @@ mod tests {
 
     fn parse_text(text: &str) -> Result<Escrc, EscrcError> {
         parse(Path::new("/p/.escrc"), text.as_bytes())
+    }
+
+    #[test]
+    fn an_environment_list_is_bounded_before_anything_else() {
+        let list = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("acme/p/e{i}")).collect();
+            format!("environment: [{}]\n", names.join(", "))
+        };
+        assert_eq!(
+            parse_text(&list(MAX_ENVIRONMENTS))
+                .unwrap()
+                .environments
+                .len(),
+            16
+        );
+        let error = parse_text(&list(MAX_ENVIRONMENTS + 1)).unwrap_err();
+        assert!(error.message.contains("at most 16 environments"), "{error}");
+        // Aliases count as what they expand to.
+        let mut bomb = String::from("environment: [&x acme/p/e");
+        bomb.push_str(&", *x".repeat(10_000));
+        bomb.push_str("]\n");
+        let error = parse_text(&bomb).unwrap_err();
+        assert!(error.message.contains("names 10001"), "{error}");
     }
 
     #[test]
