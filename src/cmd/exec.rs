@@ -101,10 +101,23 @@ pub fn run(
     files::set_owner(std::process::id() as i32);
     let mut materialized = project::materialize(accepted).map_err(|e| anyhow!(e))?;
     if let Some(endpoint) = &endpoint {
-        for (name, value) in endpoint.variables() {
-            materialized.vars.push((VarName::constant(name), value));
-        }
+        // First, so that they are recorded whatever else fits.
+        let served = endpoint
+            .variables()
+            .into_iter()
+            .map(|(name, value)| (VarName::constant(name), value));
+        materialized.vars.splice(0..0, served);
     }
+    // The state that tells a shell started here what exec set must name every variable the
+    // command gets: what it cannot record, the command does not get either (as in the hook).
+    let opened = resolved.as_ref().map(|r| (r.opened_at, r.expires_at));
+    let state = child_state(
+        settings,
+        &escrc.label(),
+        &mut materialized.vars,
+        opened,
+        &materialized.files_dir,
+    );
 
     // The command gets the user's environment without anything esc-hook set (another
     // project's variables, loaded in the calling shell, stay out), plus this project's.
@@ -119,17 +132,9 @@ pub fn run(
     for (name, value) in &materialized.vars {
         child.env(name.as_str(), value);
     }
-    // And a state saying what exec set: a shell started here (an editor's terminal,
+    // And the state saying what exec set: a shell started here (an editor's terminal,
     // `exec -- $SHELL`) then knows these values are esc-hook's, not the user's, keeps none of
     // them in its own state, and unsets them when it enters another project.
-    let opened = resolved.as_ref().map(|r| (r.opened_at, r.expires_at));
-    let state = child_state(
-        settings,
-        &escrc.label(),
-        &materialized.vars,
-        opened,
-        &materialized.files_dir,
-    );
     child.env(state::VAR, state.encode());
     if materialized.files_dir.is_none() && endpoint.is_none() {
         // Nothing to clean up or serve afterwards: become the command, so its exit code and
@@ -266,11 +271,12 @@ fn not_started(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
 }
 
 /// What exec set, as a state: outside any `.escrc` (nothing for the child's hook to re-check),
-/// each variable with the user's own previous value and a salted hash of exec's.
+/// each variable with the user's own previous value and a salted hash of exec's. `vars` loses
+/// what the state cannot record, with a line naming it.
 fn child_state(
     settings: &Settings,
     label: &str,
-    vars: &[(VarName, String)],
+    vars: &mut Vec<(VarName, String)>,
     opened: Option<(SystemTime, SystemTime)>,
     files_dir: &Option<PathBuf>,
 ) -> State {
@@ -285,7 +291,12 @@ fn child_state(
             from: None,
         })
         .collect();
-    set.truncate(state::fitting(&set));
+    let fits = state::fitting(&set);
+    if fits < set.len() {
+        let dropped: Vec<String> = set.drain(fits..).map(|var| var.name).collect();
+        vars.truncate(fits);
+        log::warn(state::skipped_line(&dropped));
+    }
     let mut child = State::outside(false);
     child.label = state::bounded_label(format!("{label} (exec)"));
     child.outcome = Outcome::Loaded;

@@ -407,13 +407,7 @@ impl<'a> Transition<'a> {
         let fits = state::fitting(&vars);
         if fits < vars.len() {
             let dropped: Vec<String> = vars.drain(fits..).map(|v| v.name).collect();
-            log::warn(format!(
-                "skipped {} variable{} ({}): the state that records them would exceed {} KiB",
-                dropped.len(),
-                if dropped.len() == 1 { "" } else { "s" },
-                crate::ground::names::printable(&dropped.join(" "), 80),
-                state::MAX_STATE_LEN / 1024
-            ));
+            log::warn(state::skipped_line(&dropped));
         }
         let mut accepted = accepted;
         accepted.truncate(fits);

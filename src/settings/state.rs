@@ -198,6 +198,18 @@ pub fn bounded_label(label: String) -> String {
     }
 }
 
+/// The line for variables left out because the state could not record them (and so they are
+/// handed to no process either).
+pub fn skipped_line(dropped: &[String]) -> String {
+    format!(
+        "skipped {} variable{} ({}): the state that records them would exceed {} KiB",
+        dropped.len(),
+        if dropped.len() == 1 { "" } else { "s" },
+        crate::ground::names::printable(&dropped.join(" "), 80),
+        MAX_STATE_LEN / 1024
+    )
+}
+
 /// How many of `vars` (from the first) a state can record within [`MAX_STATE_LEN`], leaving
 /// room for the rest of the state (paths, label, trust keys, times).
 pub fn fitting(vars: &[SetVar]) -> usize {

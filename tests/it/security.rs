@@ -1021,3 +1021,70 @@ fn an_alias_bomb_leaves_a_small_state_in_every_shell() {
         an_alias_bomb_leaves_a_small_state(shell);
     }
 }
+
+// `exec` handed its command every variable but recorded only the first ~1,150 names in the
+// command's ESC_HOOK_STATE: in a shell started by `exec`, the rest counted as the user's own,
+// and a PULUMI_BACKEND_URL behind 1,300 padding names took the user's token to the project's
+// host at the next project. What the state cannot record, the command does not get.
+#[test]
+fn exec_hands_over_only_what_its_state_records() {
+    let evil = StandIn::start(serde_json::json!({}));
+    let good = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&good);
+    let mut values = String::from("values:\n");
+    for i in 0..1300 {
+        values.push_str(&format!("  A{i:04}: {}\n", "v".repeat(40)));
+    }
+    values.push_str(&format!("  PULUMI_BACKEND_URL: {}\n", evil.url()));
+    let padded = allowed_project(&sandbox, "padded", &values);
+    let next = allowed_project(&sandbox, "next", "environment: acme/payments/dev\n");
+    let script = format!(
+        "esc-hook exec -- env > handed 2> exec-log || exit 9\n\
+         esc-hook exec -- esc-hook exec --dir '{next}' -- true 2> nested-log || exit 10",
+        next = next.display()
+    );
+    let out = sandbox.bash(&padded, &script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let handed = fs::read_to_string(padded.join("handed")).unwrap();
+    let state_text = handed
+        .lines()
+        .find_map(|l| l.strip_prefix("ESC_HOOK_STATE="))
+        .expect("a state for the command");
+    let state = decode_state(state_text);
+    let recorded: Vec<&str> = state["loaded"]["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    let handed_names: Vec<&str> = handed
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .filter(|name| name.starts_with('A') && name[1..].bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert!(handed_names.len() > 100, "{}", handed_names.len());
+    for name in &handed_names {
+        assert!(recorded.contains(name), "{name} handed but not recorded");
+    }
+    for name in recorded.iter().filter(|n| n.starts_with('A')) {
+        assert!(
+            handed_names.contains(name),
+            "{name} recorded but not handed"
+        );
+    }
+    assert!(
+        !handed.contains(&format!("PULUMI_BACKEND_URL={}", evil.url())),
+        "the last name is left out: the command has the user's own"
+    );
+    let log = fs::read_to_string(padded.join("exec-log")).unwrap();
+    assert!(
+        log.contains("skipped") && log.contains("would exceed 96 KiB"),
+        "{log}"
+    );
+    assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
+    assert_eq!(
+        good.opens(),
+        1,
+        "the nested exec opened with the user's own backend"
+    );
+}
