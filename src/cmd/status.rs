@@ -76,7 +76,8 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
         expires_at: None,
     };
     let network = settings.network()?;
-    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10), network);
+    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10), network)
+        .map_err(|e| e.to_string())?;
     caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
 

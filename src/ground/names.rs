@@ -115,6 +115,18 @@ pub fn refusal(name: &str) -> Option<Refusal> {
     }
 }
 
+/// Whether `text` can name an AWS region in a host name (`sts.{region}.amazonaws.com`): one
+/// DNS label of lower-case letters, digits and inner hyphens. Nothing else is ever spliced into
+/// a host.
+pub fn is_region(text: &str) -> bool {
+    (1..=63).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
 /// Text for the terminal with every control character escaped (`\n`, `\u{1b}`), however long:
 /// directory names and server text in a message can neither move the cursor, recolour the
 /// terminal, nor start a line of their own that looks like esc-hook's.
@@ -213,5 +225,24 @@ mod tests {
     fn printable_escapes_control_characters_and_bounds_length() {
         assert_eq!(printable("a\nb\x1b[31m", 50), "a\\nb\\u{1b}[31m");
         assert_eq!(printable("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn a_region_is_one_dns_label() {
+        for region in ["eu-west-1", "us-gov-west-1", "cn-north-1", "a"] {
+            assert!(is_region(region), "{region}");
+        }
+        for bad in [
+            "",
+            "x@127.0.0.1:8080/",
+            "EU-WEST-1",
+            "-eu",
+            "eu-",
+            "eu.west",
+            "a/b",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
     }
 }

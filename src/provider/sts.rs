@@ -19,7 +19,7 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use super::network::Network;
 use super::token;
 use super::{OpenRequest, Provider, ProviderError, Resolved, ResolvedVar, Value};
-use crate::ground::names::printable;
+use crate::ground::names::{is_region, printable};
 use crate::inputs::escrc::{AssumeRole, AwsSettings, WebIdentity};
 
 /// Used when neither `aws.region`, the environment, nor the shell names a region.
@@ -79,21 +79,29 @@ impl Endpoint {
         var: &dyn Fn(&str) -> Option<String>,
         timeout: Duration,
         network: Network,
-    ) -> Endpoint {
-        let region = region
-            .map(String::from)
-            .or_else(|| var("AWS_REGION"))
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    ) -> Result<Endpoint, ProviderError> {
+        let (region, origin) = match region {
+            Some(region) => (region.to_string(), "aws.region"),
+            None => ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|name| Some((var(name)?, name)))
+                .unwrap_or_else(|| (DEFAULT_REGION.to_string(), "the default")),
+        };
+        if !is_region(&region) {
+            return Err(ProviderError::Config(format!(
+                "{origin} `{}` is not an AWS region (such as eu-west-1)",
+                printable(&region, 40)
+            )));
+        }
         let url = var("AWS_ENDPOINT_URL_STS")
             .or_else(|| var("AWS_ENDPOINT_URL"))
             .filter(|u| !u.is_empty());
-        Endpoint {
+        Ok(Endpoint {
             region,
             url,
             timeout,
             network,
-        }
+        })
     }
 
     fn describe(&self) -> String {
@@ -164,21 +172,14 @@ impl Provider for StsProvider {
         let Some(aws) = request.aws else {
             return Ok(resolved);
         };
-        let env_region = resolved
-            .vars
-            .iter()
-            .find(|v| v.name == "AWS_REGION")
-            .and_then(|v| match &v.value {
-                Value::Text(t) => Some(t.clone()),
-                Value::File(_) => None,
-            });
-        let region = aws.region.clone().or(env_region);
+        // The region names STS's host: from the `.escrc` or the user, never from what the
+        // environment returned (an `AWS_REGION` of `x@host:port/` would choose the host).
         let endpoint = Endpoint::from_env(
-            region.as_deref(),
+            aws.region.as_deref(),
             &*self.setting,
             self.timeout,
             self.network.clone(),
-        );
+        )?;
         let user = (self.setting)("USER");
         let session = chain(
             aws,

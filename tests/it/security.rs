@@ -1088,3 +1088,49 @@ fn exec_hands_over_only_what_its_state_records() {
         "the nested exec opened with the user's own backend"
     );
 }
+
+// The opened environment's AWS_REGION was spliced unchecked into
+// `https://sts.{region}.amazonaws.com`: a region of `x@HOST:PORT/` sent the OIDC token from the
+// user's own token command to that host. The region of esc-hook's own STS calls comes from the
+// `.escrc` or the user, never from the environment's values, and is always one DNS label.
+#[test]
+fn the_environment_never_chooses_the_sts_host() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let region = format!("x@127.0.0.1:{port}/");
+    let stand_in = StandIn::start(serde_json::json!({
+        "acme/aws/dev": {"read": read_exporting(&pairs(&[
+            ("AWS_REGION", region.as_str()),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEBASEKEY01"),
+            ("AWS_SECRET_ACCESS_KEY", "base-secret"),
+        ]))}
+    }));
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("ESC_HOOK_TIMEOUT", "3s");
+    let project = allowed_project(
+        &sandbox,
+        "aws",
+        "environment: acme/aws/dev\naws:\n  assume-role:\n    role-arn: arn:aws:iam::123456789012:role/deploy\n",
+    );
+    let out = sandbox.run(&project, &["exec", "--", "true"]);
+    assert!(!out.status.success(), "no STS answers here");
+    let said = stderr(&out);
+    assert!(
+        !said.contains(&port.to_string()),
+        "the environment's region reached a message: {said}"
+    );
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "STS was called at the host the environment chose: {said}"
+    );
+    // The user's own region is one DNS label too; a bad one is named, not used.
+    sandbox.set("AWS_REGION", &region);
+    let out = sandbox.run(&project, &["exec", "--", "true"]);
+    let said = stderr(&out);
+    assert!(
+        said.contains("AWS_REGION `x@127.0.0.1") && said.contains("is not an AWS region"),
+        "{said}"
+    );
+    assert!(matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock));
+}

@@ -169,11 +169,7 @@ impl AwsSettings {
             }
         }
         if let Some(region) = &self.region {
-            let valid = !region.is_empty()
-                && region
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !valid {
+            if !crate::ground::names::is_region(region) {
                 return Err(format!(
                     "aws.region: `{region}` is not an AWS region (such as eu-west-1)"
                 ));
