@@ -15,6 +15,9 @@ use crate::inputs::escrc::WebIdentity;
 
 const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An OIDC token is a few KiB; a file or a command's output larger than this is refused.
+const MAX_TOKEN_LEN: u64 = 64 * 1024;
+
 /// The OIDC token, from a file, a command, or the environment's properties.
 pub fn web_identity_token(
     web: &WebIdentity,
@@ -26,14 +29,14 @@ pub fn web_identity_token(
     // A parent's section (in a layered project) reads and runs where that parent is.
     let project_dir = web.dir.as_deref().unwrap_or(project_dir);
     let token = if let Some(file) = &web.token_file {
+        // A regular file, opened without blocking and bounded: a FIFO or `/dev/zero` put
+        // there must not hold up or flood the prompt.
         let path = project_dir.join(file);
-        std::fs::read_to_string(&path).map_err(|e| {
-            fail(format!(
-                "could not read the token file {}: {}",
-                path.display(),
-                crate::ground::fs::io_reason(&e)
-            ))
-        })?
+        let shown = || crate::ground::fs::home_relative(&path);
+        let file = crate::ground::fs::read_small(&path, MAX_TOKEN_LEN)
+            .map_err(|reason| fail(format!("the token file {} {reason}", shown())))?;
+        String::from_utf8(file.content)
+            .map_err(|_| fail(format!("the token file {} is not text", shown())))?
     } else if let Some(command) = &web.token_command {
         run_token_command(command, project_dir, child_env).map_err(fail)?
     } else if let Some(property) = &web.token_property {
@@ -98,8 +101,15 @@ fn run_token_command(
         .stdout
         .take()
         .ok_or("token-command printed nothing")?
+        .take(MAX_TOKEN_LEN + 1)
         .read_to_string(&mut out)
         .map_err(|e| format!("token-command output is not text: {e}"))?;
+    if out.len() as u64 > MAX_TOKEN_LEN {
+        return Err(format!(
+            "token-command printed more than {} KiB",
+            MAX_TOKEN_LEN / 1024
+        ));
+    }
     Ok(out)
 }
 

@@ -4,6 +4,7 @@
 //! fish where a shell is involved.
 
 use std::fs;
+use std::process::Command;
 
 use crate::common::*;
 use crate::shells::{SHELLS, Session, Sh, available, expect};
@@ -1133,4 +1134,40 @@ fn the_environment_never_chooses_the_sts_host() {
         "{said}"
     );
     assert!(matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock));
+}
+
+// A `token-file` was read blindly: a link to /dev/zero ate gigabytes, a FIFO blocked the prompt
+// for ever. Regular files only, opened without blocking, bounded in size.
+#[test]
+fn a_token_file_is_a_small_regular_file_or_a_line() {
+    let sandbox = Sandbox::new();
+    let escrc = |token: &str| {
+        format!(
+            "aws:\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-file: {token}\n"
+        )
+    };
+    let fifo = allowed_project(&sandbox, "fifo", &escrc("pipe"));
+    let made = Command::new("mkfifo")
+        .arg(fifo.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let zero = allowed_project(&sandbox, "zero", &escrc("zero"));
+    std::os::unix::fs::symlink("/dev/zero", zero.join("zero")).unwrap();
+    let huge = allowed_project(&sandbox, "huge", &escrc("huge"));
+    fs::write(huge.join("huge"), "x".repeat(100 * 1024)).unwrap();
+    for (dir, expected) in [
+        (&fifo, "pipe is not a regular file"),
+        (&zero, "zero is not a regular file"),
+        (&huge, "huge is larger than 64 KiB"),
+    ] {
+        // The outer bound only keeps a regression from hanging the suite.
+        let out = sandbox.bash(dir, "timeout -s KILL 20 esc-hook exec -- true");
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{said}");
+        assert!(
+            said.contains("aws.web-identity: the token file") && said.contains(expected),
+            "{said}"
+        );
+    }
 }
