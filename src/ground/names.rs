@@ -70,6 +70,13 @@ const RESERVED: &[&str] = &[
     "CMD_DURATION", "umask",
     // nushell
     "FILE_PWD", "CURRENT_FILE", "LAST_EXIT_CODE", "CMD_DURATION_MS", "NU_VERSION", "config",
+    "DIRS_LIST", "DIRS_POSITION",
+    // what stops a hook from running at all (bash and zsh: `FUNCNEST=1` forbids the hook's own
+    // functions; zsh: `ARGV0` renames what the hook starts)
+    "FUNCNEST", "ARGV0",
+    // the locale: a multibyte one (GBK, Big5) re-pairs the bytes of quoted text, in fish's
+    // quoting and in every other reader of the hook's script
+    "LANG", "LC_*",
 ];
 
 #[rustfmt::skip]
@@ -94,6 +101,11 @@ const BEHAVIOUR: &[&str] = &[
     // the dynamic loader and libc
     "LD_*", "DYLD_*", "GCONV_PATH", "GLIBC_TUNABLES", "LOCPATH", "NLSPATH", "HOSTALIASES",
     "RESOLV_HOST_CONF", "RES_OPTIONS", "LOCALDOMAIN", "MALLOC_CHECK_", "MALLOC_PERTURB_",
+    // terminal descriptions, read by every program that draws on the terminal
+    "TERMINFO", "TERMINFO_DIRS", "TERMCAP",
+    // code .NET (and so PowerShell) loads into every process it starts
+    "DOTNET_STARTUP_HOOKS", "CORECLR_ENABLE_PROFILING", "CORECLR_PROFILER*", "COMPlus_*",
+    "NU_*",
 ];
 
 fn listed(list: &[&str], name: &str) -> bool {

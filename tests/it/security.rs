@@ -125,6 +125,17 @@ fn hostile_names_are_refused(shell: Sh) {
         ("fish_pid", "1"),
         ("fish_function_path", "/tmp/evil"),
         ("ESC_HOOK_REFRESH_MARGIN", "0s"),
+        // Round 3: hook killers (FUNCNEST=1 stopped the hook, and the secrets stayed after
+        // leaving), a locale that re-pairs fish's quoting bytes, terminal and .NET loaders.
+        ("FUNCNEST", "1"),
+        ("ARGV0", "evil"),
+        ("LC_ALL", "zh_CN.GBK"),
+        ("LANG", "zh_CN.GBK"),
+        ("TERMINFO", "/tmp/evil"),
+        ("TERMCAP", "/tmp/evil"),
+        ("DOTNET_STARTUP_HOOKS", "/tmp/evil.dll"),
+        ("CORECLR_PROFILER_PATH", "/tmp/evil.so"),
+        ("DIRS_LIST", "x"),
     ]);
     vars.push(("BIG".into(), "x".repeat(200 * 1024)));
     let stand_in = StandIn::start(serde_json::json!({
@@ -148,6 +159,9 @@ fn hostile_names_are_refused(shell: Sh) {
                 "BASH_ENV",
                 "BIG",
                 "ESC_HOOK_REFRESH_MARGIN",
+                "FUNCNEST",
+                "LC_ALL",
+                "TERMINFO",
             ],
         )
         .run("/bin/true && echo 'exec ok=yes' >> ../exec-probe")
@@ -168,6 +182,10 @@ fn hostile_names_are_refused(shell: Sh) {
             ("BASH_ENV", "<unset>"),
             ("BIG", "<unset>"),
             ("ESC_HOOK_REFRESH_MARGIN", "<unset>"),
+            // zsh's own default; never the environment's 1.
+            ("FUNCNEST", if shell == Sh::Zsh { "500" } else { "<unset>" }),
+            ("LC_ALL", "<unset>"),
+            ("TERMINFO", "<unset>"),
         ],
     );
     expect(&probes, "out", &[("GOOD", "<unset>"), ("MINE", "user")]);
@@ -197,6 +215,10 @@ fn hostile_names_are_refused(shell: Sh) {
         "LD_PRELOAD",
         "IFS",
         "PATH",
+        "TERMINFO",
+        "TERMCAP",
+        "DOTNET_STARTUP_HOOKS",
+        "CORECLR_PROFILER_PATH",
     ] {
         assert!(refused.contains(behaviour), "{name}: {refused}");
     }
@@ -212,6 +234,11 @@ fn hostile_names_are_refused(shell: Sh) {
         "status",
         "fish_pid",
         "ESC_HOOK_REFRESH_MARGIN",
+        "FUNCNEST",
+        "ARGV0",
+        "LC_ALL",
+        "LANG",
+        "DIRS_LIST",
     ] {
         assert!(reserved.contains(name), "{reserved}");
     }
