@@ -30,6 +30,10 @@ pub struct EscClient {
     network: Network,
 }
 
+/// The largest body esc-hook reads: an open's answer, values, files and trace included, is far
+/// smaller (the values a project may export are bounded at 512 KiB in all).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// GETs are retried like the Pulumi CLI does (the open POST never is): 1 s apart, 4 tries.
 const READ_TRIES: u32 = 4;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -143,15 +147,7 @@ impl EscClient {
             .get("X-Pulumi-Request-ID")
             .and_then(|v| v.to_str().ok())
             .map(|v| printable(v, 80));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| match self.transport_error(&e, env) {
-                ProviderError::Connect { backend, reason } => {
-                    ProviderError::CutOff { backend, reason }
-                }
-                other => other,
-            })?;
+        let body = self.bounded_body(response, env).await?;
         let json: Option<Json> = serde_json::from_slice(&body).ok();
         if status.is_success() {
             return json
@@ -159,6 +155,45 @@ impl EscClient {
                 .ok_or_else(|| bad_response(status, &body));
         }
         Err(self.status_error(status, request_id, json, &body, env))
+    }
+
+    /// The whole body, at most [`MAX_BODY`] bytes: a backend's endless or huge answer is refused
+    /// as it arrives, never held.
+    async fn bounded_body(
+        &self,
+        mut response: reqwest::Response,
+        env: &Subject,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let too_large = || ProviderError::TooLarge {
+            backend: self.login.backend.clone(),
+            limit: MAX_BODY,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_BODY as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            let chunk =
+                response
+                    .chunk()
+                    .await
+                    .map_err(|e| match self.transport_error(&e, env) {
+                        ProviderError::Connect { backend, reason } => {
+                            ProviderError::CutOff { backend, reason }
+                        }
+                        other => other,
+                    })?;
+            let Some(chunk) = chunk else {
+                return Ok(body);
+            };
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
     }
 
     fn status_error(

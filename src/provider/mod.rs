@@ -172,6 +172,11 @@ pub enum ProviderError {
         backend: String,
         reason: String,
     },
+    /// A body larger than any answer of the API: not read to its end.
+    TooLarge {
+        backend: String,
+        limit: usize,
+    },
     Timeout {
         env: String,
         after: Duration,
@@ -264,6 +269,11 @@ impl fmt::Display for ProviderError {
             ProviderError::CutOff { backend, reason } => {
                 write!(f, "the response from {backend} was cut off: {reason}")
             }
+            ProviderError::TooLarge { backend, limit } => write!(
+                f,
+                "the response from {backend} is larger than {} MiB: refused unread",
+                limit / (1024 * 1024)
+            ),
             ProviderError::Timeout { env, after } => write!(
                 f,
                 "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer)",

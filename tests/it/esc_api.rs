@@ -222,7 +222,7 @@ fn server_errors_quote_the_request_id() {
 }
 
 #[test]
-fn non_json_and_cut_off_bodies_are_reported_not_parsed() {
+fn non_json_cut_off_and_endless_bodies_are_reported_not_parsed() {
     assert_failure(
         "html",
         "answered 502 with something other than JSON: <html><body><h1>502 Bad Gateway",
@@ -230,6 +230,9 @@ fn non_json_and_cut_off_bodies_are_reported_not_parsed() {
     );
     assert_failure("truncated", "the response from http://127.0.0.1:", &[]);
     assert_failure("truncated", "was cut off: ", &[]);
+    // A body without end (or announcing gigabytes) is refused as it arrives, never held.
+    assert_failure("endless", "is larger than 16 MiB: refused unread", &[]);
+    assert_failure("huge-length", "is larger than 16 MiB: refused unread", &[]);
 }
 
 #[test]

@@ -20,8 +20,10 @@ Anonymous environments (POST .../{org}/yaml/open with a definition whose `import
 responses the way ESC merges imports: later wins, objects merged deeply.
 
 Faults: "400" (evaluation diagnostics), "401", "403", "404", "429", "500" (with a request
-id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "slow:S"
-(answer after S seconds), "hang" (never answer). A fault applies to the open request;
+id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "endless"
+(a 200 whose body goes on, without a length, until the client stops reading or 64 MiB are
+sent), "huge-length" (a 200 announcing a 3 GiB body), "slow:S" (answer after S seconds),
+"hang" (never answer). A fault applies to the open request;
 "read-500" applies to the read instead. With "fault_after": N the fault only starts once N
 opens of any environment have succeeded (credentials that cannot be refreshed).
 
@@ -172,6 +174,25 @@ class Handler(BaseHTTPRequestHandler):
                             headers=[("X-Pulumi-Request-ID", "req-0123456789")])
         elif fault == "html":
             self.reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        elif fault == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            chunk = b" " * 65536
+            try:
+                self.wfile.write(b'{"id": "')
+                for _ in range(1024):
+                    self.wfile.write(chunk)
+                self.wfile.write(b'"}')
+            except OSError:
+                pass
+            self.close_connection = True
+        elif fault == "huge-length":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(3 * 1024 ** 3))
+            self.end_headers()
+            self.close_connection = True
         elif fault == "truncated":
             body = json.dumps({"id": "cut-" + "x" * 64}).encode()
             self.send_response(200)
