@@ -103,9 +103,13 @@ fn scalar_text(value: Option<&Json>) -> Option<String> {
     }
 }
 
+/// The shortest credentials an `fn::open::aws-login` can mint: STS's own minimum session.
+pub const MIN_LOGIN_DURATION: Duration = Duration::from_secs(15 * 60);
+
 /// The shortest `duration` literal of any `fn::open::aws-login` in the read response's
 /// `exprs`: ESC never says when the credentials it minted expire, but this says how long
-/// they were asked to live.
+/// they were asked to live. Never below [`MIN_LOGIN_DURATION`]: an environment's `1ms` must not
+/// make every prompt open it again.
 pub fn aws_login_duration(read: &Json) -> Option<Duration> {
     let mut found: Option<Duration> = None;
     let mut pending: Vec<&Json> = read.get("exprs").into_iter().collect();
@@ -127,7 +131,7 @@ pub fn aws_login_duration(read: &Json) -> Option<Duration> {
             _ => {}
         }
     }
-    found
+    found.map(|duration| duration.max(MIN_LOGIN_DURATION))
 }
 
 #[cfg(test)]

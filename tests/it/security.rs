@@ -1198,3 +1198,45 @@ fn a_token_file_is_a_small_regular_file_or_a_line() {
         );
     }
 }
+
+// An `fn::open::aws-login` duration of `1ms` made every prompt open the environment again, in
+// the foreground. A duration below STS's own minimum (15m) counts as that minimum.
+#[test]
+fn a_one_millisecond_login_duration_opens_once() {
+    let mut read = fixture("read-payments-dev.json");
+    fn set_durations(node: &mut serde_json::Value) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(literal) = map.get_mut("duration").and_then(|d| d.get_mut("literal")) {
+                    *literal = serde_json::json!("1ms");
+                }
+                map.values_mut().for_each(set_durations);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(set_durations),
+            _ => {}
+        }
+    }
+    set_durations(&mut read["exprs"]);
+    let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {"read": read}}));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let home = sandbox.home();
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .cd(&dir)
+        .run("sleep 0.1")
+        .run("sleep 0.1")
+        .run("true")
+        .probe("in", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&home);
+    expect(
+        &probes,
+        "in",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    assert_eq!(stand_in.opens(), 1, "{log:#?}");
+    let state = state_after_export(&sandbox, &dir);
+    let loaded = &state["loaded"];
+    let lifetime = loaded["expires_at"].as_u64().unwrap() - loaded["opened_at"].as_u64().unwrap();
+    assert!(lifetime >= 15 * 60, "a lifetime of {lifetime}s");
+}
