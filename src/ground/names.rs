@@ -143,17 +143,32 @@ pub fn is_region(text: &str) -> bool {
 /// directory names and server text in a message can neither move the cursor, recolour the
 /// terminal, nor start a line of their own that looks like esc-hook's.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(is_unseen) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
         text.chars()
-            .map(|c| match c.is_control() {
+            .map(|c| match is_unseen(c) {
                 true => c.escape_default().to_string(),
                 false => c.to_string(),
             })
             .collect(),
     )
+}
+
+/// A character that acts on the terminal or on how text around it reads, rather than showing
+/// itself: control characters (Cc), and format characters (Unicode's Cf: right-to-left
+/// overrides and isolates, zero-width joiners and spaces, the soft hyphen, tag characters),
+/// with which a directory name could show one text and hold another.
+fn is_unseen(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}'
+            | '\u{890}'..='\u{891}' | '\u{8e2}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
+            | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}' | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}')
 }
 
 /// Renders untrusted text (a refused name, a server message) for a one-line log: control
@@ -165,7 +180,7 @@ pub fn printable(text: &str, max_chars: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
+        if is_unseen(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -256,5 +271,14 @@ mod tests {
         ] {
             assert!(!is_region(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn format_characters_are_escaped_like_controls() {
+        // "txt.exe" shown as "exe.txt" by a right-to-left override, a zero-width space, a tag.
+        let shown = printable("a\u{202e}txt.exe\u{200b}\u{e0041}", 50);
+        assert_eq!(shown, "a\\u{202e}txt.exe\\u{200b}\\u{e0041}");
+        assert_eq!(escape_controls("x\u{2066}y"), "x\\u{2066}y");
+        assert_eq!(escape_controls("naïve café 日本"), "naïve café 日本");
     }
 }

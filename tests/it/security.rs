@@ -782,7 +782,7 @@ fn names_cannot_write_to_the_terminal(shell: Sh) {
     let sandbox = Sandbox::new();
     let home = sandbox.home();
     sandbox.project(
-        "evil\u{1b}[2J\u{1b}]0;title\u{7}\nesc-hook: loaded acme/prod/admin",
+        "evil\u{1b}[2J\u{1b}]0;title\u{7}\u{202e}\u{200b}\nesc-hook: loaded acme/prod/admin",
         "values:\n  X: y\n",
     );
     let shown = sandbox.path(&format!("shown-{}", shell.name()));
@@ -803,6 +803,11 @@ fn names_cannot_write_to_the_terminal(shell: Sh) {
     let shown = fs::read_to_string(&shown).unwrap();
     assert!(shown.contains("evil\\u{1b}[2J"), "{name}: {shown}");
     assert!(!shown.contains('\u{1b}'), "{name}: {shown}");
+    // Nor a right-to-left override or a zero-width space: they would make it read otherwise.
+    assert!(
+        !shown.contains('\u{202e}') && shown.contains("\\u{202e}\\u{200b}"),
+        "{name}: {shown}"
+    );
     assert!(
         !shown.lines().any(|l| l.starts_with("esc-hook: loaded")),
         "{name}: {shown}"
