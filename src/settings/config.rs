@@ -241,7 +241,21 @@ impl Config {
                 ));
                 continue;
             }
-            if expanded.parent().is_none() || Some(expanded.as_path()) == home {
+            // Resolved first, then checked: `/tmp/..`, `~/sub/..` or a link to `/` are what they
+            // resolve to.
+            let dir = match std::fs::canonicalize(&expanded) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    self.problems.push(format!(
+                        "ignoring trusted prefix \"{printable}\" in {place}: {}",
+                        crate::ground::fs::io_reason(&e)
+                    ));
+                    continue;
+                }
+            };
+            let home = home.and_then(|home| std::fs::canonicalize(home).ok());
+            if dir.parent().is_none() || home.as_deref().is_some_and(|home| home.starts_with(&dir))
+            {
                 // Trusting every checkout on the machine (or in the home directory) is what
                 // `allow` exists to prevent.
                 self.problems.push(format!(
@@ -249,7 +263,12 @@ impl Config {
                 ));
                 continue;
             }
-            let dir = std::fs::canonicalize(&expanded).unwrap_or(expanded);
+            if let Err(problem) = held_by_the_user(&dir) {
+                self.problems.push(format!(
+                    "ignoring trusted prefix \"{printable}\" in {place}: {problem}"
+                ));
+                continue;
+            }
             self.trusted_prefixes.push(TrustedPrefix {
                 written: written.clone(),
                 dir,
@@ -280,6 +299,32 @@ impl Config {
     pub fn setting_count(&self) -> usize {
         self.values.len()
     }
+}
+
+/// Whether nobody but the user (and root) can change what is under `dir`: `dir` is the user's
+/// own and writable by nobody else, and every directory above it belongs to the user or root
+/// and is writable by nobody else, or is sticky (like `/tmp`, where others cannot move what is
+/// not theirs). Else another user could put a checkout of their choosing under the prefix.
+fn held_by_the_user(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let meta = std::fs::metadata(dir).map_err(|e| crate::ground::fs::io_reason(&e))?;
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err("it must be a directory of yours that others cannot write".into());
+    }
+    for above in dir.ancestors().skip(1) {
+        let meta = std::fs::metadata(above).map_err(|e| crate::ground::fs::io_reason(&e))?;
+        let owner_ok = meta.uid() == me || meta.uid() == 0;
+        let sticky = meta.mode() & 0o1000 != 0;
+        if !owner_ok || (meta.mode() & 0o022 != 0 && !sticky) {
+            return Err(format!(
+                "others can change {}, above it",
+                crate::ground::names::printable(&above.to_string_lossy(), 120)
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -355,20 +400,56 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_are_absolute_and_not_everything() {
-        let (dir, config) = config(
-            "trusted-prefixes = [\"~/work\", \"/\", \"~\", \"relative/dir\", \"/srv/acme\"]\n",
-        );
+    fn prefixes_are_resolved_then_checked() {
+        let home = tempfile::tempdir().unwrap();
+        let make = |name: &str, mode: u32| {
+            let dir = home.path().join(name);
+            fs::create_dir_all(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        make("work", 0o755);
+        make("shared", 0o777);
+        make("shared/clone", 0o755);
+        std::os::unix::fs::symlink("/", home.path().join("root-link")).unwrap();
+        let path = home.path().join(FILE_NAME);
+        fs::write(
+            &path,
+            "trusted-prefixes = [\"~/work\", \"/\", \"~\", \"relative/dir\", \"/srv/acme\", \
+             \"/tmp/..\", \"~/work/..\", \"~/root-link\", \"~/shared\", \"~/shared/clone\"]\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(path, Some(home.path()));
         let dirs: Vec<&Path> = config
             .trusted_prefixes
             .iter()
             .map(|p| p.dir.as_path())
             .collect();
-        assert_eq!(
-            dirs,
-            [dir.path().join("work").as_path(), Path::new("/srv/acme")]
-        );
-        assert_eq!(config.problems.len(), 3, "{:?}", config.problems);
+        let work = fs::canonicalize(home.path().join("work")).unwrap();
+        assert_eq!(dirs, [work.as_path()], "{:?}", config.problems);
+        let problems = config.problems.join("\n");
+        assert_eq!(config.problems.len(), 9, "{problems}");
+        for (prefix, why) in [
+            ("\"/\"", "would trust every .escrc"),
+            ("\"~\"", "would trust every .escrc"),
+            ("\"/tmp/..\"", "would trust every .escrc"),
+            ("\"~/work/..\"", "would trust every .escrc"),
+            ("\"~/root-link\"", "would trust every .escrc"),
+            ("\"/srv/acme\"", "no such file or directory"),
+            (
+                "\"~/shared\"",
+                "a directory of yours that others cannot write",
+            ),
+            ("\"~/shared/clone\"", "others can change"),
+        ] {
+            assert!(
+                config
+                    .problems
+                    .iter()
+                    .any(|p| p.contains(prefix) && p.contains(why)),
+                "{prefix}: {problems}"
+            );
+        }
     }
 
     #[test]
