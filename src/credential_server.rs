@@ -7,14 +7,16 @@
 //! by the SDKs for loopback only) and proves itself with `AWS_CONTAINER_AUTHORIZATION_TOKEN`,
 //! 32 random bytes checked on every request: another local user can reach the port but not
 //! read the command's environment. The answer is `{"AccessKeyId", "SecretAccessKey", "Token",
-//! "Expiration"}`. One connection at a time, each bounded in time: the only client is the
-//! command's own SDK.
+//! "Expiration"}`. Each connection has a reader of its own (16 at most at once), which must have
+//! the whole request within 2 seconds: a client that trickles its request holds up nobody
+//! else, and the endpoint stops when the command ends, whoever is still connected.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
@@ -34,8 +36,10 @@ pub struct Endpoint {
     stop: Arc<AtomicBool>,
 }
 
-/// How long one client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one client may take to send its whole request (and to take the answer).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Connections being read at once; more are closed unread.
+const MAX_CLIENTS: usize = 16;
 /// A request larger than this is not a credentials request.
 const MAX_REQUEST: usize = 16 * 1024;
 
@@ -75,13 +79,26 @@ impl Endpoint {
     }
 
     /// Answers requests until stopped, each from `credentials` (which refreshes as needed).
+    /// Requests are read on threads of their own and answered here, one at a time.
     pub fn serve(&self, credentials: &mut dyn FnMut() -> Result<Credentials, String>) {
-        for stream in self.listener.incoming() {
-            if self.stop.load(Ordering::SeqCst) {
-                return;
-            }
-            if let Ok(stream) = stream {
-                let _ = self.answer(stream, credentials);
+        let Ok(listener) = self.listener.try_clone() else {
+            return;
+        };
+        let (requests, arrived) = mpsc::channel::<(TcpStream, Option<String>)>();
+        let stop = Arc::clone(&self.stop);
+        let accepting = std::thread::Builder::new()
+            .name("endpoint".into())
+            .spawn(move || accept(&listener, &stop, &requests));
+        if accepting.is_err() {
+            return;
+        }
+        while !self.stop.load(Ordering::SeqCst) {
+            match arrived.recv_timeout(Duration::from_millis(100)) {
+                Ok((stream, head)) => {
+                    let _ = self.answer(stream, head, credentials);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
@@ -89,11 +106,11 @@ impl Endpoint {
     fn answer(
         &self,
         mut stream: TcpStream,
+        head: Option<String>,
         credentials: &mut dyn FnMut() -> Result<Credentials, String>,
     ) -> io::Result<()> {
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        stream.set_write_timeout(Some(READ_TIMEOUT))?;
-        let Some(request) = read_head(&mut stream)? else {
+        stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
+        let Some(request) = head else {
             return respond(&mut stream, 400, &error_body("a malformed request"));
         };
         let mut lines = request.split("\r\n");
@@ -145,18 +162,69 @@ impl Stopper {
     }
 }
 
-/// The request line and headers, up to the blank line; `None` if it never came whole.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
+/// Accepts connections until stopped, each read on a thread of its own (at most
+/// [`MAX_CLIENTS`] at once), and hands every request, whole or not, to the serving loop.
+fn accept(
+    listener: &TcpListener,
+    stop: &AtomicBool,
+    requests: &mpsc::Sender<(TcpStream, Option<String>)>,
+) {
+    let reading = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else {
+            continue;
+        };
+        if reading.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            // Closed unread: a well-behaved SDK asks once at a time.
+            reading.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        let requests = requests.clone();
+        let done = Arc::clone(&reading);
+        let spawned = std::thread::Builder::new()
+            .name("endpoint-client".into())
+            .spawn(move || {
+                let head = read_head(&mut stream, Instant::now() + REQUEST_DEADLINE)
+                    .ok()
+                    .flatten();
+                done.fetch_sub(1, Ordering::SeqCst);
+                let _ = requests.send((stream, head));
+            });
+        if spawned.is_err() {
+            reading.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The request line and headers, up to the blank line; `None` if they did not come whole
+/// before `deadline` (however slowly the bytes trickle in).
+fn read_head(stream: &mut TcpStream, deadline: Instant) -> io::Result<Option<String>> {
     let mut head = Vec::new();
     let mut buffer = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > MAX_REQUEST {
             return Ok(None);
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        stream.set_read_timeout(Some(left))?;
         match stream.read(&mut buffer) {
             Ok(0) => return Ok(None),
             Ok(n) => head.extend_from_slice(&buffer[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         }
     }
@@ -252,5 +320,61 @@ mod tests {
             calls, 1,
             "credentials are asked for only when the token is right"
         );
+    }
+
+    /// A client that connects first and trickles its request a byte at a time used to hold the
+    /// only reader: every other request waited, and `exec` could not end.
+    #[test]
+    fn a_trickling_client_holds_up_nobody_and_stopping_ends_the_serving() {
+        let endpoint = Endpoint::bind().unwrap();
+        let [(_, uri), (_, token)] = endpoint.variables();
+        let address = uri
+            .trim_start_matches("http://")
+            .trim_end_matches("/credentials")
+            .to_string();
+        let stopper = endpoint.stopper();
+        let trickle = Arc::new(AtomicBool::new(true));
+        let trickling = Arc::clone(&trickle);
+        let slow_address = address.clone();
+        let slow = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(&slow_address).unwrap();
+            let started = Instant::now();
+            // Errors are ignored: the endpoint may give up on it; it keeps going regardless.
+            while trickling.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
+                let _ = stream.write_all(b"G");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let (served_tx, served_rx) = mpsc::channel();
+        let serving = std::thread::spawn(move || {
+            endpoint.serve(&mut || {
+                Ok(Credentials {
+                    session: Session {
+                        access_key_id: "AKIA-1".into(),
+                        secret_access_key: "secret".into(),
+                        session_token: None,
+                        expires_at: None,
+                    },
+                    expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+                })
+            });
+            let _ = served_tx.send(());
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let served = get(&address, Some(&token));
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        assert!(
+            !slow.is_finished(),
+            "answered while the slow client still trickles"
+        );
+        stopper.stop();
+        // A bound, not a speed claim: serving ends with the slow client still connected.
+        assert!(
+            served_rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "the endpoint kept serving after it was stopped"
+        );
+        trickle.store(false, Ordering::SeqCst);
+        serving.join().unwrap();
+        slow.join().unwrap();
     }
 }
