@@ -53,23 +53,41 @@ fn json() -> impl Strategy<Value = Json> {
 
 /// The inverse of fish's single-quote rules: `\\` and `\'` are escapes, everything else literal.
 fn fish_unquote(quoted: &str) -> Option<String> {
-    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
-    let mut out = String::new();
-    let mut chars = inner.chars();
+    // One word: single-quoted runs and `\XHH` raw bytes, side by side; nothing bare.
+    let mut bytes = Vec::new();
+    let mut chars = quoted.chars();
+    let push = |bytes: &mut Vec<u8>, c: char| {
+        bytes.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes())
+    };
+    if quoted.is_empty() {
+        return None;
+    }
     while let Some(c) = chars.next() {
         match c {
-            '\\' => match chars.next()? {
-                e @ ('\\' | '\'') => out.push(e),
-                other => {
-                    out.push('\\');
-                    out.push(other);
+            '\'' => loop {
+                match chars.next()? {
+                    '\\' => match chars.next()? {
+                        e @ ('\\' | '\'') => push(&mut bytes, e),
+                        other => {
+                            push(&mut bytes, '\\');
+                            push(&mut bytes, other);
+                        }
+                    },
+                    '\'' => break,
+                    c => push(&mut bytes, c),
                 }
             },
-            '\'' => return None, // an unescaped quote would end the string early
-            c => out.push(c),
+            '\\' => {
+                if chars.next()? != 'X' {
+                    return None;
+                }
+                let hex: String = [chars.next()?, chars.next()?].iter().collect();
+                bytes.push(u8::from_str_radix(&hex, 16).ok()?);
+            }
+            _ => return None, // bare text would be open to fish's expansions
         }
     }
-    Some(out)
+    String::from_utf8(bytes).ok()
 }
 
 /// The inverse of PowerShell's single-quote rules: each of ' ‘ ’ ‚ ‛ doubled stands for one.
@@ -183,6 +201,7 @@ proptest! {
         let name = VarName::parse("V").unwrap();
         let script = Shell::Fish.render(&[Change::Set(name, value.clone())]);
         let quoted = value_of(script.trim_end_matches('\n'), "set -gx V ").trim_end_matches(';');
+        prop_assert!(quoted.is_ascii(), "{}", quoted);
         prop_assert_eq!(fish_unquote(quoted), Some(value));
     }
 
