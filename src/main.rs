@@ -49,7 +49,12 @@ fn run() -> u8 {
     // The few switches the ground floor keeps are set once, here, from the settings.
     ground::log::configure(settings.terminal(), || settings.quiet());
     ground::fs::set_display_home(settings.home());
-    keeping::files::set_base_dir(settings.runtime_base());
+    keeping::files::set_base_dir(
+        settings.runtime_base(),
+        settings
+            .cache_dir()
+            .map(|dir| dir.join("esc-hook").join("run")),
+    );
     // The hook's own call comes first and skips building the whole command line parser:
     // it runs at prompts, where every fraction of a millisecond is the user's. (It makes the
     // process environment clean only if it gets as far as opening something.)

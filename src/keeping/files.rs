@@ -18,19 +18,42 @@ use std::sync::OnceLock;
 use crate::ground::digest::random_hex;
 
 /// The base of the private runtime files, set once by `main` from the settings
-/// ([`crate::settings::Settings::runtime_base`]).
-static BASE: OnceLock<PathBuf> = OnceLock::new();
+/// ([`crate::settings::Settings::runtime_base`]), and the user's own directory to use instead
+/// when another user holds that base (in a shared temp directory, without `XDG_RUNTIME_DIR`).
+static BASE: OnceLock<(PathBuf, Option<PathBuf>)> = OnceLock::new();
+static EFFECTIVE: OnceLock<PathBuf> = OnceLock::new();
 
-pub fn set_base_dir(base: PathBuf) {
-    let _ = BASE.set(base);
+pub fn set_base_dir(base: PathBuf, instead: Option<PathBuf>) {
+    let _ = BASE.set((base, instead));
 }
 
+/// The base every process of the user agrees on: the settings' base, unless something that is
+/// not the user's directory stands there and there is a directory of the user's own to use.
 pub fn base_dir() -> PathBuf {
-    BASE.get().cloned().unwrap_or_else(|| {
-        // Only before `main` set it (unit tests): the fallback the settings use too.
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        PathBuf::from(format!("/tmp/esc-hook-{}", unsafe { libc::geteuid() }))
-    })
+    EFFECTIVE
+        .get_or_init(|| {
+            let (base, instead) = BASE.get().cloned().unwrap_or_else(|| {
+                // Only before `main` set it (unit tests): the default the settings use too.
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                (PathBuf::from(format!("/tmp/esc-hook-{me}")), None)
+            });
+            match (held_by_another(&base), instead) {
+                (true, Some(instead)) => instead,
+                _ => base,
+            }
+        })
+        .clone()
+}
+
+/// Whether something other than a directory of this user's stands at `base`.
+fn held_by_another(base: &Path) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    match fs::symlink_metadata(base) {
+        Ok(meta) => !meta.is_dir() || meta.uid() != me,
+        Err(e) => e.kind() != io::ErrorKind::NotFound,
+    }
 }
 
 /// The process whose files this run makes and may remove: the shell the hook runs in (named by
@@ -50,8 +73,32 @@ pub fn owner() -> libc::pid_t {
 /// after this (see [`ensure_private_base`]).
 pub fn private_base() -> io::Result<PathBuf> {
     let base = base_dir();
+    if let Some((_, Some(instead))) = BASE.get()
+        && base == *instead
+    {
+        // The user's own directory (under the cache directory): its parents are made too.
+        if let Some(parent) = base.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+    }
     ensure_private_base(&base)?;
     Ok(base)
+}
+
+/// When the runtime files are not where the settings put them, the line that says where they
+/// are instead (said when an environment's files are written there).
+fn moved_base_line(base: &Path) -> Option<String> {
+    let (settings_base, instead) = BASE.get()?;
+    (Some(base) == instead.as_deref()).then(|| {
+        format!(
+            "{} is not a directory of yours: an environment's files go to {} instead (set XDG_RUNTIME_DIR to keep them in memory)",
+            crate::ground::names::printable(&settings_base.to_string_lossy(), 200),
+            crate::ground::fs::home_relative(base)
+        )
+    })
 }
 
 /// A directory directly under the private base (`locks`), made 0700 and checked like the base.
@@ -76,6 +123,9 @@ pub fn open_private(path: &Path, truncate: bool) -> io::Result<fs::File> {
 /// each file's path, in order.
 pub fn write_private(files: &[(String, String)]) -> io::Result<(PathBuf, Vec<PathBuf>)> {
     let base = private_base()?;
+    if let Some(line) = moved_base_line(&base) {
+        crate::ground::log::warn(line);
+    }
     sweep_dead_shells(&base);
     let dir = base.join(format!("{}-{}", owner(), random_hex(8)));
     fs::DirBuilder::new().mode(0o700).create(&dir)?;

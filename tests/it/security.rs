@@ -531,7 +531,7 @@ fn only_the_shell_that_loaded_files_removes_them() {
 // D3: without XDG_RUNTIME_DIR the base is `<temp>/esc-hook-<uid>`, which another user can make
 // first. The cache lock then followed their symlink and stalled each open.
 #[test]
-fn a_runtime_directory_made_by_another_user_is_never_used() {
+fn a_runtime_directory_made_by_another_user_is_never_used_and_files_still_load() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         skip("needs root to make a directory owned by another user");
@@ -562,11 +562,18 @@ fn a_runtime_directory_made_by_another_user_is_never_used() {
     let started = std::time::Instant::now();
     let (vars, log) = load_with_bash(&sandbox, &payments, &["AWS_ACCESS_KEY_ID", "KUBECONFIG"]);
     assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    // Nothing is denied: the files go to a private directory of the user's own, and the line
+    // says where.
     assert!(
-        log.contains("is not a directory of yours: remove it, or set XDG_RUNTIME_DIR"),
+        log.contains("is not a directory of yours: an environment's files go to")
+            && log.contains("esc-hook/run instead"),
         "{log}"
     );
-    assert_eq!(vars[1], "KUBECONFIG=<unset>", "{log}");
+    let kubeconfig = vars[1].strip_prefix("KUBECONFIG=").unwrap();
+    assert!(
+        kubeconfig.starts_with(&sandbox.path("cache/esc-hook/run").display().to_string()),
+        "{log}"
+    );
     assert_eq!(
         fs::read_dir(&victim).unwrap().count(),
         0,
