@@ -257,20 +257,28 @@ fn inherit_error(layer: &Layer, message: &str) -> EscrcError {
 
 /// `child` (whose file holds `text`) on top of `parent`.
 fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, EscrcError> {
+    // A problem with the chain's environments, at the child's `environment:` line.
+    let environment_error = |message: String| EscrcError {
+        path: child.path.clone(),
+        position: escrc::line_of_top_level_key(&String::from_utf8_lossy(text), "environment"),
+        message,
+    };
     if let (Some(above), Some(here)) = (parent.environments.first(), child.environments.first())
         && above.org != here.org
     {
-        let text = String::from_utf8_lossy(text);
-        return Err(EscrcError {
-            path: child.path.clone(),
-            position: escrc::line_of_top_level_key(&text, "environment"),
-            message: format!(
-                "environment: `{here}` is in organization `{}`, but {} opens environments of `{}`: a layered project opens in one organization",
-                here.org,
-                crate::ground::fs::home_relative(&parent.path),
-                above.org
-            ),
-        });
+        return Err(environment_error(format!(
+            "environment: `{here}` is in organization `{}`, but {} opens environments of `{}`: a layered project opens in one organization",
+            here.org,
+            crate::ground::fs::home_relative(&parent.path),
+            above.org
+        )));
+    }
+    let opened = parent.environments.len() + child.environments.len();
+    if opened > escrc::MAX_ENVIRONMENTS {
+        return Err(environment_error(format!(
+            "environment: with the files it builds on, this project opens {opened}: at most {} environments are opened together",
+            escrc::MAX_ENVIRONMENTS
+        )));
     }
     let parent_dir = parent.path.parent().map(Path::to_path_buf);
     // The parent's values keep naming the file they are written in.
@@ -278,18 +286,6 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
         if !parent.value_files.contains_key(name) {
             parent.value_files.insert(name.clone(), parent.path.clone());
         }
-    }
-    let opened = parent.environments.len() + child.environments.len();
-    if opened > escrc::MAX_ENVIRONMENTS {
-        let text = String::from_utf8_lossy(text);
-        return Err(EscrcError {
-            path: child.path.clone(),
-            position: escrc::line_of_top_level_key(&text, "environment"),
-            message: format!(
-                "environment: with the files it builds on, this project opens {opened}: at most {} environments are opened together",
-                escrc::MAX_ENVIRONMENTS
-            ),
-        });
     }
     let mut merged = parent;
     merged.path = child.path.clone();
@@ -441,6 +437,30 @@ mod tests {
         write(root.path(), "environment: acme/aws\n");
         let error = chain_at(&root.path().join("x")).project().unwrap_err();
         assert_eq!(error.path, root.path().join(".escrc"));
+    }
+
+    #[test]
+    fn a_chain_opens_at_most_sixteen_environments_in_all() {
+        let root = tempfile::tempdir().unwrap();
+        let list = |from: usize, n: usize| {
+            let names: Vec<String> = (from..from + n).map(|i| format!("acme/p/e{i}")).collect();
+            format!("[{}]", names.join(", "))
+        };
+        write(root.path(), &format!("environment: {}\n", list(0, 10)));
+        let child = root.path().join("x");
+        write(
+            &child,
+            &format!("inherit: true\nenvironment: {}\n", list(10, 6)),
+        );
+        assert_eq!(chain_at(&child).project().unwrap().environments.len(), 16);
+        write(
+            &child,
+            &format!("inherit: true\nenvironment: {}\n", list(10, 7)),
+        );
+        let error = chain_at(&child).project().unwrap_err();
+        assert!(error.message.contains("opens 17: at most 16"), "{error}");
+        assert_eq!(error.path, child.join(".escrc"));
+        assert_eq!(error.position.map(|p| p.0), Some(2));
     }
 
     #[test]
