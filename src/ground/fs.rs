@@ -77,7 +77,9 @@ pub fn io_reason(error: &std::io::Error) -> String {
     }
 }
 
-/// The file identity a decision was made for. Any write, chmod, chown or move changes it.
+/// The file identity a decision was made for. Any write, chmod, chown or move changes it, and
+/// so does another file in its place (a link re-pointed to one of the same size and times, on a
+/// file system with coarse times): the device and inode are part of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStamp {
     #[serde(with = "path_text")]
@@ -85,6 +87,11 @@ pub struct FileStamp {
     pub size: u64,
     pub mtime_ns: i128,
     pub ctime_ns: i128,
+    /// Absent in states written before these were recorded: such a stamp never matches.
+    #[serde(default)]
+    pub dev: u64,
+    #[serde(default)]
+    pub ino: u64,
 }
 
 impl FileStamp {
@@ -95,6 +102,8 @@ impl FileStamp {
             size: meta.len(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            dev: meta.dev(),
+            ino: meta.ino(),
         }
     }
 }
@@ -153,5 +162,31 @@ pub mod path_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         let text = String::deserialize(d)?;
         from_text(&text).ok_or_else(|| serde::de::Error::custom("bad path"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where times are coarse, a file put in another's place can match its size and times: the
+    /// stamp still tells them apart.
+    #[test]
+    fn another_file_with_the_same_size_and_times_is_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "values: {A: 1}\n").unwrap();
+        std::fs::write(&b, "values: {B: 1}\n").unwrap();
+        let link = dir.path().join(".escrc");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let before = FileStamp::of(&link, &std::fs::metadata(&link).unwrap());
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&b, &link).unwrap();
+        let mut after = FileStamp::of(&link, &std::fs::metadata(&link).unwrap());
+        // As a file system with one-second times would show them.
+        after.mtime_ns = before.mtime_ns;
+        after.ctime_ns = before.ctime_ns;
+        assert_eq!(after.size, before.size);
+        assert_ne!(after, before);
     }
 }

@@ -315,6 +315,8 @@ mod tests {
             size: 10,
             mtime_ns: 1,
             ctime_ns: 2,
+            dev: 3,
+            ino: 4,
         };
         let mut state = State::new(stamp, "acme/payments/dev".into(), Outcome::Loaded);
         let salt = Loaded::new_salt();

@@ -694,6 +694,8 @@ fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
         "size": meta.len(),
         "mtime_ns": i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
         "ctime_ns": i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        "dev": meta.dev(),
+        "ino": meta.ino(),
     });
     for keep_keys in [false, true] {
         let mut forged = real.clone();
