@@ -84,7 +84,9 @@ impl Endpoint {
         let Ok(listener) = self.listener.try_clone() else {
             return;
         };
-        let (requests, arrived) = mpsc::channel::<(TcpStream, Option<String>)>();
+        // Bounded: a reader holds its place among MAX_CLIENTS until its request is queued, so
+        // connections arriving faster than they are answered are closed, not piled up.
+        let (requests, arrived) = mpsc::sync_channel::<(TcpStream, Option<String>)>(MAX_CLIENTS);
         let stop = Arc::clone(&self.stop);
         let accepting = std::thread::Builder::new()
             .name("endpoint".into())
@@ -167,7 +169,7 @@ impl Stopper {
 fn accept(
     listener: &TcpListener,
     stop: &AtomicBool,
-    requests: &mpsc::Sender<(TcpStream, Option<String>)>,
+    requests: &mpsc::SyncSender<(TcpStream, Option<String>)>,
 ) {
     let reading = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -190,8 +192,9 @@ fn accept(
                 let head = read_head(&mut stream, Instant::now() + REQUEST_DEADLINE)
                     .ok()
                     .flatten();
-                done.fetch_sub(1, Ordering::SeqCst);
+                // Blocks while the queue is full (and ends when serving has stopped).
                 let _ = requests.send((stream, head));
+                done.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
             reading.fetch_sub(1, Ordering::SeqCst);

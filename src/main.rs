@@ -8,14 +8,30 @@
 #![cfg_attr(test, allow(dead_code))]
 
 // The floors, from the ground up (ARCHITECTURE.md): a module uses only its own floor and the
-// ones below it, never one above, and a test keeps it so.
-mod ground; // 1: names, digests, time, durations, globs, safe file reads, log lines
-mod inputs; // 3: the `.escrc` parser
-mod keeping; // 5: the cache, trust records, runtime files
-mod project; // 6: what a directory resolves to: chains, values, materialized files
-mod provider; // 4: where values come from: ESC, STS, the Pulumi login
-mod settings; // 2: the config file, the state variable, and the settings built from them
-mod shell; // 7: the shell writers
+// ones below it, never one above, and a test keeps it so. (One group each, so that the list
+// keeps this order.)
+
+// 1: names, digests, time, durations, globs, safe file reads, log lines
+mod ground;
+
+// 2: the config file, the state variable, and the settings built from them
+mod settings;
+
+// 3: the `.escrc` parser
+mod inputs;
+
+// 4: where values come from: ESC, STS, the Pulumi login, the HTTP clients
+mod provider;
+
+// 5: the cache, trust records, runtime files
+mod keeping;
+
+// 6: what a directory resolves to: chains, values, materialized files, the production provider
+mod project;
+
+// 7: the shell writers
+mod shell;
+
 // 8, the top: the commands, the hook's per-prompt decision, the background refresher.
 mod cli;
 mod cmd;
@@ -56,8 +72,7 @@ fn run() -> u8 {
             .map(|dir| dir.join("esc-hook").join("run")),
     );
     // The hook's own call comes first and skips building the whole command line parser:
-    // it runs at prompts, where every fraction of a millisecond is the user's. (It makes the
-    // process environment clean only if it gets as far as opening something.)
+    // it runs at prompts, where every fraction of a millisecond is the user's.
     if let Some((shell, shell_pid)) = hook_call() {
         return finish(cmd::export::run(settings, shell, shell_pid));
     }

@@ -22,17 +22,23 @@ impl Network {
                 .as_deref()
                 .and_then(reqwest::NoProxy::from_string)
         };
-        let proxies: [(Option<&str>, ProxyFor); 3] = [
-            (self.http_proxy.as_deref(), |url| reqwest::Proxy::http(url)),
-            (self.https_proxy.as_deref(), |url| {
-                reqwest::Proxy::https(url)
+        let proxies: [(&str, Option<&str>, ProxyFor); 3] = [
+            ("HTTP_PROXY", self.http_proxy.as_deref(), |u| {
+                reqwest::Proxy::http(u)
             }),
-            (self.all_proxy.as_deref(), |url| reqwest::Proxy::all(url)),
+            ("HTTPS_PROXY", self.https_proxy.as_deref(), |u| {
+                reqwest::Proxy::https(u)
+            }),
+            ("ALL_PROXY", self.all_proxy.as_deref(), |u| {
+                reqwest::Proxy::all(u)
+            }),
         ];
         // reqwest tries proxies in order: a scheme's own before ALL_PROXY.
-        for (url, kind) in proxies {
-            if let Some(url) = url {
-                let proxy = kind(url).map_err(|e| format!("the proxy `{url}`: {e}"))?;
+        for (name, proxy_url, kind) in proxies {
+            if let Some(proxy_url) = proxy_url {
+                // Named, never shown: a proxy's URL may hold its password.
+                let proxy = kind(proxy_url)
+                    .map_err(|_| format!("{name} (or its lower-case form) is not a proxy URL"))?;
                 builder = builder.proxy(proxy.no_proxy(no_proxy()));
             }
         }
@@ -176,6 +182,17 @@ mod tests {
         assert!(roots.len() > 10, "{} roots", roots.len());
         let pem = pem(&roots[0]);
         assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
+    }
+
+    #[test]
+    fn a_bad_proxy_is_named_and_its_password_never_shown() {
+        let network = Network {
+            https_proxy: Some("http://user:s3cret@[bad".into()),
+            ..Network::default()
+        };
+        let error = network.http_client("https://api.pulumi.com").unwrap_err();
+        assert!(error.starts_with("HTTPS_PROXY"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
     }
 
     #[test]
