@@ -64,7 +64,7 @@ fn run() -> u8 {
     let settings: &'static settings::Settings = Box::leak(Box::new(settings::Settings::capture()));
     // The few switches the ground floor keeps are set once, here, from the settings.
     ground::log::configure(settings.terminal(), || settings.quiet());
-    ground::fs::set_display_home(settings.home());
+    ground::fs::set_display_home(|| settings.home());
     keeping::files::set_base_dir(
         settings.runtime_base(),
         settings

@@ -108,17 +108,23 @@ impl FileStamp {
     }
 }
 
-/// The home directory that messages shorten to `~`, set once by `main` from the settings.
+/// Where the home directory that messages shorten to `~` comes from, set once by `main` from
+/// the settings; asked at the first message only (without `HOME` it is a user-database lookup,
+/// which an unchanged prompt never needs).
+type HomeSource = Box<dyn Fn() -> Option<PathBuf> + Send + Sync>;
+static HOME_SOURCE: OnceLock<HomeSource> = OnceLock::new();
 static DISPLAY_HOME: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-/// Sets the home directory for [`home_relative`]; the first call wins.
-pub fn set_display_home(home: Option<PathBuf>) {
-    let _ = DISPLAY_HOME.set(home);
+/// Sets where [`home_relative`] finds the home directory; the first call wins.
+pub fn set_display_home(home: impl Fn() -> Option<PathBuf> + Send + Sync + 'static) {
+    let _ = HOME_SOURCE.set(Box::new(home));
 }
 
 /// `~/src/app/.escrc` rather than `/home/alice/src/app/.escrc`, for messages.
 pub fn home_relative(path: &Path) -> String {
-    let home = DISPLAY_HOME.get().and_then(Option::as_deref);
+    let home = DISPLAY_HOME
+        .get_or_init(|| HOME_SOURCE.get().and_then(|source| source()))
+        .as_deref();
     match home.and_then(|home| path.strip_prefix(home).ok()) {
         Some(rest) => format!("~/{}", rest.display()),
         None => path.display().to_string(),

@@ -1254,3 +1254,45 @@ fn a_one_millisecond_login_duration_opens_once() {
     let lifetime = loaded["expires_at"].as_u64().unwrap() - loaded["opened_at"].as_u64().unwrap();
     assert!(lifetime >= 15 * 60, "a lifetime of {lifetime}s");
 }
+
+// The HTTP client no longer reads proxies from the process environment (which holds what a
+// project exported): the user's own are handed to it. Yours is used; a project's never is.
+#[test]
+fn the_users_own_proxy_is_used_and_a_projects_never() {
+    let evil = StandIn::start(serde_json::json!({}));
+    let proxy = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&proxy);
+    // A backend reachable only through the user's proxy.
+    sandbox.set("PULUMI_BACKEND_URL", "http://esc.invalid");
+    sandbox.set("HTTP_PROXY", &proxy.url());
+    let project_a = allowed_project(
+        &sandbox,
+        "a",
+        &format!(
+            "values:\n  HTTP_PROXY: {evil}\n  http_proxy: {evil}\n  ALL_PROXY: {evil}\n",
+            evil = evil.url()
+        ),
+    );
+    let project_b = allowed_project(&sandbox, "b", "environment: acme/payments/dev\n");
+    let script = format!(
+        "eval \"$(esc-hook export bash)\"; test \"$HTTP_PROXY\" = '{evil}' || exit 9\n\
+         esc-hook exec --dir '{b}' -- sh -c 'echo \"$AWS_ACCESS_KEY_ID\"' > key || exit 10",
+        evil = evil.url(),
+        b = project_b.display()
+    );
+    let out = sandbox.bash(&project_a, &script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(project_a.join("key")).unwrap(),
+        "ASIAEXAMPLEKEYID0001\n"
+    );
+    assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
+    let through_proxy = proxy.requests();
+    assert!(
+        !through_proxy.is_empty()
+            && through_proxy
+                .iter()
+                .all(|r| r["proxied_to"].as_str() == Some("esc.invalid")),
+        "{through_proxy:?}"
+    );
+}

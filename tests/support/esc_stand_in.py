@@ -127,11 +127,18 @@ class Handler(BaseHTTPRequestHandler):
     def handle_api(self, method):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-        path, _, query = self.path.partition("?")
+        # Asked as an HTTP proxy (`GET http://host/path`): answered as that host, and recorded.
+        target = self.path
+        proxied_to = None
+        if target.startswith("http://"):
+            proxied_to, _, rest = target[len("http://"):].partition("/")
+            target = "/" + rest
+        path, _, query = target.partition("?")
         with self.state.lock:
             self.state.requests.append(
                 {"method": method, "path": path, "query": query, "body": body,
-                 "headers": {k.lower(): v for k, v in self.headers.items()}}
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "proxied_to": proxied_to}
             )
             config = self.state.config
         if path == "/api/user":
