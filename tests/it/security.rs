@@ -719,24 +719,32 @@ fn a_forged_state_cannot_make_a_refresh_load_an_unallowed_file() {
     }
 }
 
+/// The payments fixture with every `fn::open::aws-login` duration set to `literal`.
+fn payments_with_login_duration(literal: &str) -> serde_json::Value {
+    fn set(node: &mut serde_json::Value, literal: &str) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(text) = map.get_mut("duration").and_then(|d| d.get_mut("literal")) {
+                    *text = serde_json::json!(literal);
+                }
+                map.values_mut().for_each(|child| set(child, literal));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|child| set(child, literal))
+            }
+            _ => {}
+        }
+    }
+    let mut read = fixture("read-payments-dev.json");
+    set(&mut read["exprs"], literal);
+    read
+}
+
 // E1: a huge duration (an `.escrc` ttl, the server's `fn::open::aws-login` duration, a margin)
 // overflowed the time arithmetic: an abort at every prompt, with a new open each time.
 #[test]
 fn huge_durations_and_times_never_crash_the_hook() {
-    let mut read = fixture("read-payments-dev.json");
-    fn set_durations(node: &mut serde_json::Value) {
-        match node {
-            serde_json::Value::Object(map) => {
-                if let Some(literal) = map.get_mut("duration").and_then(|d| d.get_mut("literal")) {
-                    *literal = serde_json::json!("18446744073709551615");
-                }
-                map.values_mut().for_each(set_durations);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(set_durations),
-            _ => {}
-        }
-    }
-    set_durations(&mut read["exprs"]);
+    let read = payments_with_login_duration("18446744073709551615");
     let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {"read": read}}));
     let mut sandbox = Sandbox::uncached_esc(&stand_in);
     sandbox.set("ESC_HOOK_REFRESH_MARGIN", "18446744073709551615");
@@ -1217,20 +1225,7 @@ fn a_token_file_is_a_small_regular_file_or_a_line() {
 // the foreground. A duration below STS's own minimum (15m) counts as that minimum.
 #[test]
 fn a_one_millisecond_login_duration_opens_once() {
-    let mut read = fixture("read-payments-dev.json");
-    fn set_durations(node: &mut serde_json::Value) {
-        match node {
-            serde_json::Value::Object(map) => {
-                if let Some(literal) = map.get_mut("duration").and_then(|d| d.get_mut("literal")) {
-                    *literal = serde_json::json!("1ms");
-                }
-                map.values_mut().for_each(set_durations);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(set_durations),
-            _ => {}
-        }
-    }
-    set_durations(&mut read["exprs"]);
+    let read = payments_with_login_duration("1ms");
     let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {"read": read}}));
     let sandbox = Sandbox::uncached_esc(&stand_in);
     let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
