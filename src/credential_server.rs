@@ -10,6 +10,13 @@
 //! "Expiration"}`. Each connection has a reader of its own (16 at most at once), which must have
 //! the whole request within 2 seconds: a client that trickles its request holds up nobody
 //! else, and the endpoint stops when the command ends, whoever is still connected.
+//!
+//! The port is not given up while anything still holds its token: processes the command left
+//! behind keep the URI, and another user who took a freed port would be handed the token and
+//! could answer with credentials of their own. A detached keeper takes the listening socket
+//! over and refuses every request until no process holds the token (see
+//! [`Endpoint::keep_while_held`]). (A Unix socket would need no keeper, but the SDKs take only
+//! an http(s) URI.)
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -43,6 +50,14 @@ const MAX_CLIENTS: usize = 16;
 /// A request larger than this is not a credentials request.
 const MAX_REQUEST: usize = 16 * 1024;
 
+/// The hidden command a keeper runs as.
+pub const KEEPER_COMMAND: &str = "__keep-endpoint";
+/// The descriptor a keeper finds the listening socket at.
+const KEEPER_FD: libc::c_int = 3;
+/// How often a keeper looks for processes still holding the token, and for how long at most.
+const KEEPER_CHECK_EVERY: Duration = Duration::from_secs(2);
+const KEEPER_AT_MOST: Duration = Duration::from_secs(24 * 3600);
+
 impl Endpoint {
     /// Listens on a free loopback port, with a fresh token.
     pub fn bind() -> io::Result<Endpoint> {
@@ -68,6 +83,51 @@ impl Endpoint {
             ),
             ("AWS_CONTAINER_AUTHORIZATION_TOKEN", self.token.clone()),
         ]
+    }
+
+    /// Once the command has ended: when processes it left behind still hold the token, a
+    /// detached keeper (this binary again) takes the listening socket over, so the port is
+    /// never free while someone may still ask it. Linux only (the holders are found in /proc).
+    pub fn keep_while_held(&self) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        if !cfg!(target_os = "linux") || holders(&self.token) == 0 {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let listening = self.listener.as_raw_fd();
+        let mut keeper = std::process::Command::new(exe);
+        keeper
+            .arg(KEEPER_COMMAND)
+            .env_clear()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .current_dir("/");
+        // SAFETY: dup2, fcntl and setsid are async-signal-safe. The socket goes to the
+        // keeper's descriptor 3 (without close-on-exec); the keeper leaves this session, so
+        // the terminal's signals do not reach it.
+        unsafe {
+            keeper.pre_exec(move || {
+                let moved = match listening {
+                    KEEPER_FD => libc::fcntl(KEEPER_FD, libc::F_SETFD, 0),
+                    _ => libc::dup2(listening, KEEPER_FD),
+                };
+                if moved < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::setsid();
+                Ok(())
+            });
+        }
+        // The token goes through a pipe: never in an argument or the environment.
+        if let Ok(mut child) = keeper.spawn()
+            && let Some(mut stdin) = child.stdin.take()
+        {
+            let _ = stdin.write_all(self.token.as_bytes());
+        }
     }
 
     /// A handle that makes [`Endpoint::serve`] return, from another thread.
@@ -162,6 +222,74 @@ impl Stopper {
         // Wakes the accept call, which then sees the flag.
         let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
     }
+}
+
+/// A keeper (see [`Endpoint::keep_while_held`]): refuses every request on the inherited
+/// socket until no process holds the token, for a day at most. The exit code.
+pub fn run_keeper() -> u8 {
+    use std::os::fd::FromRawFd;
+    let mut token = String::new();
+    let read = io::stdin().take(128).read_to_string(&mut token);
+    if read.is_err() || token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return 1;
+    }
+    // SAFETY: the socket was placed at this descriptor by the process that started us.
+    let listener = unsafe { TcpListener::from_raw_fd(KEEPER_FD) };
+    let Ok(address) = listener.local_addr() else {
+        return 1;
+    };
+    let endpoint = Endpoint {
+        listener,
+        address,
+        token,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let stopper = endpoint.stopper();
+    let token = endpoint.token.clone();
+    let started = Instant::now();
+    let watching = std::thread::Builder::new()
+        .name("keeper".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(KEEPER_CHECK_EVERY);
+                if holders(&token) == 0 || started.elapsed() > KEEPER_AT_MOST {
+                    stopper.stop();
+                    return;
+                }
+            }
+        });
+    if watching.is_err() {
+        return 1;
+    }
+    endpoint.serve(&mut || {
+        Err("the `esc-hook exec` that served these credentials has ended".to_string())
+    });
+    0
+}
+
+/// How many processes (other than this one) were started with the endpoint's token in their
+/// environment: those the keeper holds the port for. Processes of other users cannot be read,
+/// and cannot hold the token either.
+fn holders(token: &str) -> usize {
+    let needle = format!("AWS_CONTAINER_AUTHORIZATION_TOKEN={token}\0");
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            let mut environ = Vec::new();
+            std::fs::File::open(format!("/proc/{pid}/environ"))
+                .and_then(|file| file.take(4 * 1024 * 1024).read_to_end(&mut environ))
+                .is_ok()
+                && environ
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes())
+        })
+        .count()
 }
 
 /// Accepts connections until stopped, each read on a thread of its own (at most

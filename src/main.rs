@@ -59,6 +59,8 @@ extern "C" fn main(
 
 /// The exit code.
 fn run() -> u8 {
+    // It is about to hold the Pulumi token and opened credentials: no core dump, no ptrace.
+    ground::process::keep_out_of_core_dumps();
     // Before anything else: esc-hook's settings come from the user's environment without
     // what esc-hook set (see settings/mod.rs). Built once, never changed, passed down.
     let settings: &'static settings::Settings = Box::leak(Box::new(settings::Settings::capture()));
@@ -71,6 +73,20 @@ fn run() -> u8 {
             .cache_dir()
             .map(|dir| dir.join("esc-hook").join("run")),
     );
+    // The user's own secrets a project overrides wait in the keyring (keeping::cache::held):
+    // the settings read them back from there when a command needs the user's own value.
+    settings.set_held_source(Box::new(|account| {
+        let store = keeping::cache::store::open(
+            settings.setting(keeping::cache::store::SETTING).as_ref(),
+            settings.session_bus(),
+        );
+        match store {
+            Ok(Some(store)) => {
+                keeping::cache::held::held_values(store.as_ref(), account).unwrap_or_default()
+            }
+            _ => Default::default(),
+        }
+    }));
     // The hook's own call comes first and skips building the whole command line parser:
     // it runs at prompts, where every fraction of a millisecond is the user's.
     if let Some((shell, shell_pid)) = hook_call() {
@@ -82,6 +98,12 @@ fn run() -> u8 {
         && command == refresh::COMMAND
     {
         return refresh::run(settings, std::path::Path::new(path));
+    }
+    // A keeper of an ended `exec --server`'s port (see credential_server.rs).
+    if let [command] = args.as_slice()
+        && command == credential_server::KEEPER_COMMAND
+    {
+        return credential_server::run_keeper();
     }
     let cli = Cli::parse();
     let result = match cli.command {

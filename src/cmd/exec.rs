@@ -173,9 +173,11 @@ pub fn run(
                     Refreshing::new(&escrc.label(), settings.refresh_margin(), resolved);
                 endpoint.serve(&mut || source.credentials(provider, request));
             }
-            waiter
+            let status = waiter
                 .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the waiting thread failed")))
+                .unwrap_or_else(|_| Err(std::io::Error::other("the waiting thread failed")));
+            endpoint.keep_while_held();
+            status
         }
     };
     if let Some(dir) = &materialized.files_dir {
@@ -285,10 +287,17 @@ fn child_state(
         .iter()
         .map(|(name, value)| SetVar {
             name: name.to_string(),
-            prev: settings.clean_var(name.as_str()),
+            // A secret of the user's is never written into a state (every program inherits
+            // it): a shell started here unsets such a name when it leaves, and the user's own
+            // value is back when that shell and exec end.
+            prev: match crate::ground::names::is_secret_name(name.as_str()) {
+                true => None,
+                false => settings.clean_var(name.as_str()),
+            },
             hash: Loaded::hash(&salt, name.as_str(), value),
             unset: false,
             from: None,
+            held: None,
         })
         .collect();
     let fits = state::fitting(&set);
@@ -308,6 +317,7 @@ fn child_state(
         expires_at: opened.map(|(_, until)| time::unix(until)),
         retry_at: None,
         origins: Vec::new(),
+        held_in: None,
     });
     child
 }

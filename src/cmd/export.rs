@@ -1,4 +1,8 @@
-use crate::hook::{self, Inputs};
+use std::sync::{Arc, OnceLock};
+
+use crate::hook::{self, Holding, Inputs};
+use crate::keeping::cache::held::HeldList;
+use crate::keeping::cache::store::{self, SecretStore};
 use crate::keeping::trust::TrustStore;
 use crate::keeping::watch;
 use crate::provider::Provider;
@@ -13,6 +17,22 @@ pub fn run(
     if let Some(pid) = shell_pid {
         crate::keeping::files::set_owner(pid);
     }
+    // Opened at the first need only: an unchanged prompt never touches the keyring.
+    let keyring = OnceLock::new();
+    let open_keyring = || -> Result<Arc<dyn SecretStore>, String> {
+        keyring
+            .get_or_init(|| {
+                match store::open(
+                    settings.setting(store::SETTING).as_ref(),
+                    settings.session_bus(),
+                ) {
+                    Ok(Some(store)) => Ok(store),
+                    Ok(None) => Err(format!("{}=none", store::SETTING)),
+                    Err(error) => Err(error.to_string()),
+                }
+            })
+            .clone()
+    };
     let inputs = Inputs {
         environ: &settings.current,
         pwd: settings.current_dir(),
@@ -31,6 +51,11 @@ pub fn run(
         now: crate::ground::time::now(),
         refresh_margin: settings.refresh_margin(),
         refresh_lifetime: crate::refresh::lifetime(settings.open_timeout()),
+        holding: Holding {
+            store: &open_keyring,
+            list: HeldList::open(settings.cache_dir().as_deref()),
+            owner: crate::keeping::files::owner(),
+        },
     };
     let (changes, state) = hook::export(&inputs);
     // Editors reading JSON expect an object even when nothing changed.

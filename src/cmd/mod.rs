@@ -46,6 +46,7 @@ pub fn project_escrc(
             inherit: false,
             export_given: false,
             value_files: Default::default(),
+            file_id: None,
         });
     }
     let dir = match dir {

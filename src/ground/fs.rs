@@ -19,6 +19,8 @@ pub struct SmallFile {
     pub mode: u32,
     /// When the path is a symbolic link: the link's own owner (who decides where it points).
     pub link_uid: Option<u32>,
+    /// The very file read.
+    pub id: FileId,
 }
 
 impl std::ops::Deref for SmallFile {
@@ -39,6 +41,22 @@ pub fn read_small(path: &Path, max_size: u64) -> Result<SmallFile, String> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| format!("could not read: {}", io_reason(&e)))?;
+    let link_uid = || {
+        fs::symlink_metadata(path)
+            .ok()
+            .filter(|m| m.file_type().is_symlink())
+            .map(|m| m.uid())
+    };
+    read_opened(file, max_size, link_uid)
+}
+
+/// The checks and the bounded read of [`read_small`], on a file already opened.
+fn read_opened(
+    file: fs::File,
+    max_size: u64,
+    link_uid: impl FnOnce() -> Option<u32>,
+) -> Result<SmallFile, String> {
+    use std::os::unix::fs::MetadataExt;
     let meta = file
         .metadata()
         .map_err(|e| format!("could not read: {}", io_reason(&e)))?;
@@ -56,16 +74,121 @@ pub fn read_small(path: &Path, max_size: u64) -> Result<SmallFile, String> {
     if content.len() as u64 > max_size {
         return Err(too_large());
     }
-    let link_uid = fs::symlink_metadata(path)
-        .ok()
-        .filter(|m| m.file_type().is_symlink())
-        .map(|m| m.uid());
     Ok(SmallFile {
         content,
         uid: meta.uid(),
         mode: meta.mode(),
-        link_uid,
+        link_uid: link_uid(),
+        id: FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
     })
+}
+
+/// Which file, on which device: what a check was made for, to find the same file again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// A directory opened once, and known to hold the very file a check was made for (a project's
+/// `.escrc`, allowed): what is read or run "in the project" uses this handle, never the path
+/// again, so renaming a directory above it (another user who may rename entries there) cannot
+/// swap in another directory after the check.
+pub struct HeldDir {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl HeldDir {
+    /// Opens `dir` and checks that its entry `name` is still the file `checked` (a link there
+    /// must be the user's own, and point at it). The error is a reason, for a message that
+    /// names the directory.
+    pub fn open(dir: &Path, name: &str, checked: FileId) -> Result<HeldDir, String> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        let dir_c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| "has a NUL byte in its name".to_string())?;
+        // SAFETY: a valid C string; the descriptor returned is owned below.
+        let fd = unsafe {
+            libc::open(
+                dir_c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(format!(
+                "could not open: {}",
+                io_reason(&std::io::Error::last_os_error())
+            ));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let name_c = std::ffi::CString::new(name).map_err(|_| "bad file name".to_string())?;
+        let stat_at = |flags: libc::c_int| {
+            // SAFETY: an all-zero stat is a valid value to be overwritten.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: valid descriptor, C string and out pointer.
+            let rc = unsafe { libc::fstatat(fd.as_raw_fd(), name_c.as_ptr(), &mut st, flags) };
+            (rc == 0).then_some(st)
+        };
+        let changed = || format!("changed since its {name} was allowed");
+        let own = stat_at(libc::AT_SYMLINK_NOFOLLOW).ok_or_else(changed)?;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if own.st_mode & libc::S_IFMT == libc::S_IFLNK && own.st_uid != me {
+            return Err(changed());
+        }
+        let target = stat_at(0).ok_or_else(changed)?;
+        // (st_dev is not u64 on every platform.)
+        #[allow(clippy::unnecessary_cast)]
+        let found = (target.st_dev as u64, target.st_ino as u64);
+        if found != (checked.dev, checked.ino) {
+            return Err(changed());
+        }
+        Ok(HeldDir { fd })
+    }
+
+    /// [`read_small`] of `rel` in this directory (an absolute path is read as it is).
+    pub fn read_small(&self, rel: &Path, max_size: u64) -> Result<SmallFile, String> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::unix::ffi::OsStrExt;
+        let rel_c = std::ffi::CString::new(rel.as_os_str().as_bytes())
+            .map_err(|_| "has a NUL byte in its name".to_string())?;
+        // SAFETY: valid descriptor and C string; the descriptor returned is owned below.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                rel_c.as_ptr(),
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(format!(
+                "could not read: {}",
+                io_reason(&std::io::Error::last_os_error())
+            ));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = unsafe { fs::File::from_raw_fd(fd) };
+        read_opened(file, max_size, || None)
+    }
+
+    /// Makes `command` start in this directory (by its handle, not its path).
+    pub fn start_in(&self, command: &mut std::process::Command) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: fchdir is async-signal-safe; the descriptor stays open in the child until
+        // its exec (it is close-on-exec), and the parent keeps it open meanwhile.
+        unsafe {
+            command.pre_exec(move || match libc::fchdir(fd) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            });
+        }
+    }
 }
 
 /// The OS error text without the "(os error N)" suffix.

@@ -7,5 +7,6 @@ pub mod fs;
 pub mod glob;
 pub mod log;
 pub mod names;
+pub mod process;
 pub mod text;
 pub mod time;

@@ -127,6 +127,26 @@ pub fn refusal(name: &str) -> Option<Refusal> {
     }
 }
 
+/// Whether a variable's name says it holds a secret: AWS's static keys, and any name with
+/// TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL or PRIVATE in it, or ending in `_KEY` or
+/// `_KEY_ID` (any case). A user's own value of such a name, when a project overrides it,
+/// waits in the keyring, never in the state every program inherits.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "PRIVATE",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
+        || upper.ends_with("_KEY")
+        || upper.ends_with("_KEY_ID")
+}
+
 /// Whether `text` can name an AWS region in a host name (`sts.{region}.amazonaws.com`): one
 /// DNS label of lower-case letters, digits and inner hyphens. Nothing else is ever spliced into
 /// a host.
@@ -192,6 +212,31 @@ pub fn printable(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_names_are_told_by_their_words() {
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_CREDENTIAL_EXPIRATION",
+            "GITHUB_TOKEN",
+            "db_password",
+            "SSH_PRIVATE_KEY_PATH",
+            "STRIPE_API_KEY",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "AWS_REGION",
+            "AWS_PROFILE",
+            "KUBECONFIG",
+            "PATH",
+            "KEYBOARD",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn accepts_shell_safe_names_only() {

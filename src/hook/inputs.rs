@@ -1,8 +1,11 @@
 //! What the per-prompt decision reads from the outside world, gathered by `export`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::keeping::cache::held::HeldList;
+use crate::keeping::cache::store::SecretStore;
 use crate::keeping::trust::TrustStore;
 use crate::provider::{OpenRequest, Provider, ProviderError};
 use crate::settings::Environ;
@@ -27,4 +30,16 @@ pub struct Inputs<'a> {
     pub refresh_margin: Duration,
     /// How long a background refresher may take before it counts as dead.
     pub refresh_lifetime: Duration,
+    /// Where the user's own secret values wait while a project overrides them.
+    pub holding: Holding<'a>,
+}
+
+/// The keyring entry of this shell's held values (`keeping::cache::held`), opened only when a
+/// value must be held or brought back.
+pub struct Holding<'a> {
+    /// The keyring, or why there is none to use (caching off, no store answers).
+    pub store: &'a dyn Fn() -> Result<Arc<dyn SecretStore>, String>,
+    pub list: Option<HeldList>,
+    /// The shell whose entry it is.
+    pub owner: libc::pid_t,
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 mod inputs;
 mod transition;
 
-pub use inputs::Inputs;
+pub use inputs::{Holding, Inputs};
 
 use crate::ground::fs::FileStamp;
 use crate::ground::log;
@@ -61,7 +61,7 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
     }
     // Anything else: leave what was loaded, enter what is here, say what changed, and hand
     // the shell only the names whose values differ.
-    let mut transition = Transition::new(inputs.environ);
+    let mut transition = Transition::new(inputs.environ, &inputs.holding);
     transition.leave_previous(&inputs.previous);
     let entered = transition.enter_found(found, inputs);
     transition.report_change(&inputs.previous, entered.as_ref());
@@ -179,7 +179,7 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
     {
         return Some(changes);
     }
-    let mut attempt = Transition::new(inputs.environ);
+    let mut attempt = Transition::new(inputs.environ, &inputs.holding);
     attempt.keyring_warned = previous.keyring_warned;
     let kept = attempt.leave(previous, false);
     let result = result.and_then(|(stamp, project)| attempt.load(&project, stamp, inputs, &kept));
@@ -218,7 +218,7 @@ fn refresh(previous: &State, inputs: &Inputs) -> Option<Vec<Change>> {
                 }
                 return Some(vec![Change::Set(state_name, state.encode())]);
             }
-            let mut unload = Transition::new(inputs.environ);
+            let mut unload = Transition::new(inputs.environ, &inputs.holding);
             unload.leave(previous, false);
             let names: Vec<&str> = loaded.vars.iter().map(|v| v.name.as_str()).collect();
             log::warn(format!(

@@ -10,6 +10,7 @@ use crate::ground::log;
 use crate::ground::names::VarName;
 use crate::ground::time;
 use crate::inputs::escrc::{CredentialsMode, Escrc};
+use crate::keeping;
 use crate::keeping::files;
 use crate::keeping::interrupt;
 use crate::keeping::trust::Verdict;
@@ -20,7 +21,7 @@ use crate::settings::Environ;
 use crate::settings::state::{self, Loaded, Outcome, SetVar, State};
 use crate::shell::Change;
 
-use super::inputs::Inputs;
+use super::inputs::{Holding, Inputs};
 
 /// A state for a file that was not loaded, saying why (once, here, and in `status` after).
 fn failed(stamp: FileStamp, label: String, outcome: Outcome, message: impl ToString) -> State {
@@ -52,6 +53,10 @@ pub(super) struct Transition<'a> {
     left: Option<String>,
     /// What was loaded, as the message names it (`label (cached, 50m left)`).
     entered: Option<String>,
+    /// Where the user's own secret values wait while a project overrides them.
+    holding: &'a Holding<'a>,
+    /// The held values read back while leaving (by salted hash), or why they could not be.
+    released: Option<Result<BTreeMap<String, String>, String>>,
 }
 
 /// Why a load did not happen.
@@ -69,9 +74,11 @@ impl From<String> for LoadError {
 }
 
 impl<'a> Transition<'a> {
-    pub(super) fn new(original: &'a Environ) -> Transition<'a> {
+    pub(super) fn new(original: &'a Environ, holding: &'a Holding<'a>) -> Transition<'a> {
         Transition {
             original,
+            holding,
+            released: None,
             overlay: BTreeMap::new(),
             changes: Vec::new(),
             interrupted: None,
@@ -210,8 +217,12 @@ impl<'a> Transition<'a> {
                 kept.push(name.to_string());
                 continue;
             }
-            match &var.prev {
-                Some(prev) => self.set(name, prev.clone()),
+            let prev = match &var.held {
+                Some(hash) => self.held_value(loaded.held_in.as_deref(), hash, &name),
+                None => var.prev.clone(),
+            };
+            match prev {
+                Some(prev) => self.set(name, prev),
                 None => self.unset(name),
             }
         }
@@ -219,6 +230,66 @@ impl<'a> Transition<'a> {
             files::remove(dir);
         }
         kept
+    }
+
+    /// The user's own value held under `hash` in the keyring entry `account`; none, said once
+    /// per name, when the keyring cannot give it back.
+    fn held_value(&mut self, account: Option<&str>, hash: &str, name: &VarName) -> Option<String> {
+        let released = self.released.get_or_insert_with(|| {
+            let account = account.ok_or("the state names no keyring entry")?;
+            let store = (self.holding.store)()?;
+            keeping::cache::held::held_values(store.as_ref(), account).map_err(|e| e.to_string())
+        });
+        let problem = match released {
+            Ok(values) => match values.get(hash) {
+                Some(value) => return Some(value.clone()),
+                None => "the keyring no longer has it".to_string(),
+            },
+            Err(reason) => reason.clone(),
+        };
+        log::warn(format!(
+            "could not bring back your own {name} ({problem}): it is unset; set it again"
+        ));
+        None
+    }
+
+    /// Moves the user's previous values of secret names out of `vars` (and so out of the
+    /// state) into this shell's keyring entry; returns its account, if anything was held.
+    fn hold_secrets(&self, salt: &str, vars: &mut [SetVar]) -> Result<Option<String>, String> {
+        let mut values = Vec::new();
+        let mut names = Vec::new();
+        for var in vars.iter_mut() {
+            if !crate::ground::names::is_secret_name(&var.name) {
+                continue;
+            }
+            if let Some(value) = var.prev.take() {
+                let hash = Loaded::hash(salt, &format!("held:{}", var.name), &value);
+                var.held = Some(hash.clone());
+                values.push((hash, value));
+                names.push(var.name.clone());
+            }
+        }
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let them = if names.len() == 1 { "it" } else { "them" };
+        let cannot = |reason: String| {
+            format!(
+                "not loaded: your own {} would wait in a keyring while the project overrides \
+                 {them}, and none is usable ({reason}); unset {them} first, or set up a keyring \
+                 (see `esc-hook doctor`), then `esc-hook reload`",
+                names.join(" "),
+            )
+        };
+        let store = (self.holding.store)().map_err(cannot)?;
+        keeping::cache::held::hold(
+            store.as_ref(),
+            self.holding.list.as_ref(),
+            self.holding.owner,
+            values,
+        )
+        .map(Some)
+        .map_err(|e| cannot(e.to_string()))
     }
 
     /// Decides what the `.escrc` at `stamp` gets: it and every file it builds on are checked
@@ -364,6 +435,7 @@ impl<'a> Transition<'a> {
                         hash: String::new(),
                         unset: true,
                         from: None,
+                        held: None,
                     });
                 }
             }
@@ -399,6 +471,7 @@ impl<'a> Transition<'a> {
                     hash: Loaded::hash(&salt, name.as_str(), text),
                     unset: false,
                     from: (from > 0).then_some(from),
+                    held: None,
                 }
             })
             .collect();
@@ -411,12 +484,20 @@ impl<'a> Transition<'a> {
         }
         let mut accepted = accepted;
         accepted.truncate(fits);
-        for name in project::STATIC_AWS_CREDENTIALS {
-            if set_aside.iter().any(|var| var.name == name) {
-                self.unset(VarName::constant(name));
-            }
-        }
+        let aside: Vec<VarName> = set_aside
+            .iter()
+            .filter_map(|var| VarName::parse(&var.name))
+            .collect();
         vars.extend(set_aside);
+        // Before anything changes: a load that cannot hold them changes nothing.
+        let held_in = self.hold_secrets(&salt, &mut vars).inspect_err(|_| {
+            if let Some(dir) = &files_dir {
+                files::remove(dir);
+            }
+        })?;
+        for name in aside {
+            self.unset(name);
+        }
         let loaded = Loaded {
             salt,
             vars,
@@ -426,6 +507,7 @@ impl<'a> Transition<'a> {
             expires_at: if process_mode { None } else { expires_at },
             retry_at: None,
             origins,
+            held_in,
         };
         for (name, text) in accepted {
             self.set(name, text);

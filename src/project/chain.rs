@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ground::fs::{FileStamp, SmallFile};
+use crate::ground::fs::{FileId, FileStamp, SmallFile};
 use crate::inputs::escrc::{self, AwsSettings, Escrc, EscrcError};
 use crate::keeping::trust::{TrustStore, Verdict};
 use crate::settings::state::{Link, TrustKeys};
@@ -50,7 +50,10 @@ impl Layer {
     fn read(stamp: FileStamp) -> Layer {
         match escrc::read(&stamp.path) {
             Ok(file) => {
-                let parsed = escrc::parse(&stamp.path, &file);
+                let parsed = escrc::parse(&stamp.path, &file).map(|mut escrc| {
+                    escrc.file_id = Some(file.id);
+                    escrc
+                });
                 Layer {
                     stamp,
                     file: Some(file),
@@ -281,6 +284,7 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
         )));
     }
     let parent_dir = parent.path.parent().map(Path::to_path_buf);
+    let parent_file = parent.file_id;
     // The parent's values keep naming the file they are written in.
     for name in parent.values.keys() {
         if !parent.value_files.contains_key(name) {
@@ -308,9 +312,9 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
     }
     merged.aws = match (merged.aws.take(), &child.aws) {
         (None, child) => child.clone(),
-        (Some(above), None) => Some(with_dir(above, parent_dir.as_deref())),
+        (Some(above), None) => Some(with_dir(above, parent_dir.as_deref(), parent_file)),
         (Some(above), Some(here)) => {
-            let above = with_dir(above, parent_dir.as_deref());
+            let above = with_dir(above, parent_dir.as_deref(), parent_file);
             Some(AwsSettings {
                 region: here.region.clone().or(above.region),
                 assume_role: here.assume_role.clone().or(above.assume_role),
@@ -326,11 +330,12 @@ fn layered(mut parent: Escrc, child: &Escrc, text: &[u8]) -> Result<Escrc, Escrc
 
 /// A parent's `aws.web-identity` keeps reading its token file and running its token command
 /// where that parent is.
-fn with_dir(mut aws: AwsSettings, dir: Option<&Path>) -> AwsSettings {
+fn with_dir(mut aws: AwsSettings, dir: Option<&Path>, file: Option<FileId>) -> AwsSettings {
     if let Some(web) = &mut aws.web_identity
         && web.dir.is_none()
     {
         web.dir = dir.map(PathBuf::from);
+        web.dir_file = file;
     }
     aws
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use std::path::Path;
 
+use crate::ground::fs::FileId;
 use crate::inputs::escrc::{AwsSettings, EnvRef, Escrc};
 
 /// What a provider needs to know: the environment to open (if any) and the STS steps (if any).
@@ -32,6 +33,8 @@ pub struct OpenRequest<'a> {
     pub aws: Option<&'a AwsSettings>,
     /// The `.escrc`'s directory: token files and commands are relative to it.
     pub project_dir: &'a Path,
+    /// The `.escrc` read there (whose trust was checked): the directory must still hold it.
+    pub escrc_file: Option<FileId>,
 }
 
 impl<'a> OpenRequest<'a> {
@@ -50,6 +53,7 @@ impl<'a> OpenRequest<'a> {
             ttl: escrc.ttl,
             aws,
             project_dir: escrc.path.parent().unwrap_or(Path::new("/")),
+            escrc_file: escrc.file_id,
         })
     }
 

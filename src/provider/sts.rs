@@ -185,7 +185,7 @@ impl Provider for StsProvider {
             aws,
             &endpoint,
             &resolved,
-            request.project_dir,
+            (request.project_dir, request.escrc_file),
             user.as_deref(),
             &self.child_env,
         )?;
@@ -202,7 +202,7 @@ fn chain(
     aws: &AwsSettings,
     endpoint: &Endpoint,
     resolved: &Resolved,
-    project_dir: &Path,
+    (project_dir, escrc_file): (&Path, Option<crate::ground::fs::FileId>),
     user: Option<&str>,
     child_env: &[(String, OsString)],
 ) -> Result<Option<Session>, ProviderError> {
@@ -212,7 +212,7 @@ fn chain(
         .map_err(|e| ProviderError::Config(format!("could not start the network runtime: {e}")))?;
     let mut session = Session::from_vars(&resolved.vars);
     if let Some(web) = &aws.web_identity {
-        let token = token::web_identity_token(web, resolved, project_dir, child_env)?;
+        let token = token::web_identity_token(web, resolved, project_dir, escrc_file, child_env)?;
         session = Some(runtime.block_on(assume_role_with_web_identity(
             endpoint,
             web,

@@ -10,35 +10,53 @@ use std::time::Duration;
 use serde_json::Value as Json;
 
 use super::{ProviderError, Resolved};
+use crate::ground::fs::{FileId, HeldDir};
 use crate::ground::names::printable;
-use crate::inputs::escrc::WebIdentity;
+use crate::inputs::escrc::{FILE_NAME, WebIdentity};
 
 const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An OIDC token is a few KiB; a file or a command's output larger than this is refused.
 const MAX_TOKEN_LEN: u64 = 64 * 1024;
 
-/// The OIDC token, from a file, a command, or the environment's properties.
+/// The OIDC token, from a file, a command, or the environment's properties. A file or command
+/// relative to the project is read or run in the directory that holds the `.escrc` whose trust
+/// was checked (`escrc_file`), through one handle: never the path resolved again.
 pub fn web_identity_token(
     web: &WebIdentity,
     resolved: &Resolved,
     project_dir: &Path,
+    escrc_file: Option<FileId>,
     child_env: &[(String, OsString)],
 ) -> Result<String, ProviderError> {
     let fail = |message: String| ProviderError::Config(format!("aws.web-identity: {message}"));
     // A parent's section (in a layered project) reads and runs where that parent is.
-    let project_dir = web.dir.as_deref().unwrap_or(project_dir);
+    let (project_dir, checked) = match &web.dir {
+        Some(dir) => (dir.as_path(), web.dir_file),
+        None => (project_dir, escrc_file),
+    };
+    let held = || {
+        let shown = crate::ground::fs::home_relative(project_dir);
+        checked
+            .ok_or_else(|| format!("{shown} has no checked {FILE_NAME}"))
+            .and_then(|checked| HeldDir::open(project_dir, FILE_NAME, checked))
+            .map_err(|reason| {
+                fail(format!(
+                    "{shown} {reason}: nothing is read or run there (esc-hook reload to check it again)"
+                ))
+            })
+    };
     let token = if let Some(file) = &web.token_file {
         // A regular file, opened without blocking and bounded: a FIFO or `/dev/zero` put
         // there must not hold up or flood the prompt.
-        let path = project_dir.join(file);
-        let shown = || crate::ground::fs::home_relative(&path);
-        let file = crate::ground::fs::read_small(&path, MAX_TOKEN_LEN)
+        let shown = || crate::ground::fs::home_relative(&project_dir.join(file));
+        let file = held()?
+            .read_small(file, MAX_TOKEN_LEN)
             .map_err(|reason| fail(format!("the token file {} {reason}", shown())))?;
         String::from_utf8(file.content)
             .map_err(|_| fail(format!("the token file {} is not text", shown())))?
     } else if let Some(command) = &web.token_command {
-        run_token_command(command, project_dir, child_env).map_err(fail)?
+        run_token_command(command, &held()?, child_env).map_err(fail)?
     } else if let Some(property) = &web.token_property {
         let raw = resolved
             .raw
@@ -58,16 +76,17 @@ pub fn web_identity_token(
 
 fn run_token_command(
     command: &str,
-    dir: &Path,
+    dir: &HeldDir,
     env: &[(String, OsString)],
 ) -> Result<String, String> {
     let words = shell_words::split(command).map_err(|e| format!("token-command: {e}"))?;
     let (program, args) = words.split_first().ok_or("token-command is empty")?;
-    let mut child = Command::new(program)
+    let mut child = Command::new(program);
+    dir.start_in(&mut child);
+    let mut child = child
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(name, value)| (name, value)))
-        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -56,7 +56,14 @@ pub struct Settings {
     reads_config_file: bool,
     config: OnceLock<Config>,
     config_reported: AtomicBool,
+    /// Where the user's own values of secret names wait while a project overrides them (the
+    /// keyring; `main` names it, a floor above): asked at the first need only.
+    held_source: OnceLock<HeldSource>,
+    held: OnceLock<BTreeMap<String, OsString>>,
 }
+
+/// Reads a keyring entry of held values (see [`state::SetVar::held`]): salted hash → value.
+pub type HeldSource = Box<dyn Fn(&str) -> BTreeMap<String, String> + Send + Sync>;
 
 /// How long before expiry credentials are refreshed (and stop being served from the cache).
 pub const MARGIN_SETTING: &str = "ESC_HOOK_REFRESH_MARGIN";
@@ -91,6 +98,8 @@ impl Settings {
             reads_config_file: false,
             config: OnceLock::new(),
             config_reported: AtomicBool::new(false),
+            held_source: OnceLock::new(),
+            held: OnceLock::new(),
         }
     }
 
@@ -111,10 +120,34 @@ impl Settings {
         match loaded.vars.iter().find(|var| var.name == name) {
             // Changed since esc-hook set it, or never set: the user's own.
             Some(var) if loaded.still_ours(var, current.and_then(OsStr::to_str)) => {
-                var.prev.as_deref().map(OsStr::new)
+                match (&var.prev, &var.held) {
+                    (Some(prev), _) => Some(OsStr::new(prev)),
+                    (None, Some(hash)) => self
+                        .held_values(loaded.held_in.as_deref())
+                        .get(hash)
+                        .map(OsString::as_os_str),
+                    (None, None) => None,
+                }
             }
             _ => current,
         }
+    }
+
+    /// Names where held values are read from (once, by `main`).
+    pub fn set_held_source(&self, source: HeldSource) {
+        let _ = self.held_source.set(source);
+    }
+
+    /// The user's own values held in the keyring entry `account`, read once.
+    fn held_values(&self, account: Option<&str>) -> &BTreeMap<String, OsString> {
+        self.held
+            .get_or_init(|| match (account, self.held_source.get()) {
+                (Some(account), Some(source)) => source(account)
+                    .into_iter()
+                    .map(|(hash, value)| (hash, OsString::from(value)))
+                    .collect(),
+                _ => BTreeMap::new(),
+            })
     }
 
     /// A setting: the user's own value, when set, non-empty and UTF-8.
@@ -474,6 +507,7 @@ mod tests {
                     hash: Loaded::hash(&salt, name, set),
                     unset: false,
                     from: None,
+                    held: None,
                 })
                 .collect(),
             salt,
@@ -482,6 +516,7 @@ mod tests {
             expires_at: None,
             retry_at: None,
             origins: Vec::new(),
+            held_in: None,
         });
         state.encode()
     }

@@ -132,6 +132,18 @@ pub struct Loaded {
     /// Where the variables came from (environments, files), each named once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<String>,
+    /// The keyring entry where the user's own values of secret names wait while the project
+    /// is loaded (see [`SetVar::held`]): `held-<shell pid>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_in: Option<String>,
+}
+
+/// Whether `account` can name a keyring entry of held values: `held-` and a process id. A
+/// state names nothing else for esc-hook to read from the keyring.
+pub fn is_held_account(account: &str) -> bool {
+    account
+        .strip_prefix("held-")
+        .is_some_and(|pid| (1..=10).contains(&pid.len()) && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Loaded {
@@ -157,6 +169,11 @@ pub struct SetVar {
     /// (so a project whose values all come from one place pays nothing per variable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<usize>,
+    /// The user's previous value is a secret (`ground::names::is_secret_name`): it is not in
+    /// `prev` but in the keyring entry [`Loaded::held_in`], under this salted hash of the name
+    /// and value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 impl Loaded {
@@ -277,6 +294,10 @@ impl State {
         if state.v != SCHEMA {
             return Err(format!("{VAR} is from another esc-hook version"));
         }
+        let held_in = state.loaded.as_ref().and_then(|l| l.held_in.as_deref());
+        if held_in.is_some_and(|account| !is_held_account(account)) {
+            return Err(format!("{VAR} is not valid"));
+        }
         Ok(state)
     }
 }
@@ -327,6 +348,7 @@ mod tests {
                 hash: Loaded::hash(&salt, "AWS_REGION", "eu-west-1"),
                 unset: false,
                 from: None,
+                held: None,
             }],
             salt,
             files_dir: Some(PathBuf::from("/run/user/1/esc-hook/x")),
@@ -334,6 +356,7 @@ mod tests {
             expires_at: Some(3605),
             retry_at: None,
             origins: vec!["acme/payments/dev".into()],
+            held_in: None,
         });
         state
     }

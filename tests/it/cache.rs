@@ -707,3 +707,86 @@ fn cache_list_tells_entries_of_one_environment_apart() {
     assert!(list.contains("ttl 30m"), "{list}");
     let _ = sandbox.run(&plain, &["cache", "clear", "--all"]);
 }
+
+/// The kernel's timeout of each key of `account` in /proc/keys, in seconds (`None`: no timeout,
+/// `perm`). Keys this process may view: the test's own session keyring.
+fn keyutils_timeouts(account: &str) -> Vec<Option<u64>> {
+    let keys = std::fs::read_to_string("/proc/keys").unwrap_or_default();
+    keys.lines()
+        .filter(|line| line.contains(&format!("keyring:{account}@esc-hook")))
+        // Live keys only: the kernel collects invalidated (i), revoked (R) and dead (D) ones
+        // in its own time.
+        .filter(|line| {
+            let flags = line.split_whitespace().nth(1).unwrap_or_default();
+            !flags.contains(['i', 'R', 'D'])
+        })
+        .map(|line| {
+            let timeout = line.split_whitespace().nth(3).unwrap_or("perm");
+            let (number, unit) = timeout.split_at(timeout.len().saturating_sub(1));
+            let scale = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86400,
+                "w" => 604800,
+                _ => return None,
+            };
+            number.parse::<u64>().ok().map(|n| n * scale)
+        })
+        .collect()
+}
+
+// keyutils entries were linked into the persistent keyring, where they lived up to three days
+// after their credentials expired. Each key now carries a kernel timeout that ends no later
+// than its credentials: in the keyutils store and in the Secret Service's session copy alike.
+#[test]
+fn keyutils_entries_end_with_their_credentials() {
+    if !have_keyrings() {
+        return;
+    }
+    for store in ["keyutils", "auto"] {
+        let stand_in = StandIn::payments();
+        let sandbox = sandbox_for(&stand_in, store);
+        let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+        // A second shell reads the entry back: for `auto`, the copy is written from the
+        // Secret Service's answer when it is missing.
+        load_with_bash(&sandbox, &dir, &[]);
+        let list = sandbox.run(&dir, &["cache", "list", "--json"]);
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+        let account = rows[0]["account"].as_str().unwrap().to_string();
+        let left = rows[0]["seconds_left"].as_u64().unwrap();
+        let timeouts = keyutils_timeouts(&account);
+        assert!(
+            !timeouts.is_empty(),
+            "{store}: a key in the session keyring"
+        );
+        for timeout in &timeouts {
+            let timeout = timeout.unwrap_or_else(|| panic!("{store}: a key without a timeout"));
+            // /proc/keys rounds down to the unit it shows.
+            assert!(timeout <= left, "{store}: {timeout}s > {left}s left");
+            assert!(timeout > 0, "{store}");
+        }
+        // The copy, gone, comes back with a timeout when the Secret Service answers.
+        if store == "auto" {
+            let dropped = Command::new("sh")
+                .args([
+                    "-c",
+                    "keyctl invalidate \"$(keyctl search @s user \"$1\")\"",
+                    "sh",
+                    &format!("keyring:{account}@esc-hook"),
+                ])
+                .output()
+                .unwrap();
+            assert!(dropped.status.success(), "{}", stderr(&dropped));
+            assert!(keyutils_timeouts(&account).is_empty());
+            let (_, log) = load_with_bash(&sandbox, &dir, &[]);
+            assert!(log.contains("(cached, "), "{log}");
+            let copied = keyutils_timeouts(&account);
+            assert!(
+                !copied.is_empty() && copied.iter().all(|t| t.is_some_and(|t| t <= left)),
+                "{copied:?}"
+            );
+        }
+        let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
+    }
+}

@@ -258,3 +258,93 @@ fn a_credentials_process_project_keeps_a_long_client_working_from_the_shell() {
     assert!(keys.iter().all(|k| k.starts_with("AKIA-")), "{keys:?}");
     let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
 }
+
+/// Kills the process whose id is in `file` (SIGKILL), if any: what a test left running.
+fn kill_from(file: &std::path::Path) {
+    if let Some(pid) = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+    {
+        // SAFETY: a plain kill of a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+// Finding 8: processes the command leaves behind keep the endpoint's URI and token; once `exec`
+// was gone, another user bound the freed port, received the token and served credentials of
+// their own. Now a keeper holds the port while anything holds the token: nobody else can bind
+// it, a leftover asking gets a refusal (never someone else's credentials), and once the last
+// holder is gone the port is given up.
+#[test]
+fn the_endpoint_port_is_held_while_a_leftover_holds_its_token() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\naws:\n  credentials: server\n",
+    );
+    let pid_file = sandbox.path("leftover.pid");
+    let uri_file = sandbox.path("uri");
+    let token_file = sandbox.path("token");
+    // The command starts something that outlives it, and ends.
+    let script = format!(
+        "sleep 60 </dev/null >/dev/null 2>&1 & echo $! > '{}'; printf %s \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" > '{}'; printf %s \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" > '{}'",
+        pid_file.display(),
+        uri_file.display(),
+        token_file.display()
+    );
+    let out = sandbox
+        .esc(&dir, &["exec", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    struct Leftover(std::path::PathBuf);
+    impl Drop for Leftover {
+        fn drop(&mut self) {
+            kill_from(&self.0);
+        }
+    }
+    let leftover = Leftover(pid_file.clone());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let uri = std::fs::read_to_string(&uri_file).unwrap();
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let hostport = uri
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    // exec has ended; the port is not free for anyone else.
+    let taken = std::net::TcpListener::bind(&hostport);
+    assert!(taken.is_err(), "another process could bind {hostport}");
+    // What the leftover gets when it asks: a refusal, not credentials.
+    let mut stream = TcpStream::connect(&hostport).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET /credentials HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("has ended"), "{answer}");
+    assert!(!answer.contains("AccessKeyId"), "{answer}");
+    // The last holder gone, the keeper lets go (it looks every 2 seconds).
+    drop(leftover);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut freed = false;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpListener::bind(&hostport).is_ok() {
+            freed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(freed, "the port is given up once nothing holds the token");
+}

@@ -926,9 +926,14 @@ fn nushell_takes_no_name_that_changes_it() {
 // the user's settings, and `exec`'s command sees none of the other project's variables.
 #[test]
 fn exec_credential_process_and_reload_ignore_what_a_project_set() {
+    // The project overrides the user's PULUMI_ACCESS_TOKEN, which waits in the keyring.
+    if !have_keyrings() {
+        return;
+    }
     let evil = StandIn::start(serde_json::json!({}));
     let good = StandIn::payments();
-    let sandbox = Sandbox::uncached_esc(&good);
+    let mut sandbox = Sandbox::uncached_esc(&good);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
     let project_a = allowed_project(
         &sandbox,
         "a",
@@ -962,8 +967,8 @@ fn exec_credential_process_and_reload_ignore_what_a_project_set() {
     assert_eq!(evil.requests().len(), 0, "{:?}", evil.requests());
     assert_eq!(
         good.opens(),
-        3,
-        "exec, credential-process and reload each opened"
+        2,
+        "exec and reload opened (credential-process was served by exec's cache entry)"
     );
 }
 
@@ -1289,5 +1294,301 @@ fn the_users_own_proxy_is_used_and_a_projects_never() {
                 .iter()
                 .all(|r| r["proxied_to"].as_str() == Some("esc.invalid")),
         "{through_proxy:?}"
+    );
+}
+
+// Core dumps: esc-hook holds the Pulumi token and opened values, so its process is not
+// dumpable: its /proc files become root's, out of reach of the user's other processes (and of
+// a core file). The check runs as an unprivileged user, to whom the difference shows: as root
+// it drops to nobody. The editor `edit` starts (a child that outlives nothing) looks at its
+// parent; it is itself as dumpable as ever.
+#[test]
+fn esc_hook_is_not_dumpable_and_what_it_starts_is() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && !have("setpriv") {
+        skip("needs setpriv to look as an unprivileged user");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path("p");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(".escrc"), "values:\n  PLAIN: yes\n").unwrap();
+    let copy = sandbox.path("esc-hook");
+    fs::copy(bin(), &copy).unwrap();
+    let seen = sandbox.path("seen");
+    let editor = sandbox.path("editor");
+    fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\necho parent=$(stat -c %u /proc/$PPID/environ) self=$(stat -c %u /proc/$$/environ) me=$(id -u) > '{}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    if root {
+        // The whole sandbox becomes nobody's (its home, data and cache directories too).
+        std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(sandbox.path(""))
+            .status()
+            .unwrap();
+    }
+    let mut command = match root {
+        true => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+            c.arg(&copy);
+            c
+        }
+        false => std::process::Command::new(&copy),
+    };
+    let out = command
+        .arg("edit")
+        .env_clear()
+        .envs(sandbox.env())
+        .env("EDITOR", &editor)
+        .env("PWD", &dir)
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = fs::read_to_string(&seen).unwrap_or_default();
+    assert!(out.status.success(), "{shown}{}", stderr(&out));
+    let me = shown
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("me="))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(root, me == "65534", "{shown}");
+    assert!(!me.is_empty() && me != "0", "{shown}");
+    assert!(
+        shown.contains("parent=0 "),
+        "esc-hook is not dumpable: {shown}"
+    );
+    assert!(
+        shown.contains(&format!("self={me} ")),
+        "its editor is: {shown}"
+    );
+}
+
+// Finding 12: the user's own secrets (their static AWS keys, a GITHUB_TOKEN), overridden or
+// set aside by a project, were kept in plain text in ESC_HOOK_STATE, which every program in
+// the project inherits. They now wait in the keyring; the state holds only a salted hash, and
+// leaving brings them back. Without a usable keyring the project is not loaded, with a line,
+// and nothing of the user's is lost.
+fn a_users_own_secrets_never_reach_the_state(shell: Sh) {
+    if !available(shell) || !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let home = sandbox.home();
+    let payments = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nvalues:\n  GITHUB_TOKEN: the-projects-token\n  AWS_REGION: eu-west-1\n",
+    );
+    let own = [
+        ("AWS_ACCESS_KEY_ID", "AKIAUSERSOWNKEY"),
+        ("AWS_SECRET_ACCESS_KEY", "users-own-secret-key"),
+        ("GITHUB_TOKEN", "ghp_users_own_token"),
+        ("AWS_REGION", "us-west-2"),
+    ];
+    let names: Vec<&str> = own.iter().map(|(name, _)| *name).collect();
+    let state_file = sandbox.path(&format!("state-{}", shell.name()));
+    let env_file = sandbox.path(&format!("env-{}", shell.name()));
+    let mut session = Session::new(shell, &sandbox);
+    for (name, value) in own {
+        session.user_set(name, value);
+    }
+    session
+        .cd(&payments)
+        .probe("inside", &names)
+        .run(&format!(
+            "printf %s \"$ESC_HOOK_STATE\" > '{}'",
+            state_file.display()
+        ))
+        .run(&format!("env > '{}'", env_file.display()))
+        .cd(&home)
+        .probe("outside", &names)
+        .cd(&payments)
+        .cd(&home)
+        .probe("again", &names);
+    let (probes, log) = session.finish(&home);
+    expect(
+        &probes,
+        "inside",
+        &[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001"),
+            ("GITHUB_TOKEN", "the-projects-token"),
+            ("AWS_REGION", "eu-west-1"),
+        ],
+    );
+    expect(&probes, "outside", &own);
+    expect(&probes, "again", &own);
+    let decoded = decode_state(&fs::read_to_string(&state_file).unwrap()).to_string();
+    let children_see = fs::read_to_string(&env_file).unwrap();
+    for (name, value) in &own[..3] {
+        assert!(decoded.contains(name), "{decoded}");
+        assert!(
+            !decoded.contains(value),
+            "{}: {value} in the state",
+            shell.name()
+        );
+        assert!(
+            !children_see.contains(value),
+            "{}: {value} in a child",
+            shell.name()
+        );
+    }
+    // Not a secret: the user's region is recorded as before.
+    assert!(decoded.contains("us-west-2"), "{decoded}");
+    assert!(
+        !log.iter().any(|l| l.contains("could not bring back")),
+        "{log:#?}"
+    );
+
+    // No keyring to hold them: not loaded, said once, nothing of the user's touched.
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "none");
+    let payments = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nvalues:\n  GITHUB_TOKEN: the-projects-token\n",
+    );
+    let mut session = Session::new(shell, &sandbox);
+    for (name, value) in own {
+        session.user_set(name, value);
+    }
+    session
+        .cd(&payments)
+        .probe("refused", &names)
+        .cd(&sandbox.home())
+        .probe("after", &names);
+    let (probes, log) = session.finish(&sandbox.home());
+    expect(&probes, "refused", &own);
+    expect(&probes, "after", &own);
+    let refusals: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("not loaded: your own AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY GITHUB_TOKEN would wait in a keyring"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{}: {log:#?}", shell.name());
+    assert!(
+        refusals[0].contains("ESC_HOOK_KEYRING=none"),
+        "{refusals:?}"
+    );
+}
+
+#[test]
+fn a_users_own_secrets_never_reach_the_state_in_every_shell() {
+    for shell in SHELLS {
+        a_users_own_secrets_never_reach_the_state(shell);
+    }
+}
+
+// exec: the state it hands its command records no secret of the user's either.
+#[test]
+fn exec_records_no_secret_of_the_users() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.set("AWS_SECRET_ACCESS_KEY", "users-own-secret-key");
+    sandbox.set("AWS_REGION", "us-west-2");
+    let payments = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nvalues:\n  AWS_REGION: eu-west-1\n",
+    );
+    let out = sandbox
+        .esc(
+            &payments,
+            &["exec", "--", "sh", "-c", "printf %s \"$ESC_HOOK_STATE\""],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let decoded = decode_state(&stdout(&out)).to_string();
+    assert!(decoded.contains("AWS_SECRET_ACCESS_KEY"), "{decoded}");
+    assert!(!decoded.contains("users-own-secret-key"), "{decoded}");
+    assert!(decoded.contains("us-west-2"), "{decoded}");
+}
+
+// Finding 6: check, then use. Trust was checked on the `.escrc` read through a path, and the
+// token-command later ran in that path resolved again: another user who may rename entries of
+// a directory above the project swapped in their own directory in between, and their
+// `./bin/tok` ran as the victim. The swap here happens at the one moment that matters (while
+// the environment is being opened, after the check, before the token), every time. What runs
+// in the project runs in the directory holding the checked file, by its handle; a directory
+// that no longer holds it runs nothing, with a line.
+#[test]
+fn a_directory_swapped_after_the_check_runs_nothing() {
+    let sandbox_dir = tempfile::tempdir().unwrap();
+    let gate = sandbox_dir.path().join("gate");
+    let stand_in = StandIn::start(serde_json::json!({"acme/payments/dev": {
+        "read": fixture("read-payments-dev.json"),
+        "fault": format!("wait-for:{}", gate.display()),
+    }}));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let tool = |dir: &std::path::Path, marker: &str| {
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        let tok = dir.join("bin/tok");
+        fs::write(
+            &tok,
+            format!(
+                "#!/bin/sh\ntouch '{}'\necho eyJhbGciOiJSUzI1NiJ9.e30.c2ln\n",
+                sandbox.path(marker).display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod").arg("755").arg(&tok).status().unwrap();
+    };
+    let escrc = "environment: acme/payments/dev\naws:\n  region: us-east-1\n  web-identity:\n    role-arn: arn:aws:iam::123456789012:role/ci\n    token-command: ./bin/tok\n";
+    let project = allowed_project(&sandbox, "work/app", escrc);
+    tool(&project, "ran-the-users-tok");
+    // The neighbour's directory, ready to take the project's place.
+    let theirs = sandbox.home().join("theirs/app");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(theirs.join(".escrc"), escrc).unwrap();
+    tool(&theirs, "ran-their-tok");
+
+    let export = sandbox
+        .esc(&project, &["export", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while stand_in.opens() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(stand_in.opens(), 1, "the open arrived");
+    // Checked and opening: the path now leads to the neighbour's directory.
+    let home = sandbox.home();
+    fs::rename(home.join("work"), home.join("work-moved")).unwrap();
+    fs::rename(home.join("theirs"), home.join("work")).unwrap();
+    fs::write(&gate, "").unwrap();
+    let out = export.wait_with_output().unwrap();
+    let log = stderr(&out);
+    assert!(
+        !sandbox.path("ran-their-tok").exists(),
+        "the neighbour's command ran: {log}"
+    );
+    assert!(
+        log.contains("changed since its .escrc was allowed: nothing is read or run there"),
+        "{log}"
+    );
+    assert!(
+        !stdout(&out).contains("AWS_SESSION_TOKEN"),
+        "{}",
+        stdout(&out)
     );
 }

@@ -23,7 +23,7 @@ Faults: "400" (evaluation diagnostics), "401", "403", "404", "429", "500" (with 
 id), "html" (an HTML page with status 502), "truncated" (a JSON body cut in half), "endless"
 (a 200 whose body goes on, without a length, until the client stops reading or 64 MiB are
 sent), "huge-length" (a 200 announcing a 3 GiB body), "slow:S" (answer after S seconds),
-"hang" (never answer). A fault applies to the open request;
+"wait-for:PATH" (answer once PATH exists, at most a minute), "hang" (never answer). A fault applies to the open request;
 "read-500" applies to the read instead. With "fault_after": N the fault only starts once N
 opens of any environment have succeeded (credentials that cannot be refreshed).
 
@@ -37,6 +37,7 @@ POST /_stand-in/config replaces the configuration with the request body.
 """
 
 import json
+import os
 import pathlib
 import socket
 import sys
@@ -167,6 +168,12 @@ class Handler(BaseHTTPRequestHandler):
     def fault(self, fault, name):
         if fault.startswith("slow:"):
             time.sleep(float(fault[5:]))
+            return False
+        if fault.startswith("wait-for:"):
+            # Answers once the file exists (at most a minute): a test acts in between.
+            deadline = time.monotonic() + 60
+            while not os.path.exists(fault[9:]) and time.monotonic() < deadline:
+                time.sleep(0.02)
             return False
         if fault == "hang":
             time.sleep(3600)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ground::fs::{FileStamp, SmallFile, home_relative};
+use crate::ground::fs::{FileId, FileStamp, SmallFile, home_relative};
 use crate::ground::glob::ExportFilter;
 
 mod errors;
@@ -62,6 +62,10 @@ pub struct Escrc {
     /// In a layered project: the file each name under `values` comes from, when it is not
     /// `path` (for `status` and messages).
     pub value_files: BTreeMap<String, PathBuf>,
+    /// The very file that was read (and whose trust was checked): what runs or is read in its
+    /// directory must find this file there (see `ground::fs::HeldDir`). None for a project
+    /// named on the command line.
+    pub file_id: Option<FileId>,
 }
 
 /// The `aws:` section.
@@ -128,6 +132,9 @@ pub struct WebIdentity {
     /// from a parent: the token file and command belong there, not in the child.
     #[serde(skip)]
     pub dir: Option<PathBuf>,
+    /// The `.escrc` in `dir` that was read and checked.
+    #[serde(skip)]
+    pub dir_file: Option<FileId>,
 }
 
 impl AwsSettings {
@@ -284,6 +291,7 @@ pub fn parse(path: &Path, content: &[u8]) -> Result<Escrc, EscrcError> {
         value_lines: lines_of_values(text),
         inherit: raw.inherit,
         value_files: BTreeMap::new(),
+        file_id: None,
     })
 }
 

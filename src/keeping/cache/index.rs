@@ -77,22 +77,27 @@ impl Index {
         let _lock = lock::acquire(&self.dir.join("index.lock"), Duration::from_secs(2));
         let mut entries = self.entries();
         change(&mut entries);
-        let Ok(json) = serde_json::to_vec_pretty(&entries) else {
-            return;
-        };
-        let temp = self.dir.join(format!("index.json.{}", std::process::id()));
-        let written = fs::create_dir_all(&self.dir).and_then(|()| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            file.write_all(&json)?;
-            fs::rename(&temp, self.path())
-        });
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
+        if let Ok(json) = serde_json::to_vec_pretty(&entries) {
+            write_atomically(&self.path(), &json);
         }
+    }
+}
+
+/// Writes `bytes` to `path` (0600) through a temp file and a rename, so a reader sees the old
+/// file or the new one, never half of one. Best effort: a list that could not be written is
+/// written next time.
+pub(super) fn write_atomically(path: &std::path::Path, bytes: &[u8]) {
+    let temp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
     }
 }

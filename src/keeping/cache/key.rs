@@ -57,6 +57,7 @@ mod tests {
                 ttl,
                 aws: None,
                 project_dir: std::path::Path::new("/p"),
+                escrc_file: None,
             }
         }
         let id = identity("https://api.pulumi.com", "pul-1");

@@ -7,6 +7,7 @@
 //! environment is fetched without caching and the caller is told once.
 
 pub mod entry;
+pub mod held;
 pub mod index;
 pub mod key;
 pub mod lock;
@@ -52,13 +53,19 @@ impl CachedProvider {
         let mut blobs = vec![first];
         let count = entry::blob_count(&blobs[0]).unwrap_or(0);
         for part in 1..count {
-            match store.get(&format!("{account}.{part}"))? {
+            match store.get(&blob_account(account, part))? {
                 Some(blob) => blobs.push(blob),
                 None => break,
             }
         }
         match entry::join(&blobs).and_then(|payload| entry::decode(&payload)) {
-            Some(resolved) => Ok(Some(resolved)),
+            Some(resolved) => {
+                let keep_for = keep_for(&resolved);
+                for (part, blob) in blobs.iter().enumerate() {
+                    store.copy_for(&blob_account(account, part), blob, keep_for);
+                }
+                Ok(Some(resolved))
+            }
             None => {
                 // Corrupt or torn: drop it, so the next writer starts clean.
                 let _ = forget(store, account, self.index.as_ref());
@@ -79,10 +86,11 @@ impl CachedProvider {
         };
         // The first blob is written last: it names how many follow, so a reader never
         // trusts a half-written entry (and the hash catches a mix of old and new).
+        let keep_for = keep_for(resolved);
         for (part, blob) in blobs.iter().enumerate().skip(1) {
-            store.set(&format!("{account}.{part}"), blob)?;
+            store.set_for(&blob_account(account, part), blob, keep_for)?;
         }
-        store.set(account, &blobs[0])?;
+        store.set_for(account, &blobs[0], keep_for)?;
         if let Some(index) = &self.index {
             index.record(IndexEntry {
                 account: account.to_string(),
@@ -108,6 +116,23 @@ impl CachedProvider {
             .read(store, account)?
             .filter(|r| serves(r, now, self.margin)))
     }
+}
+
+/// The account of an entry's `part`th blob (the first is the entry's own account).
+fn blob_account(account: &str, part: usize) -> String {
+    match part {
+        0 => account.to_string(),
+        _ => format!("{account}.{part}"),
+    }
+}
+
+/// How long an entry is worth keeping: until its credentials expire (it stops serving a
+/// refresh margin before that), so a store that can drop it by itself does, then.
+fn keep_for(resolved: &Resolved) -> Duration {
+    resolved
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
 }
 
 /// The settings that make two entries of one environment differ, for `cache list`.
@@ -138,7 +163,7 @@ pub fn forget(
     let first = store.get(account)?;
     let blobs = first.as_deref().and_then(entry::blob_count).unwrap_or(1);
     for part in 1..blobs {
-        store.delete(&format!("{account}.{part}"))?;
+        store.delete(&blob_account(account, part))?;
     }
     store.delete(account)?;
     if let Some(index) = index {
@@ -239,6 +264,7 @@ mod tests {
             ttl: None,
             aws: None,
             project_dir: std::path::Path::new("/p"),
+            escrc_file: None,
         }
     }
 

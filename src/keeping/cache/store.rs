@@ -37,6 +37,20 @@ pub trait SecretStore: Send + Sync {
     fn set(&self, account: &str, secret: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, account: &str) -> Result<(), StoreError>;
 
+    /// Stores `secret` for at most `keep_for`: a store that can drop entries by itself (kernel
+    /// keyutils: a per-key timeout) does, so an entry never outlives what it holds; the others
+    /// keep it until it is replaced or deleted.
+    fn set_for(&self, account: &str, secret: &[u8], keep_for: Duration) -> Result<(), StoreError> {
+        let _ = keep_for;
+        self.set(account, secret)
+    }
+
+    /// A store that keeps a fast copy of its entries (see [`SessionCopy`]) copies this one,
+    /// read from the store of record, for at most `keep_for`. Others have nothing to do.
+    fn copy_for(&self, account: &str, secret: &[u8], keep_for: Duration) {
+        let _ = (account, secret, keep_for);
+    }
+
     /// Whether the store of record still holds the entry (for `cache list`).
     fn holds(&self, account: &str) -> Result<bool, StoreError> {
         Ok(self.get(account)?.is_some())
@@ -164,6 +178,21 @@ impl SecretStore for Bounded {
         self.call("deleting from the keyring", move |s| s.delete(&account))
     }
 
+    fn set_for(&self, account: &str, secret: &[u8], keep_for: Duration) -> Result<(), StoreError> {
+        let (account, secret) = (account.to_string(), secret.to_vec());
+        self.call("writing the keyring", move |s| {
+            s.set_for(&account, &secret, keep_for)
+        })
+    }
+
+    fn copy_for(&self, account: &str, secret: &[u8], keep_for: Duration) {
+        let (account, secret) = (account.to_string(), secret.to_vec());
+        let _ = self.call("writing the keyring", move |s| {
+            s.copy_for(&account, &secret, keep_for);
+            Ok(())
+        });
+    }
+
     fn holds(&self, account: &str) -> Result<bool, StoreError> {
         let account = account.to_string();
         self.call("reading the keyring", move |s| s.holds(&account))
@@ -184,6 +213,9 @@ pub struct SessionCopy {
     open_store: Box<dyn Fn() -> Result<Arc<dyn SecretStore>, StoreError> + Send + Sync>,
     /// `auto`: without a Secret Service after all, the session keyring is the store.
     copy_alone_without_store: bool,
+    /// Entries this process read from the store of record, not the copy: `copy_for` copies
+    /// these (and only these, so a hit on the copy costs no write).
+    uncopied: Mutex<std::collections::HashSet<String>>,
 }
 
 impl SessionCopy {
@@ -197,6 +229,7 @@ impl SessionCopy {
             store: OnceLock::new(),
             open_store: Box::new(open_store),
             copy_alone_without_store,
+            uncopied: Mutex::default(),
         }
     }
 
@@ -225,9 +258,12 @@ impl SecretStore for SessionCopy {
         let Some(store) = self.store()? else {
             return Ok(None);
         };
+        // The caller, who knows how long the entry lasts, asks for the copy (`copy_for`).
         let secret = store.get(account)?;
-        if let Some(secret) = &secret {
-            let _ = self.copy.set(account, secret);
+        if secret.is_some()
+            && let Ok(mut uncopied) = self.uncopied.lock()
+        {
+            uncopied.insert(account.to_string());
         }
         Ok(secret)
     }
@@ -242,6 +278,27 @@ impl SecretStore for SessionCopy {
             let _ = self.copy.delete(account);
         }
         Ok(())
+    }
+
+    fn set_for(&self, account: &str, secret: &[u8], keep_for: Duration) -> Result<(), StoreError> {
+        let Some(store) = self.store()? else {
+            return self.copy.set_for(account, secret, keep_for);
+        };
+        store.set_for(account, secret, keep_for)?;
+        if self.copy.set_for(account, secret, keep_for).is_err() {
+            let _ = self.copy.delete(account);
+        }
+        Ok(())
+    }
+
+    fn copy_for(&self, account: &str, secret: &[u8], keep_for: Duration) {
+        let read_from_store = self
+            .uncopied
+            .lock()
+            .is_ok_and(|mut uncopied| uncopied.remove(account));
+        if read_from_store && self.copy.set_for(account, secret, keep_for).is_err() {
+            let _ = self.copy.delete(account);
+        }
     }
 
     fn delete(&self, account: &str) -> Result<(), StoreError> {
@@ -362,6 +419,42 @@ mod native {
                 Err(e) => Err(unavailable(self.name, &e)),
             }
         }
+
+        fn set_for(
+            &self,
+            account: &str,
+            secret: &[u8],
+            keep_for: std::time::Duration,
+        ) -> Result<(), StoreError> {
+            self.set(account, secret)?;
+            #[cfg(target_os = "linux")]
+            if self.name == "keyutils" {
+                // The key is linked into the persistent keyring too, which lives for days:
+                // its own timeout makes the kernel drop it everywhere once its time is up.
+                // Should that fail, the key is not kept at all.
+                if let Err(reason) = keyutils_timeout(account, keep_for) {
+                    let _ = self.delete(account);
+                    return Err(StoreError::Unavailable(format!(
+                        "keyutils: could not set the entry's timeout: {reason}"
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Gives the keyutils entry of `account` a timeout of `keep_for` (at least one second: a
+    /// timeout of zero means none).
+    #[cfg(target_os = "linux")]
+    fn keyutils_timeout(account: &str, keep_for: std::time::Duration) -> Result<(), String> {
+        use linux_keyutils::{KeyRing, KeyRingIdentifier};
+        // The description linux-keyutils-keyring-store gives an entry (its default delimiters).
+        let description = format!("keyring:{account}@{SERVICE}");
+        let seconds = usize::try_from(keep_for.as_secs().max(1)).unwrap_or(usize::MAX);
+        KeyRing::from_special_id(KeyRingIdentifier::Session, false)
+            .and_then(|session| session.search(&description))
+            .and_then(|key| key.set_timeout(seconds))
+            .map_err(|e| e.to_string())
     }
 
     fn named(
@@ -509,11 +602,18 @@ mod tests {
         layered.set("a", b"one").unwrap();
         assert_eq!(layered.get("a").unwrap().as_deref(), Some(&b"one"[..]));
         assert_eq!(reads(), 0, "a hit costs the store nothing");
-        // An entry another session wrote: read from the store once, then from the copy.
+        // An entry another session wrote: read from the store once, copied when the caller
+        // says for how long, then read from the copy.
         store.inner.set("b", b"two").unwrap();
         assert_eq!(layered.get("b").unwrap().as_deref(), Some(&b"two"[..]));
+        layered.copy_for("b", b"two", Duration::from_secs(60));
         assert_eq!(layered.get("b").unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(reads(), 1);
+        // What was read from the copy is not written again.
+        copy.delete("b").unwrap();
+        layered.copy_for("b", b"two", Duration::from_secs(60));
+        assert_eq!(copy.get("b").unwrap(), None);
+        copy.set("b", b"two").unwrap();
         // Wiped from the store of record: not held, and the copy goes too.
         store.inner.delete("b").unwrap();
         assert!(!layered.holds("b").unwrap());
