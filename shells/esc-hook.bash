@@ -9,7 +9,20 @@ _esc_hook() {
   # A read-only name the shell refuses must not exit a `set -e` shell: that takes an `||`
   # list and `command eval` (with `builtin eval`, bash treats the error as fatal anyway).
   __esc_hook_script="$(@ESC_HOOK@ export bash --shell-pid "$$")" && command eval "$__esc_hook_script" || :
+  _esc_hook_login_snapshot
   return $__esc_hook_status
+}
+
+# After a login failed, the binary asks for the login variables to be watched: a copy stays in
+# this shell (unexported, even under `set -a`), so that setting them is seen at the next prompt
+# without a process at the prompts in between.
+_esc_hook_login_snapshot() {
+  if [[ -n "${_esc_hook_watch_login-}" ]]; then
+    _esc_hook_login_seen="${PULUMI_ACCESS_TOKEN-}|${PULUMI_BACKEND_URL-}"
+    export -n _esc_hook_login_seen
+  else
+    unset _esc_hook_login_seen
+  fi
 }
 
 # True when nothing the binary would react to has changed since it last ran: the directory,
@@ -40,6 +53,9 @@ _esc_hook_unchanged() {
   for __esc_hook_file in ${_esc_hook_newer[@]+"${_esc_hook_newer[@]}"}; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
   done
+  if [[ -n "${_esc_hook_watch_login-}" ]]; then
+    [ "${PULUMI_ACCESS_TOKEN-}|${PULUMI_BACKEND_URL-}" = "${_esc_hook_login_seen-}" ] || return 1
+  fi
   (( ${_esc_hook_due:-0} == 0 )) && return 0
   local __esc_hook_now=${EPOCHSECONDS-}
   # bash < 5 has no EPOCHSECONDS; from 4.2 its printf tells the time (else the binary decides).

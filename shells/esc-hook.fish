@@ -8,6 +8,14 @@ function __esc_hook_export --on-event fish_prompt --description 'esc-hook: load 
     # An unchanged prompt is decided with builtins alone and spawns no process.
     __esc_hook_unchanged; and return
     @ESC_HOOK@ export fish --shell-pid $fish_pid | source
+    # After a login failed, the binary asks for the login variables to be watched: a copy
+    # stays in this shell (unexported), so that setting them is seen at the next prompt
+    # without a process at the prompts in between.
+    if test "$_esc_hook_watch_login" = 1
+        set -gu _esc_hook_login_seen "$PULUMI_ACCESS_TOKEN|$PULUMI_BACKEND_URL"
+    else
+        set -e _esc_hook_login_seen
+    end
     # `set` keeps the status before it: without this, sourcing the hook in config.fish fails.
     return 0
 end
@@ -43,6 +51,9 @@ function __esc_hook_unchanged
     end
     for dir in $_esc_hook_newer
         set -l changed (path mtime -- $dir); and test $changed -gt $since; and return 1
+    end
+    if test "$_esc_hook_watch_login" = 1
+        test "$PULUMI_ACCESS_TOKEN|$PULUMI_BACKEND_URL" = "$_esc_hook_login_seen"; or return 1
     end
     if test "$_esc_hook_due" != 0
         set -l now (math $since + (path mtime --relative -- $_esc_hook_watch))

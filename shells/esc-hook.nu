@@ -45,7 +45,15 @@ def __esc_hook_unchanged []: nothing -> bool {
         if $changed != null and $changed > $since { return false }
     }
     if $watch.due > 0 and ((date now | into int) // 1_000_000_000) >= $watch.due { return false }
+    # After a login failed: the login variables as they were then (kept in the watch record,
+    # which nushell does not hand to other programs).
+    if ($watch.login? | default false) and (__esc_hook_login) != $watch.login_seen { return false }
     true
+}
+
+# The Pulumi login variables, as one text.
+def __esc_hook_login []: nothing -> string {
+    $"($env.PULUMI_ACCESS_TOKEN? | default "")|($env.PULUMI_BACKEND_URL? | default "")"
 }
 
 let esc_hook_apply = {||
@@ -63,6 +71,9 @@ let esc_hook_apply = {||
     let set = ($changes | items {|name, value| {name: $name, value: $value} } | where value != null | reduce --fold {} {|it, acc| $acc | insert $it.name $it.value })
     if ($gone | is-not-empty) { hide-env --ignore-errors ...$gone }
     load-env $set
+    if $env.__esc_hook_watch != null and ($env.__esc_hook_watch.login? | default false) {
+        $env.__esc_hook_watch = ($env.__esc_hook_watch | upsert login_seen (__esc_hook_login))
+    }
 }
 
 $env.config = ($env.config | upsert hooks.pre_prompt (($env.config.hooks.pre_prompt? | default []) | append $esc_hook_apply))

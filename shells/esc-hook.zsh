@@ -20,6 +20,14 @@ _esc_hook() {
   else
     __esc_hook_script="$(@ESC_HOOK@ export zsh --shell-pid "$$")" && builtin eval "$__esc_hook_script"
   fi
+  # After a login failed, the binary asks for the login variables to be watched: a copy stays
+  # in this shell (unexported), so that setting them is seen at the next prompt without a
+  # process at the prompts in between.
+  if [[ -n "${_esc_hook_watch_login-}" ]]; then
+    typeset -g +x _esc_hook_login_seen="${PULUMI_ACCESS_TOKEN-}|${PULUMI_BACKEND_URL-}"
+  else
+    unset _esc_hook_login_seen
+  fi
 }
 
 # Prints the held lines once powerlevel10k's instant prompt has let go of the terminal, which
@@ -47,6 +55,7 @@ _esc_hook_unchanged() {
   [[ -n "${_esc_hook_watch-}" && "$PWD" == "${_esc_hook_seen_pwd-}" ]] || return 1
   [[ "${ESC_HOOK_STATE-}" == "${_esc_hook_seen_state-}" && -e "$_esc_hook_watch" ]] || return 1
   local __esc_hook_file
+  local -i __esc_hook_index=0
   for __esc_hook_file in "${(@)_esc_hook_absent}"; do
     [[ -e "$__esc_hook_file" || -L "$__esc_hook_file" ]] && return 1
   done
@@ -55,16 +64,23 @@ _esc_hook_unchanged() {
     [[ -e "$__esc_hook_file" && ! "$__esc_hook_file" -nt "$_esc_hook_watch" ]] || return 1
     # Any change to the file (content, mode, owner, a replacement) moves its change time,
     # whatever its mtime says.
+    # So does its identity: a link re-pointed to another file of the same times.
+    (( __esc_hook_index += 1 ))
     if (( ${+builtins[zstat]} )); then
-      local -a __esc_hook_changed __esc_hook_since
-      zstat -A __esc_hook_changed +ctime -- "$__esc_hook_file" 2>/dev/null || return 1
+      local -A __esc_hook_file_stat
+      local -a __esc_hook_since
+      zstat -H __esc_hook_file_stat -- "$__esc_hook_file" 2>/dev/null || return 1
       zstat -A __esc_hook_since +mtime -- "$_esc_hook_watch" 2>/dev/null || return 1
-      (( __esc_hook_changed[1] <= __esc_hook_since[1] )) || return 1
+      (( __esc_hook_file_stat[ctime] <= __esc_hook_since[1] )) || return 1
+      [[ "$__esc_hook_file_stat[device]:$__esc_hook_file_stat[inode]" == "${_esc_hook_present_id[__esc_hook_index]-}" ]] || return 1
     fi
   done
   for __esc_hook_file in "${(@)_esc_hook_newer}"; do
     [[ "$__esc_hook_file" -nt "$_esc_hook_watch" ]] && return 1
   done
+  if [[ -n "${_esc_hook_watch_login-}" ]]; then
+    [[ "${PULUMI_ACCESS_TOKEN-}|${PULUMI_BACKEND_URL-}" == "${_esc_hook_login_seen-}" ]] || return 1
+  fi
   [[ -n "${EPOCHSECONDS-}" ]] || return 1
   (( ${_esc_hook_due:-0} == 0 || EPOCHSECONDS < _esc_hook_due ))
 }

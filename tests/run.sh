@@ -20,7 +20,39 @@ report_skips() {
   rm -f "$ESC_HOOK_TEST_SKIPS"
 }
 
+# On a machine's first run: what needs no root is set up here (a Python virtualenv with the
+# official ESC client, moto's STS server, boto3 and the AWS CLI; nushell from npm); what needs
+# root is named in one line, with the command that installs it.
+set_up() {
+  if [[ ! -x .venv/bin/python ]] && command -v python3 >/dev/null; then
+    echo "tests/run.sh: setting up .venv (pulumi-esc-sdk, moto, awscli)" >&2
+    if ! { python3 -m venv .venv &&
+        .venv/bin/pip install --quiet --disable-pip-version-check \
+          pulumi-esc-sdk 'moto[server]' awscli >&2; }; then
+      rm -rf .venv
+      echo "tests/run.sh: could not set up .venv (python3-venv and network needed)" >&2
+    fi
+  fi
+  if [[ ! -d .tools/node_modules/nushell ]] && command -v npm >/dev/null; then
+    echo "tests/run.sh: installing nushell into .tools" >&2
+    npm install --prefix .tools --no-audit --no-fund --silent nushell >&2 ||
+      echo "tests/run.sh: could not install nushell (npm and network needed)" >&2
+  fi
+  local tool package missing=() packages=()
+  for tool in zsh:zsh fish:fish tmux:tmux script:bsdutils shellcheck:shellcheck jq:jq \
+      groff:groff-base dbus-run-session:dbus gnome-keyring-daemon:gnome-keyring \
+      keyctl:keyutils secret-tool:libsecret-tools strace:strace; do
+    package=${tool#*:}
+    tool=${tool%%:*}
+    command -v "$tool" >/dev/null || { missing+=("$tool"); packages+=("$package"); }
+  done
+  if (( ${#missing[@]} )); then
+    echo "tests/run.sh: missing ${missing[*]}: sudo apt-get install ${packages[*]}" >&2
+  fi
+}
+
 if [[ -z "${ESC_HOOK_TEST_KEYRINGS:-}" ]]; then
+  set_up
   if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null \
      && command -v keyctl >/dev/null; then
     export ESC_HOOK_TEST_KEYRINGS=1

@@ -10,6 +10,7 @@ use crate::project::chain::Chain;
 use crate::provider::esc::{EscClient, Timeouts};
 use crate::provider::{ProviderError, login};
 use crate::settings::Settings;
+use crate::shell::HookShell;
 
 struct Check {
     name: &'static str,
@@ -43,34 +44,47 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
 fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
     // SAFETY: getppid has no preconditions and cannot fail.
     let parent = unsafe { libc::getppid() };
-    let shell = var("SHELL")
-        .and_then(|s| s.rsplit('/').next().map(String::from))
-        .unwrap_or_else(|| "bash".into());
+    // The shell this runs in, as it really is (not as `$SHELL` or an inherited variable says).
+    let here = crate::ground::process::parent_name()
+        .and_then(|name| HookShell::from_program(&name))
+        .or_else(|| {
+            var("SHELL").and_then(|s| s.rsplit('/').next().and_then(HookShell::from_program))
+        })
+        .unwrap_or(HookShell::Bash);
+    let not_here = |text: String| Check {
+        name: "hook",
+        ok: false,
+        text,
+    };
     match settings.hooked_shell() {
-        Some((name, pid)) if pid == parent => Check {
+        Some((name, pid)) if pid == parent && name == here.name() => Check {
             name: "hook",
             ok: true,
             text: format!("installed in this {name}"),
         },
+        // The hook of another shell was loaded here (it refuses to run, and says so).
+        Some((name, pid)) if pid == parent => not_here(format!(
+            "the {name} hook was loaded into this {}: use the {} one, {}, then open a new terminal",
+            here.name(),
+            here.name(),
+            here.install_line()
+        )),
+        // A shell started from a hooked one: the hook runs in that one, not here.
+        Some((name, pid)) if name != here.name() => not_here(format!(
+            "not installed in this {} (the {name} it was started from, pid {pid}, has it): {}, then open a new terminal",
+            here.name(),
+            here.install_line()
+        )),
         Some((name, pid)) => Check {
             name: "hook",
             ok: true,
             text: format!("installed in the {name} (pid {pid}) this runs under"),
         },
-        None => {
-            let fix = match shell.as_str() {
-                "zsh" => "add `eval \"$(esc-hook init zsh)\"` to ~/.zshrc",
-                "fish" => "add `esc-hook init fish | source` to ~/.config/fish/config.fish",
-                "nu" => "save `esc-hook init nu` and source it from config.nu",
-                "pwsh" => "add `Invoke-Expression (& esc-hook init pwsh | Out-String)` to $PROFILE",
-                _ => "add `eval \"$(esc-hook init bash)\"` to ~/.bashrc",
-            };
-            Check {
-                name: "hook",
-                ok: false,
-                text: format!("not installed in this shell: {fix}, then open a new shell"),
-            }
-        }
+        None => not_here(format!(
+            "not installed in this {}: {}, then open a new terminal",
+            here.name(),
+            here.install_line()
+        )),
     }
 }
 

@@ -86,6 +86,10 @@ pub fn run(
             store.watched(),
             inputs.refresh_margin,
             !changes.is_empty(),
+            crate::provider::login::credentials_file(
+                &|name| settings.var(name).map(String::from),
+                settings.home(),
+            ),
         );
         script.push_str(&shell.render_watch(&watch));
     }

@@ -21,3 +21,31 @@ mod tests {
         assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
     }
 }
+
+/// The name of a process's program (`zsh`, `bash`, `fish`): what a shell really is, whatever
+/// the environment says. Linux (`/proc/PID/comm`) and macOS; none elsewhere.
+pub fn program_name(pid: libc::pid_t) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        Some(comm.trim_end().to_string())
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut buffer = [0u8; 256];
+        // SAFETY: the buffer and its length are valid; proc_name writes at most that much.
+        let len = unsafe { libc::proc_name(pid, buffer.as_mut_ptr().cast(), buffer.len() as u32) };
+        (len > 0).then(|| String::from_utf8_lossy(&buffer[..len as usize]).into_owned())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// The program name of this process's parent (see [`program_name`]).
+pub fn parent_name() -> Option<String> {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    program_name(unsafe { libc::getppid() })
+}

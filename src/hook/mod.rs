@@ -118,7 +118,7 @@ fn login_changed_since_refused(
         Ok(Some(State {
             failed_login: Some(refused),
             ..
-        })) => login().as_ref() != Some(refused),
+        })) => login().as_deref().unwrap_or(transition::NO_LOGIN) != refused,
         _ => false,
     }
 }

@@ -23,6 +23,9 @@ use crate::shell::Change;
 
 use super::inputs::{Holding, Inputs};
 
+/// What a state records as the failed login when there was none to use.
+pub(super) const NO_LOGIN: &str = "-";
+
 /// A state for a file that was not loaded, saying why (once, here, and in `status` after).
 fn failed(stamp: FileStamp, label: String, outcome: Outcome, message: impl ToString) -> State {
     let message = message.to_string();
@@ -384,7 +387,11 @@ impl<'a> Transition<'a> {
         }
         let mut resolved = None;
         if let Some(request) = OpenRequest::for_escrc(escrc) {
-            let provider = (inputs.provider)(&request).map_err(|e| e.to_string())?;
+            let provider = (inputs.provider)(&request).map_err(|e| {
+                // No login, or one esc-hook cannot use: retried once the login changes.
+                self.failed_login = Some((inputs.login)().unwrap_or_else(|| NO_LOGIN.into()));
+                e.to_string()
+            })?;
             let spinner = log::Spinner::start(format!("opening {}", request.label()));
             let result = provider.resolve(&request);
             drop(spinner);

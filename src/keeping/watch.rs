@@ -34,8 +34,13 @@ pub struct Watch {
     /// when nothing changed: the shell keeps what it was given (the unchanged path reads no
     /// `.escrc`).
     pub present_text: Option<Vec<String>>,
+    /// The `device:inode` of each of `present` as it was decided for (digits and a colon).
+    pub present_id: Vec<String>,
     /// Directories whose change (a trust record added or removed) matters.
     pub newer: Vec<PathBuf>,
+    /// After a login failed (none, or refused): the hook keeps a copy of the Pulumi login
+    /// variables and calls the binary once they change (the credentials file is in `newer`).
+    pub login: bool,
     /// Unix seconds at which the binary must run again (refresh or expiry); 0 for never.
     pub due: u64,
 }
@@ -45,19 +50,24 @@ pub fn after_run(
     pwd: &Path,
     state: Option<&State>,
     state_text: &str,
-    trust_dirs: Vec<PathBuf>,
+    mut trust_dirs: Vec<PathBuf>,
     margin: Duration,
     changed: bool,
+    login_file: Option<PathBuf>,
 ) -> Watch {
-    let present: Vec<PathBuf> = state
+    let stamps: Vec<&crate::ground::fs::FileStamp> = state
         .and_then(|s| s.escrc.as_ref())
-        .map(|stamp| stamp.path.clone())
         .into_iter()
         .chain(
             state
                 .into_iter()
-                .flat_map(|s| s.parents.iter().map(|l| l.stamp.path.clone())),
+                .flat_map(|s| s.parents.iter().map(|l| &l.stamp)),
         )
+        .collect();
+    let present: Vec<PathBuf> = stamps.iter().map(|stamp| stamp.path.clone()).collect();
+    let present_id = stamps
+        .iter()
+        .map(|stamp| format!("{}:{}", stamp.dev, stamp.ino))
         .collect();
     // Up to the farthest file, unless it looks for a parent still (then up to `/`).
     let seeks_parent = state.is_some_and(|s| s.seeks_parent);
@@ -77,15 +87,18 @@ pub fn after_run(
         }
         dir = current.parent();
     }
-    // After a refused login, or while the file is unsafe, the binary looks at every prompt: the
-    // fix (a token in the environment, a credentials file, a `chmod`) is not something every
-    // shell's builtins can see.
-    let retry_login = state
-        .is_some_and(|s| {
-            s.failed_login.is_some() || s.outcome == crate::settings::state::Outcome::Unsafe
-        })
+    // While the file is unsafe, the binary looks at every prompt: the fix (a `chmod` of a
+    // file or of a directory above it) is not something every shell's builtins can see.
+    let unsafe_file = state
+        .is_some_and(|s| s.outcome == crate::settings::state::Outcome::Unsafe)
         .then_some(1);
-    let due = retry_login.or_else(|| {
+    // After a login failed: its inputs are watched instead (the variables by the hook, the
+    // Pulumi credentials file here).
+    let login = state.is_some_and(|s| s.failed_login.is_some());
+    if login && let Some(file) = login_file {
+        trust_dirs.push(file);
+    }
+    let due = unsafe_file.or_else(|| {
         state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
             let expires = loaded.expires_at?;
             let refresh = expires
@@ -113,8 +126,10 @@ pub fn after_run(
         file,
         absent,
         present,
+        present_id,
         present_text,
         newer: trust_dirs,
+        login,
         due: due.unwrap_or(0),
     }
 }

@@ -139,17 +139,27 @@ impl Credentials {
     }
 }
 
-/// `$PULUMI_CREDENTIALS_PATH/credentials.json`, else `$PULUMI_HOME/credentials.json`, else
-/// `~/.pulumi/credentials.json`. A missing file is no error; an unreadable one is.
+/// Where the Pulumi CLI keeps its logins: `$PULUMI_CREDENTIALS_PATH/credentials.json`, else
+/// `$PULUMI_HOME/credentials.json`, else `~/.pulumi/credentials.json`.
+pub fn credentials_file(
+    var: &dyn Fn(&str) -> Option<String>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    var("PULUMI_CREDENTIALS_PATH")
+        .or_else(|| var("PULUMI_HOME"))
+        .map(PathBuf::from)
+        .or_else(|| home.map(|home| home.join(".pulumi")))
+        .map(|dir| dir.join("credentials.json"))
+}
+
+/// The Pulumi CLI's credentials file (see [`credentials_file`]). A missing file is no error;
+/// an unreadable one is.
 fn read_credentials(
     var: &dyn Fn(&str) -> Option<String>,
     home: Option<PathBuf>,
 ) -> Result<Option<Credentials>, ProviderError> {
-    let dir = var("PULUMI_CREDENTIALS_PATH")
-        .or_else(|| var("PULUMI_HOME"))
-        .map(PathBuf::from)
-        .or_else(|| home.map(|home| home.join(".pulumi")));
-    let Some(path) = dir.map(|d| d.join("credentials.json")) else {
+    let Some(path) = credentials_file(var, home) else {
         return Ok(None);
     };
     let text = match std::fs::read_to_string(&path) {

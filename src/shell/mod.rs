@@ -120,8 +120,17 @@ impl Shell {
                     ),
                     None => String::new(),
                 };
+                // Device and inode: zsh's zstat sees them (a link re-pointed to another file of
+                // the same times is a change).
+                let ids = match self {
+                    Shell::Zsh => {
+                        format!("_esc_hook_present_id=({})\n", watch.present_id.join(" "))
+                    }
+                    _ => String::new(),
+                };
+                let login = if watch.login { "1" } else { "" };
                 format!(
-                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present=({})\n{text}_esc_hook_newer=({})\n_esc_hook_due={}\n",
+                    "_esc_hook_seen_pwd={}\n_esc_hook_seen_state={}\n_esc_hook_watch={}\n_esc_hook_absent=({})\n_esc_hook_present=({})\n{ids}{text}_esc_hook_newer=({})\n_esc_hook_watch_login={login}\n_esc_hook_due={}\n",
                     posix::quote(&watch.pwd),
                     posix::quote(&watch.state),
                     posix::quote(&lossy(&watch.file)),
@@ -149,13 +158,14 @@ impl Shell {
                     None => String::new(),
                 };
                 format!(
-                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present{};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_due {};\n",
+                    "set -g _esc_hook_seen_pwd {};\nset -g _esc_hook_seen_state {};\nset -g _esc_hook_watch {};\nset -g _esc_hook_absent{};\nset -g _esc_hook_present{};\n{text}set -g _esc_hook_newer{};\nset -g _esc_hook_watch_login {};\nset -g _esc_hook_due {};\n",
                     fish::quote(&watch.pwd),
                     fish::quote(&watch.state),
                     fish::quote(&lossy(&watch.file)),
                     list(&absent),
                     list(&present),
                     list(&newer),
+                    u8::from(watch.login),
                     watch.due
                 )
             }
@@ -164,7 +174,7 @@ impl Shell {
                 let json = serde_json::json!({
                     "pwd": watch.pwd, "state": watch.state, "file": lossy(&watch.file),
                     "absent": absent, "present": present, "present_text": watch.present_text,
-                    "newer": newer, "due": watch.due,
+                    "newer": newer, "due": watch.due, "login": watch.login,
                 });
                 format!("{json}\n")
             }
@@ -200,7 +210,67 @@ impl HookShell {
                 format!("r#'{exe}'#"),
             ),
         };
-        template.replace("@ESC_HOOK@", &quoted)
+        let script = template.replace("@ESC_HOOK@", &quoted);
+        // bash and zsh can both read either script: each checks that it runs in its own shell
+        // first, and otherwise says which line to use (the script the other shell would half
+        // run is skipped whole).
+        match self {
+            HookShell::Bash => format!(
+                "if [ -n \"${{ZSH_VERSION-}}\" ]; then\n  echo {}\nelif [ -z \"${{BASH_VERSION-}}\" ]; then\n  echo 'esc-hook: this is the hook for bash: see esc-hook init --help for your shell'\nelse\n{script}fi\n",
+                posix::quote(&HookShell::Zsh.wrong_hook_line("bash")),
+            ),
+            HookShell::Zsh => format!(
+                "if [ -n \"${{BASH_VERSION-}}\" ]; then\n  echo {}\nelif [ -z \"${{ZSH_VERSION-}}\" ]; then\n  echo 'esc-hook: this is the hook for zsh: see esc-hook init --help for your shell'\nelse\n{script}fi\n",
+                posix::quote(&HookShell::Bash.wrong_hook_line("zsh")),
+            ),
+            _ => script,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HookShell::Bash => "bash",
+            HookShell::Zsh => "zsh",
+            HookShell::Fish => "fish",
+            HookShell::Pwsh => "pwsh",
+            HookShell::Nu => "nu",
+        }
+    }
+
+    /// The shell a program name is (`zsh`, `-bash`, `pwsh-preview`, `bash-5.2`).
+    pub fn from_program(name: &str) -> Option<HookShell> {
+        let name = name.trim_start_matches('-');
+        match name.split(['-', '.']).next().unwrap_or(name) {
+            "bash" => Some(HookShell::Bash),
+            "zsh" => Some(HookShell::Zsh),
+            "fish" => Some(HookShell::Fish),
+            "pwsh" => Some(HookShell::Pwsh),
+            "nu" => Some(HookShell::Nu),
+            _ => None,
+        }
+    }
+
+    /// Where this shell's hook is installed, and the line that installs it.
+    pub fn install_line(self) -> &'static str {
+        match self {
+            HookShell::Bash => "in ~/.bashrc: eval \"$(esc-hook init bash)\"",
+            HookShell::Zsh => "in ~/.zshrc: eval \"$(esc-hook init zsh)\"",
+            HookShell::Fish => "in ~/.config/fish/config.fish: esc-hook init fish | source",
+            HookShell::Pwsh => "in $PROFILE: Invoke-Expression (& esc-hook init pwsh | Out-String)",
+            HookShell::Nu => {
+                "save `esc-hook init nu` to a file and source it from config.nu (see esc-hook init --help)"
+            }
+        }
+    }
+
+    /// What the hook for `asked` says when it finds itself in this shell instead.
+    pub fn wrong_hook_line(self, asked: &str) -> String {
+        format!(
+            "esc-hook: this is the hook for {asked}, and this shell is {}: use the {} one, {}",
+            self.name(),
+            self.name(),
+            self.install_line()
+        )
     }
 }
 

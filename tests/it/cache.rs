@@ -790,3 +790,24 @@ fn keyutils_entries_end_with_their_credentials() {
         let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
     }
 }
+
+// `reload` failed without a keyring (over SSH, in a container: a D-Bus address but no Secret
+// Service behind it): it exited 1 with `could not drop the cached entry` and nothing reloaded.
+// With no usable store it opens uncached, as the hook does, and says so once.
+#[test]
+fn reload_works_without_a_keyring() {
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::new();
+    sandbox.with_esc(&stand_in);
+    sandbox.set("ESC_HOOK_KEYRING", "auto");
+    sandbox.set(
+        "DBUS_SESSION_BUS_ADDRESS",
+        &format!("unix:path={}", sandbox.path("no-such-bus").display()),
+    );
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let out = sandbox.run(&dir, &["reload"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("reloaded acme/payments/dev"), "{log}");
+    assert_eq!(stand_in.opens(), 1, "{log}");
+}

@@ -25,13 +25,13 @@ fn interactive(
         "bash" => {
             fs::write(rc_dir.join("bashrc"), rc).unwrap();
             command
-                .args(["30", "bash", "--rcfile"])
+                .args(["-s", "KILL", "30", "bash", "--rcfile"])
                 .arg(rc_dir.join("bashrc"))
                 .arg("-i");
         }
         _ => {
             fs::write(rc_dir.join(".zshrc"), rc).unwrap();
-            command.args(["30", "zsh", "-i"]);
+            command.args(["-s", "KILL", "30", "zsh", "-i"]);
         }
     }
     let mut child = command
@@ -157,7 +157,15 @@ fn fish_works_next_to_other_prompt_handlers() {
         probe.display()
     );
     let mut child = Command::new("timeout")
-        .args(["30", "script", "-qfec", "fish -i", "/dev/null"])
+        .args([
+            "-s",
+            "KILL",
+            "30",
+            "script",
+            "-qfec",
+            "fish -i",
+            "/dev/null",
+        ])
         .env_clear()
         .envs(sandbox.env())
         .env("XDG_CONFIG_HOME", sandbox.path("fishconf"))
@@ -268,7 +276,7 @@ fn zsh_under_powerlevel10k_instant_prompt_warns_nothing_and_loses_no_message() {
             other.display()
         );
         let mut child = Command::new("timeout")
-            .args(["30", "script", "-qfec", "zsh -i", "/dev/null"])
+            .args(["-s", "KILL", "30", "script", "-qfec", "zsh -i", "/dev/null"])
             .env_clear()
             .envs(sandbox.env())
             .env("ZDOTDIR", &rc_dir)

@@ -72,6 +72,10 @@ impl Sandbox {
             fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         fs::set_permissions(dir.path().join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+        // An interactive fish's first start generates completions from man pages in the
+        // background, writing here after the test (and its temporary directory) is gone: it
+        // skips that when the directory exists.
+        fs::create_dir_all(dir.path().join("data/fish/generated_completions")).unwrap();
         Sandbox {
             dir,
             extra_env: Vec::new(),

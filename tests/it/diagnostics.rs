@@ -179,7 +179,7 @@ fn doctor_reports_each_part_with_its_fix() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text.contains("FAIL hook     not installed in this shell: add `eval"),
+        text.contains("FAIL hook     not installed in this bash: in ~/.bashrc: eval"),
         "{text}"
     );
     assert!(text.contains("FAIL keyring"), "{text}");

@@ -281,7 +281,7 @@ fn zsh_completes_subcommands_options_and_shell_names() {
     fs::write(&ask, ASK_ZSH).unwrap();
     let ask_zsh = |line: &str| -> Vec<String> {
         let out = std::process::Command::new("timeout")
-            .args(["20", "zsh", "-f"])
+            .args(["-s", "KILL", "20", "zsh", "-f"])
             .arg(&ask)
             .arg(&functions)
             .arg(line)
@@ -471,7 +471,7 @@ fn the_readme_walkthrough_runs_as_written_in_order() {
     let rc = sandbox.path("walkthrough.bashrc");
     fs::write(&rc, "eval \"$(esc-hook init bash)\"\n").unwrap();
     let mut child = std::process::Command::new("timeout")
-        .arg("60")
+        .args(["-s", "KILL", "60"])
         .args(["bash", "--rcfile"])
         .arg(&rc)
         .arg("-i")

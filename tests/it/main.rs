@@ -12,6 +12,7 @@ mod cli;
 mod coexist;
 mod config;
 mod diagnostics;
+mod docs;
 mod endpoint;
 mod esc_api;
 mod exec;

@@ -114,6 +114,125 @@ fn every_change_to_the_file_is_seen_at_the_next_prompt_in_every_shell() {
     }
 }
 
+// The fix a message names takes effect: with no login, entering a project said `not logged in
+// … set PULUMI_ACCESS_TOKEN`, and after the user set it nothing happened at the next prompts
+// (not even `cd .`). Now a change to the login is seen at the next prompt, and the prompts in
+// between spawn nothing. The same for `pulumi login` writing the credentials file.
+fn setting_the_login_a_message_names_loads_at_the_next_prompt(shell: Sh) {
+    if !available(shell) {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let mut sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox
+        .extra_env
+        .retain(|(name, _)| name != "PULUMI_ACCESS_TOKEN");
+    let home = sandbox.home();
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let by_file = allowed_project(&sandbox, "by-file", "environment: acme/payments/dev\n");
+    let credentials = serde_json::json!({
+        "current": stand_in.url(),
+        "accounts": {stand_in.url(): {"accessToken": stand_in.token}},
+    });
+    let pulumi_home = home.join(".pulumi");
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .count_calls()
+        .cd(&dir)
+        .probe("no-login", &["AWS_ACCESS_KEY_ID"])
+        .run("sleep 1.1")
+        .probe_calls("before")
+        .run("true")
+        .run("true")
+        .probe_calls("steady")
+        .user_set("PULUMI_ACCESS_TOKEN", &stand_in.token)
+        .probe("token-set", &["AWS_ACCESS_KEY_ID"])
+        .run(match shell {
+            Sh::Fish => "set -e PULUMI_ACCESS_TOKEN",
+            _ => "unset PULUMI_ACCESS_TOKEN",
+        })
+        .cd(&by_file)
+        .probe("token-unset", &["AWS_ACCESS_KEY_ID"])
+        .run(&format!(
+            "mkdir -p '{dir}' && printf '%s' '{json}' > '{dir}/credentials.json'",
+            dir = pulumi_home.display(),
+            json = credentials
+        ))
+        .probe("logged-in", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = session.finish(&home);
+    let name = shell.name();
+    expect(&probes, "no-login", &[("AWS_ACCESS_KEY_ID", "<unset>")]);
+    expect(
+        &probes,
+        "token-set",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    expect(&probes, "token-unset", &[("AWS_ACCESS_KEY_ID", "<unset>")]);
+    expect(
+        &probes,
+        "logged-in",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    let calls = |label: &str| probes[label]["calls"].trim().parse::<usize>().unwrap();
+    assert_eq!(
+        calls("steady"),
+        calls("before"),
+        "{name}: prompts with nothing changed spawn nothing"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("not logged in")),
+        "{name}: {log:#?}"
+    );
+}
+
+#[test]
+fn setting_the_login_a_message_names_loads_at_the_next_prompt_in_every_shell() {
+    for shell in SHELLS {
+        setting_the_login_a_message_names_loads_at_the_next_prompt(shell);
+    }
+}
+
+// zsh's builtin check compared change times only: a `.escrc` link re-pointed to another file
+// whose times are old (a file written earlier) kept the old values. zsh now compares the
+// device and inode too (bash and fish compare the text itself).
+#[test]
+fn zsh_sees_a_link_re_pointed_to_an_older_file() {
+    if !available(Sh::Zsh) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let dir = home.join("app");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("a.yml"), "values:\n  WHICH: a\n").unwrap();
+    fs::write(dir.join("b.yml"), "values:\n  WHICH: b\n").unwrap();
+    std::os::unix::fs::symlink("a.yml", dir.join(".escrc")).unwrap();
+    sandbox.allow(&dir);
+    let mut session = Session::new(Sh::Zsh, &sandbox);
+    session
+        .count_calls()
+        // Files written in the last second count as changed (whole-second clocks).
+        .run("sleep 1.1")
+        .cd(&dir)
+        .probe("loaded", &["WHICH"])
+        .probe_calls("before")
+        .run("true")
+        .probe_calls("steady")
+        .run("ln -sfn b.yml .escrc")
+        .probe("re-pointed", &["WHICH"]);
+    let (probes, log) = session.finish(&home);
+    expect(&probes, "loaded", &[("WHICH", "a")]);
+    let calls = |label: &str| probes[label]["calls"].trim().parse::<usize>().unwrap();
+    assert_eq!(
+        calls("steady"),
+        calls("before"),
+        "unchanged prompts spawn nothing"
+    );
+    // Another file behind the same name: not allowed as it is, so nothing of it loads.
+    expect(&probes, "re-pointed", &[("WHICH", "<unset>")]);
+    assert!(log.iter().any(|l| l.contains("not allowed")), "{log:#?}");
+}
+
 // Messages: unloading says what it removed; exec --dir names a missing directory; reload in a
 // values-only project says what it did; allow shows a path once, home-relative.
 #[test]

@@ -161,7 +161,7 @@ impl<'a> Session<'a> {
             Sh::Bash => {
                 fs::write(rc_dir.join("bashrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.arg("60")
+                c.args(["-s", "KILL", "60"])
                     .args(&self.launcher)
                     .args(["bash", "--rcfile"])
                     .arg(rc_dir.join("bashrc"))
@@ -171,15 +171,20 @@ impl<'a> Session<'a> {
             Sh::Zsh => {
                 fs::write(rc_dir.join(".zshrc"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.arg("60").args(&self.launcher).args(["zsh", "-i"]);
+                c.args(["-s", "KILL", "60"])
+                    .args(&self.launcher)
+                    .args(["zsh", "-i"]);
                 c
             }
             Sh::Fish => {
                 fs::write(rc_dir.join("fish/config.fish"), self.hook_script()).unwrap();
                 let mut c = Command::new("timeout");
-                c.arg("60")
-                    .args(&self.launcher)
-                    .args(["script", "-qfec", "fish -i", "/dev/null"]);
+                c.args(["-s", "KILL", "60"]).args(&self.launcher).args([
+                    "script",
+                    "-qfec",
+                    "fish -i",
+                    "/dev/null",
+                ]);
                 c
             }
         };
@@ -204,8 +209,9 @@ impl<'a> Session<'a> {
             .write_all(input.as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
+        // `timeout -s KILL` exits 137 once it had to kill.
         assert!(
-            out.status.code() != Some(124),
+            out.status.code() != Some(137),
             "{} timed out",
             self.shell.name()
         );
@@ -949,4 +955,96 @@ fn nushell_enters_and_leaves_with_its_hook() {
     );
     let out = sandbox.nu(&nu, &sandbox.home(), &script);
     assert_eq!(stdout(&out), "eu-west-1\nmine\n", "{}", stderr(&out));
+}
+
+// The wrong shell's hook: `eval "$(esc-hook init bash)"` in ~/.zshrc printed one cryptic line
+// and then never ran, the zsh hook in bash printed six errors, and fish failed to parse either;
+// doctor said "installed in this bash" inside zsh. Now the line says which one to use (the
+// binary sees which shell reads it; a saved script checks its shell itself), and doctor looks
+// at the shell it really runs in.
+#[test]
+fn the_wrong_shells_hook_says_which_line_to_use_and_doctor_agrees() {
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let eval = |asked: &str, reader: &str| match reader {
+        "fish" => format!("esc-hook init {asked} | source"),
+        _ => format!("eval \"$(esc-hook init {asked})\""),
+    };
+    let run = |shell: &str, script: &str| {
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "30", shell, "-c", script])
+            .env_clear()
+            .envs(sandbox.env())
+            .current_dir(&home)
+            .output()
+            .unwrap();
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    for (reader, asked) in [
+        ("zsh", "bash"),
+        ("bash", "zsh"),
+        ("fish", "bash"),
+        ("fish", "zsh"),
+        ("bash", "fish"),
+        ("zsh", "fish"),
+    ] {
+        if !have(reader) {
+            continue;
+        }
+        let said = run(
+            reader,
+            &format!("{}; esc-hook doctor; true", eval(asked, reader)),
+        );
+        let wanted = format!(
+            "esc-hook: this is the hook for {asked}, and this shell is {reader}: use the {reader} one, in "
+        );
+        assert_eq!(
+            said.matches(&wanted).count(),
+            1,
+            "{reader} reading {asked}: {said}"
+        );
+        for noise in [
+            "not found",
+            "syntax error",
+            "bad substitution",
+            "Unsupported",
+            "invalid option",
+        ] {
+            assert!(!said.contains(noise), "{reader} reading {asked}: {said}");
+        }
+        assert!(
+            said.contains(&format!("not installed in this {reader}: ")),
+            "doctor: {said}"
+        );
+    }
+    // A script saved to a file and read by the other of bash and zsh checks its shell itself.
+    for (reader, asked) in [("zsh", "bash"), ("bash", "zsh")] {
+        if !have(reader) {
+            continue;
+        }
+        let saved = sandbox.path(&format!("saved-{asked}"));
+        let init = sandbox.run(&home, &["init", asked]);
+        fs::write(&saved, init.stdout).unwrap();
+        let said = run(reader, &format!(". '{}'; true", saved.display()));
+        assert_eq!(
+            said.matches(&format!(
+                "this is the hook for {asked}, and this shell is {reader}"
+            ))
+            .count(),
+            1,
+            "{said}"
+        );
+        assert!(!said.contains("not found"), "{said}");
+    }
+    // Another shell's hook variable in this shell: not "installed in this bash".
+    if have("zsh") {
+        let said = run(
+            "zsh",
+            "export ESC_HOOK_SHELL=\"bash $$\"; esc-hook doctor; true",
+        );
+        assert!(
+            said.contains("the bash hook was loaded into this zsh: use the zsh one"),
+            "{said}"
+        );
+    }
 }

@@ -36,6 +36,7 @@ Control endpoints (never recorded): GET /_stand-in/requests lists what was recei
 POST /_stand-in/config replaces the configuration with the request body.
 """
 
+import errno
 import json
 import os
 import pathlib
@@ -330,7 +331,13 @@ def merge(base, later):
 
 def main():
     config = json.loads(pathlib.Path(sys.argv[1]).read_text())
-    server = ThreadingHTTPServer(("127.0.0.1", int(config.get("port", 0))), Handler)
+    port = int(config.get("port", 0))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+        print(f"esc_stand_in: port {port} {reason}: leave out \"port\" to have a free one", file=sys.stderr)
+        sys.exit(1)
     server.daemon_threads = True
     server.stand_in = StandIn(config)
     print(f"listening on {server.server_address[1]}", flush=True)
