@@ -36,6 +36,7 @@ pub enum Command {
                             esc-hook init fish | source             # ~/.config/fish/config.fish\n  \
                             Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE"
     )]
+    #[command(display_order = 20)]
     Init {
         /// The shell; default: the one named by $SHELL
         #[arg(value_enum)]
@@ -45,6 +46,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}"
     )]
+    #[command(display_order = 31)]
     Export {
         #[arg(value_enum)]
         shell: Shell,
@@ -57,31 +59,37 @@ pub enum Command {
     },
     /// Trust an .escrc (the nearest one, or the one at PATH) so the hook loads it
     #[command(after_help = "Examples:\n  esc-hook allow\n  esc-hook allow ~/src/payments")]
+    #[command(display_order = 2)]
     Allow {
         /// An .escrc file or a directory holding one
         path: Option<PathBuf>,
     },
     /// Refuse an .escrc (the nearest one, or the one at PATH) until it is allowed again
     #[command(after_help = "Examples:\n  esc-hook deny\n  esc-hook deny ~/src/payments/.escrc")]
+    #[command(display_order = 3)]
     Deny {
         /// An .escrc file or a directory holding one
         path: Option<PathBuf>,
     },
     /// Remove trust records of .escrc files that are gone, or edited since they were allowed
     #[command(after_help = "Example:\n  esc-hook prune")]
+    #[command(display_order = 30)]
     Prune,
     /// Open this directory's environment again now, bypassing the cache
     #[command(
         after_help = "The shell picks up the new credentials at its next prompt.\n\nExample:\n  esc-hook reload"
     )]
+    #[command(display_order = 5)]
     Reload,
     /// List or clear cached credentials (names and times only, never values)
     #[command(subcommand)]
+    #[command(display_order = 7)]
     Cache(CacheCommand),
     /// Show what is loaded, from which file, and whether the nearest .escrc is trusted
     #[command(
         after_help = "Examples:\n  esc-hook status\n  esc-hook status --json | jq .state.variables"
     )]
+    #[command(display_order = 1)]
     Status {
         /// Print JSON for editors and prompts
         #[arg(long)]
@@ -95,9 +103,11 @@ pub enum Command {
     },
     /// Edit the nearest .escrc (or start one here) in $VISUAL or $EDITOR; allow it if saved
     #[command(after_help = "Examples:\n  esc-hook edit\n  EDITOR='code --wait' esc-hook edit")]
+    #[command(display_order = 4)]
     Edit,
     /// Check the setup: hook, keyring, Pulumi login, backend, and the nearest .escrc
     #[command(after_help = "Example:\n  esc-hook doctor      # each problem comes with its fix")]
+    #[command(display_order = 8)]
     Doctor,
     /// Print shell completions
     #[command(after_help = "Examples:\n  \
@@ -105,6 +115,7 @@ pub enum Command {
                             mkdir -p ~/.zfunc && esc-hook completions zsh > ~/.zfunc/_esc-hook   # with fpath+=(~/.zfunc) before compinit\n  \
                             mkdir -p ~/.config/fish/completions && esc-hook completions fish > ~/.config/fish/completions/esc-hook.fish\n  \
                             esc-hook completions pwsh >> $PROFILE")]
+    #[command(display_order = 21)]
     Completions {
         #[arg(value_enum)]
         shell: CompletionShell,
@@ -113,6 +124,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  mkdir -p ~/.local/share/man/man1 && esc-hook man > ~/.local/share/man/man1/esc-hook.1"
     )]
+    #[command(display_order = 22)]
     Man,
     /// Run a command with a project's environment (exit code and signals pass through)
     #[command(after_help = "Examples:\n  esc-hook exec -- terraform plan\n  \
@@ -122,6 +134,7 @@ pub enum Command {
                             With --server (or `aws: { credentials: server }` in the .escrc) the command gets\n\
                             no static AWS keys but a loopback endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI and\n\
                             AWS_CONTAINER_AUTHORIZATION_TOKEN) that every AWS SDK asks again before expiry.")]
+    #[command(display_order = 6)]
     Exec {
         /// An environment (org/project/env[@version]) opened with default settings
         #[arg(long, conflicts_with = "dir")]
@@ -145,6 +158,7 @@ pub enum Command {
     #[command(
         override_usage = "esc-hook credential-process --env <ENV>\n       esc-hook credential-process --dir <DIR>"
     )]
+    #[command(display_order = 32)]
     CredentialProcess {
         /// An environment (org/project/env[@version]) opened with default settings
         #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]

@@ -217,8 +217,9 @@ refresh failed; never a secret).
 \fI~/.pulumi/credentials.json\fR
 the Pulumi CLI's login, read for the token when PULUMI_ACCESS_TOKEN is unset.
 .SH EXIT STATUS
-0 on success, 1 on failure. \fBesc\-hook exec\fR exits with its command's code, 126 when the
-command cannot be run, 127 when it is not found, and 125 when esc\-hook itself failed.
+0 on success, 1 on failure, 2 on a usage mistake (an unknown command or option, a missing
+argument). \fBesc\-hook exec\fR exits with its command's code, 126 when the command cannot be
+run, 127 when it is not found, and 125 when esc\-hook itself failed.
 .SH SEE ALSO
-README.md in the source, and \fBesc\-hook <command> \-\-help\fR.
+README.md and docs/reference.md in the source, and \fBesc\-hook <command> \-\-help\fR.
 "#;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::ground::log;
 use crate::ground::time;
 use crate::provider::sts::Session;
 use crate::provider::{OpenRequest, Provider};
@@ -26,10 +25,9 @@ pub fn run(
         )
     })?;
     let provider = crate::project::sources::provider_for(settings, &request)?;
+    // No keyring is said once per shell, by the hook (and by `doctor`): an SDK calling this
+    // for every client would repeat it.
     let resolved = provider.resolve(&request)?;
-    if let Some(warning) = &resolved.warning {
-        log::warn(warning);
-    }
     let session = Session::from_vars(&resolved.vars).ok_or_else(|| {
         anyhow!(
             "{} exports no AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",

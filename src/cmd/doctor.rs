@@ -15,6 +15,8 @@ use crate::shell::HookShell;
 struct Check {
     name: &'static str,
     ok: bool,
+    /// Works, but not as well as it could (no keyring: everything loads, uncached).
+    warn: bool,
     text: String,
 }
 
@@ -25,8 +27,10 @@ pub fn run(settings: &'static Settings) -> anyhow::Result<()> {
     checks.push(nearest_escrc(settings));
     let mut out = String::new();
     for check in &checks {
-        let mark =
-            crate::ground::log::mark_for_stdout(if check.ok { "ok  " } else { "FAIL" }, check.ok);
+        let mark = match (check.ok, check.warn) {
+            (true, true) => crate::ground::log::warning_mark_for_stdout("WARN"),
+            (ok, _) => crate::ground::log::mark_for_stdout(if ok { "ok  " } else { "FAIL" }, ok),
+        };
         let text = crate::ground::names::escape_controls(&check.text);
         out.push_str(&format!("{mark} {:<8} {text}\n", check.name));
     }
@@ -54,12 +58,14 @@ fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
     let not_here = |text: String| Check {
         name: "hook",
         ok: false,
+        warn: false,
         text,
     };
     match settings.hooked_shell() {
         Some((name, pid)) if pid == parent && name == here.name() => Check {
             name: "hook",
             ok: true,
+            warn: false,
             text: format!("installed in this {name}"),
         },
         // The hook of another shell was loaded here (it refuses to run, and says so).
@@ -78,6 +84,7 @@ fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
         Some((name, pid)) => Check {
             name: "hook",
             ok: true,
+            warn: false,
             text: format!("installed in the {name} (pid {pid}) this runs under"),
         },
         None => not_here(format!(
@@ -101,6 +108,7 @@ fn config(settings: &Settings) -> Check {
         return Check {
             name: "config",
             ok: false,
+            warn: false,
             text: config.problems.join("; "),
         };
     }
@@ -108,6 +116,7 @@ fn config(settings: &Settings) -> Check {
         return Check {
             name: "config",
             ok: true,
+            warn: false,
             text: format!("no {shown} (optional; settings come from ESC_HOOK_* variables)"),
         };
     }
@@ -120,6 +129,7 @@ fn config(settings: &Settings) -> Check {
     Check {
         name: "config",
         ok: true,
+        warn: false,
         text: format!(
             "{shown}: {count} setting{}{}",
             if count == 1 { "" } else { "s" },
@@ -153,23 +163,24 @@ fn keyring(settings: &Settings) -> Check {
         Ok(Some(name)) => Check {
             name: "keyring",
             ok: true,
+            warn: false,
             text: format!("{name} answers"),
         },
         Ok(None) => Check {
             name: "keyring",
             ok: true,
+            warn: false,
             text: format!(
                 "caching is off ({})",
                 setting.map_or_else(|| format!("{}=none", store::SETTING), |s| s.origin)
             ),
         },
+        // Everything works without one, uncached: a warning, not a failure.
         Err(e) => Check {
             name: "keyring",
-            ok: false,
-            text: format!(
-                "{e}: credentials will not be cached; {}",
-                store::how_to_fix()
-            ),
+            ok: true,
+            warn: true,
+            text: format!("{e}: credentials are not cached; {}", store::how_to_fix()),
         },
     }
 }
@@ -181,6 +192,7 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
             return vec![Check {
                 name: "login",
                 ok: false,
+                warn: false,
                 text: e.to_string(),
             }];
         }
@@ -194,6 +206,7 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
     let login_check = Check {
         name: "login",
         ok: true,
+        warn: false,
         text: format!("token for {backend} from {source}"),
     };
     let whoami = settings
@@ -210,11 +223,13 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
         Ok(user) => Check {
             name: "backend",
             ok: true,
+            warn: false,
             text: format!("{backend} answers; you are {user}"),
         },
         Err(ProviderError::Unauthorized { .. }) => Check {
             name: "backend",
             ok: false,
+            warn: false,
             text: format!(
                 "{backend} refused the token: run `pulumi login {backend}` or set PULUMI_ACCESS_TOKEN"
             ),
@@ -226,11 +241,13 @@ fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Chec
         ) => Check {
             name: "backend",
             ok: false,
+            warn: false,
             text: format!("{e}: check the network, or PULUMI_BACKEND_URL"),
         },
         Err(other) => Check {
             name: "backend",
             ok: true,
+            warn: false,
             text: format!("{backend} answers ({other})"),
         },
     };
@@ -245,6 +262,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
         return Check {
             name: ".escrc",
             ok: true,
+            warn: false,
             text: "none here or above (nothing to load in this directory)".into(),
         };
     };
@@ -253,6 +271,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
     let fail = |text: String| Check {
         name: ".escrc",
         ok: false,
+        warn: false,
         text,
     };
     let content = match escrc::read(&path) {
@@ -286,6 +305,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
             Ok(how) => Check {
                 name: ".escrc",
                 ok: true,
+                warn: false,
                 text: format!(
                     "{shown} is allowed{}; {how}",
                     store

@@ -59,11 +59,9 @@ pub fn run(
     };
     let resolved = match (&request, &provider) {
         (Some(request), Some(provider)) => {
-            let resolved = provider.resolve(request)?;
-            if let Some(warning) = &resolved.warning {
-                log::warn(warning);
-            }
-            Some(resolved)
+            // No keyring is said once per shell, by the hook (and by `doctor`), not at every
+            // command a script runs.
+            Some(provider.resolve(request)?)
         }
         _ => None,
     };

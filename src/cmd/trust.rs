@@ -11,20 +11,20 @@ use crate::project::chain::Chain;
 use crate::settings::Settings;
 
 pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let nearest = path.is_none();
     let path = target(settings, path)?;
     let content = escrc::read(&path)?;
     if let Some(problem) = trust::unsafe_ownership(&path, &content, true) {
         bail!("not allowed: {problem}");
     }
     let shown = crate::ground::fs::home_relative(&path);
-    let environment = match escrc::parse(&path, &content) {
-        Ok(parsed) => (!parsed.environments.is_empty())
-            .then(|| format!(" ({})", escrc::environments_label(&parsed.environments))),
-        Err(error) => {
-            log::warn(format!("allowed, but it does not load yet: {error}"));
-            None
-        }
-    };
+    // A file that does not parse is not allowed: what would be trusted is not what the user
+    // will have fixed.
+    let parsed = escrc::parse(&path, &content)
+        .map_err(|error| anyhow!("{error}: not allowed; fix it, then `esc-hook allow` again"))?;
+    let environment = (!parsed.environments.is_empty())
+        .then(|| format!(" ({})", escrc::environments_label(&parsed.environments)));
+    let found_above = nearest && found_above(settings, &path);
     let store = store(settings)?;
     store.allow(&path, &content).map_err(|e| {
         anyhow!(
@@ -33,9 +33,19 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
         )
     })?;
     log::info(format!(
-        "allowed {shown}{}",
-        environment.unwrap_or_default()
+        "allowed {shown}{}{}",
+        environment.unwrap_or_default(),
+        if found_above {
+            " (found in a parent directory)"
+        } else {
+            ""
+        }
     ));
+    if settings.hooked_shell().is_none() {
+        log::info(
+            "the hook does not run in this shell: add it (`esc-hook doctor` shows the line), then open a new terminal",
+        );
+    }
     // Trust is per file: a layered project still waits for each parent that is not allowed.
     if let Some(stamp) = escrc::stamp_of(&path) {
         let chain = Chain::discover(stamp);
@@ -56,6 +66,7 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let nearest = path.is_none();
     let path = target(settings, path)?;
     // A file that cannot be read can still be denied: the deny record only needs the path.
     let content = escrc::read(&path).ok();
@@ -67,9 +78,15 @@ pub fn deny(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
                 crate::ground::fs::io_reason(&e)
             )
         })?;
+    let found_above = nearest && found_above(settings, &path);
     log::info(format!(
-        "denied {}: it stays unloaded until allowed again",
-        crate::ground::fs::home_relative(&path)
+        "denied {}{}: it stays unloaded until allowed again",
+        crate::ground::fs::home_relative(&path),
+        if found_above {
+            " (found in a parent directory)"
+        } else {
+            ""
+        }
     ));
     Ok(())
 }
@@ -84,6 +101,13 @@ pub fn prune(settings: &Settings) -> anyhow::Result<()> {
         if allows + denies == 1 { "" } else { "s" }
     ));
     Ok(())
+}
+
+/// Whether the nearest `.escrc` is in a directory above the current one.
+fn found_above(settings: &Settings, path: &Path) -> bool {
+    settings
+        .current_dir()
+        .is_some_and(|cwd| path.parent() != Some(cwd.as_path()))
 }
 
 fn store(settings: &Settings) -> anyhow::Result<TrustStore> {

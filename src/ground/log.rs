@@ -83,9 +83,18 @@ fn coloured(colour_code: &str, message: &str) {
 
 /// `text` in green (`ok`) or red (`failed`) when stdout is a terminal that takes colour.
 pub fn mark_for_stdout(text: &str, ok: bool) -> String {
+    coloured_for_stdout(text, if ok { GREEN } else { RED })
+}
+
+/// A warning's mark, yellow on a terminal.
+pub fn warning_mark_for_stdout(text: &str) -> String {
+    coloured_for_stdout(text, YELLOW)
+}
+
+fn coloured_for_stdout(text: &str, colour: &str) -> String {
     let on_terminal = std::io::stdout().is_terminal() && !terminal().dumb && !terminal().no_colour;
     match on_terminal {
-        true => format!("\u{1b}[{}m{text}\u{1b}[0m", if ok { GREEN } else { RED }),
+        true => format!("\u{1b}[{colour}m{text}\u{1b}[0m"),
         false => text.to_string(),
     }
 }

@@ -49,6 +49,8 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
         && !login_changed_since_refused(&inputs.previous, inputs.login)
     {
         match &inputs.previous {
+            // After a transient failure, its wait over: entered afresh below.
+            Ok(Some(state)) if state.retry_at.is_some_and(|at| inputs.now >= at) => {}
             Ok(Some(state)) if refresh_due(state, inputs) => {
                 if let Some(changes) = refresh(state, inputs) {
                     return changes;

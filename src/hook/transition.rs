@@ -52,6 +52,11 @@ pub(super) struct Transition<'a> {
     pub(super) keyring_warned: bool,
     /// The fingerprint of a login the backend refused during this transition.
     failed_login: Option<String>,
+    /// A transient failure during this transition: when to try again (unix seconds).
+    retry_at: Option<u64>,
+    /// What the state being left said went wrong: a retry that fails the same way is not
+    /// said again.
+    previous_error: Option<String>,
     /// What was unloaded (its label), said together with what is loaded instead.
     left: Option<String>,
     /// What was loaded, as the message names it (`label (cached, 50m left)`).
@@ -87,6 +92,8 @@ impl<'a> Transition<'a> {
             interrupted: None,
             keyring_warned: false,
             failed_login: None,
+            retry_at: None,
+            previous_error: None,
             left: None,
             entered: None,
         }
@@ -99,6 +106,7 @@ impl<'a> Transition<'a> {
         match previous {
             Ok(Some(previous)) => {
                 self.keyring_warned = previous.keyring_warned;
+                self.previous_error = previous.error.clone();
                 self.leave(previous, true);
             }
             Ok(None) => {}
@@ -320,6 +328,7 @@ impl<'a> Transition<'a> {
         let keys = chain.nearest().trust_keys();
         let mut loaded = None;
         let mut error = None;
+        let mut quiet_error = None;
         let blocked = chain.blocked(store);
         let outcome = match blocked.as_ref().map(|b| &b.verdict) {
             Some(Verdict::Unsafe(problem)) => {
@@ -356,18 +365,29 @@ impl<'a> Transition<'a> {
                     error = Some(message);
                     Outcome::Failed
                 }
-                Err(LoadError::AlreadyInterrupted) => Outcome::Failed,
+                Err(LoadError::AlreadyInterrupted) => {
+                    // Said at the prompt where it happened; `status` says it again.
+                    quiet_error = Some(format!(
+                        "stopped opening {label} (Ctrl-C): `esc-hook reload`, or leave and re-enter, to try again"
+                    ));
+                    Outcome::Failed
+                }
             },
         };
-        if let Some(message) = &error {
+        let error = error.map(|m| crate::ground::names::printable(&m, 400));
+        if let Some(message) = &error
+            && self.previous_error.as_ref() != Some(message)
+        {
             log::warn(message);
         }
+        let error = error.or(quiet_error);
         let mut state = with_chain(State::new(stamp, label, outcome));
         state.trust = keys;
         state.loaded = loaded;
         state.keyring_warned = self.keyring_warned;
-        state.error = error.map(|m| crate::ground::names::printable(&m, 400));
+        state.error = error;
         state.failed_login = self.failed_login.take();
+        state.retry_at = self.retry_at.take();
         state
     }
 
@@ -400,6 +420,10 @@ impl<'a> Transition<'a> {
                     ProviderError::Interrupted { .. } => interrupt::remember(stamp),
                     ProviderError::Unauthorized { login, .. } => {
                         self.failed_login = Some(login.clone());
+                    }
+                    transient if transient.is_transient() => {
+                        let wait = crate::refresh::retry_after(inputs.refresh_margin);
+                        self.retry_at = Some(inputs.now.saturating_add(wait.as_secs()));
                     }
                     _ => {}
                 }

@@ -98,7 +98,8 @@ pub fn after_run(
     if login && let Some(file) = login_file {
         trust_dirs.push(file);
     }
-    let due = unsafe_file.or_else(|| {
+    let retry = state.and_then(|s| s.retry_at);
+    let due = unsafe_file.or(retry).or_else(|| {
         state.and_then(|s| s.loaded.as_ref()).and_then(|loaded| {
             let expires = loaded.expires_at?;
             let refresh = expires

@@ -492,7 +492,7 @@ mod tests {
         let err = bad_response(StatusCode::BAD_GATEWAY, body);
         assert_eq!(
             err.to_string(),
-            "the backend answered 502 with something other than JSON: <html> <body> Bad Gateway </body></html>"
+            "the backend answered 502 with something other than JSON: <html> <body> Bad Gateway </body></html>; a prompt a minute from now tries again, or `esc-hook reload`"
         );
     }
 }

@@ -235,10 +235,7 @@ impl fmt::Display for ProviderError {
                 )
             }
             ProviderError::RateLimited { backend } => {
-                write!(
-                    f,
-                    "{backend} is rate limiting requests (429): try again in a minute"
-                )
+                write!(f, "{backend} is rate limiting requests (429): {NEXT_STEP}")
             }
             ProviderError::Server {
                 status,
@@ -254,8 +251,8 @@ impl fmt::Display for ProviderError {
                 };
                 write!(f, "{who} failed with {status}")?;
                 match request_id {
-                    Some(id) => write!(f, " (request id {id}): try again later"),
-                    None => write!(f, ": try again later"),
+                    Some(id) => write!(f, " (request id {id}): {NEXT_STEP}"),
+                    None => write!(f, ": {NEXT_STEP}"),
                 }
             }
             ProviderError::Http { status, message } => {
@@ -264,14 +261,17 @@ impl fmt::Display for ProviderError {
             ProviderError::BadResponse { status, snippet } => {
                 write!(
                     f,
-                    "the backend answered {status} with something other than JSON: {snippet}"
+                    "the backend answered {status} with something other than JSON: {snippet}; {NEXT_STEP}"
                 )
             }
             ProviderError::Connect { backend, reason } => {
-                write!(f, "could not connect to {backend}: {reason}")
+                write!(f, "could not connect to {backend}: {reason}; {NEXT_STEP}")
             }
             ProviderError::CutOff { backend, reason } => {
-                write!(f, "the response from {backend} was cut off: {reason}")
+                write!(
+                    f,
+                    "the response from {backend} was cut off: {reason}; {NEXT_STEP}"
+                )
             }
             ProviderError::TooLarge { backend, limit } => write!(
                 f,
@@ -280,16 +280,36 @@ impl fmt::Display for ProviderError {
             ),
             ProviderError::Timeout { env, after } => write!(
                 f,
-                "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer)",
+                "opening {env} timed out after {}s (set ESC_HOOK_TIMEOUT to wait longer); {NEXT_STEP}",
                 after.as_secs()
             ),
             ProviderError::Sts(line) => f.write_str(line),
             ProviderError::Interrupted { env } => write!(
                 f,
-                "stopped opening {env} (Ctrl-C): leave and re-enter the directory to try again"
+                "stopped opening {env} (Ctrl-C): `esc-hook reload`, or leave and re-enter, to try again"
             ),
         }
     }
 }
 
 impl std::error::Error for ProviderError {}
+
+impl ProviderError {
+    /// A failure of the backend or the way to it, which passes by itself (a refused
+    /// connection, 429, 5xx, a timeout, a cut-off or non-JSON answer): worth trying again
+    /// later without anything changed here.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. }
+                | ProviderError::Server { .. }
+                | ProviderError::Connect { .. }
+                | ProviderError::CutOff { .. }
+                | ProviderError::BadResponse { .. }
+                | ProviderError::Timeout { .. }
+        )
+    }
+}
+
+/// What a transient failure's line ends with: the hook tries again by itself.
+const NEXT_STEP: &str = "a prompt a minute from now tries again, or `esc-hook reload`";

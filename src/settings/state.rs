@@ -88,6 +88,10 @@ pub struct State {
     /// the login differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_login: Option<String>,
+    /// After a transient failure (the backend down, 429, 5xx): unix seconds from which a
+    /// prompt tries again by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +260,7 @@ impl State {
             keyring_warned: false,
             error: None,
             failed_login: None,
+            retry_at: None,
         }
     }
 
@@ -273,6 +278,7 @@ impl State {
             keyring_warned,
             error: None,
             failed_login: None,
+            retry_at: None,
         }
     }
 

@@ -177,7 +177,7 @@ fn without_a_keyring_credentials_still_load_with_one_warning_per_shell() {
     );
     let log = stderr(&out);
     assert_eq!(
-        log.matches("the keyring is unavailable").count(),
+        log.matches("no keyring answers (secret-service)").count(),
         1,
         "{log}"
     );

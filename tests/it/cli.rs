@@ -16,8 +16,8 @@ fn allow_and_deny_find_the_nearest_escrc_from_a_subdirectory() {
     let out = sandbox.run(&sub, &["allow"]);
     assert!(out.status.success());
     assert!(
-        stderr(&out).contains("allowed ~/app/.escrc"),
-        "home-relative: {}",
+        stderr(&out).contains("allowed ~/app/.escrc (found in a parent directory)"),
+        "home-relative, and where: {}",
         stderr(&out)
     );
     let (vars, _) = load_with_bash(&sandbox, &sub, &["AWS_REGION"]);
@@ -137,9 +137,15 @@ fn bad_escrc_files_name_file_line_and_key_and_the_shell_goes_on() {
     ];
     for (text, position, message, hint) in cases {
         let sandbox = Sandbox::new();
-        let dir = sandbox.project("app", text);
+        let dir = sandbox.project("work/app", text);
+        // A broken file cannot be allowed; under a trusted prefix it counts as allowed, and
+        // the hook says what is wrong with it.
         let allow = sandbox.run(&dir, &["allow"]);
-        assert!(allow.status.success(), "a broken file can still be allowed");
+        assert_eq!(allow.status.code(), Some(1), "a broken file is not allowed");
+        let config = sandbox.path("config/esc-hook/config.toml");
+        fs::create_dir_all(config.parent().unwrap()).unwrap();
+        fs::write(&config, "trusted-prefixes = [\"~/work\"]\n").unwrap();
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
         let script =
             "eval \"$(esc-hook export bash)\"; echo alive=$?; eval \"$(esc-hook export bash)\"";
         let out = sandbox.bash(&dir, script);
@@ -525,4 +531,38 @@ fn edit_opens_the_escrc_and_allows_it_only_when_saved() {
     assert!(stderr(&out).contains("not saved"), "{}", stderr(&out));
     let (vars, _) = load_with_bash(&sandbox, &dir, &["EDITED"]);
     assert_eq!(vars, ["EDITED=<unset>"]);
+}
+
+// `allow` of a file that did not parse allowed it anyway ("allowed, but it does not load yet"):
+// what was trusted was not what the user would write once they fixed it. Now: one line, a
+// non-zero exit, nothing allowed. And `allow` in a shell without the hook says so.
+#[test]
+fn allow_refuses_a_file_that_does_not_parse_and_says_when_no_hook_runs() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.project("app", "environment: acme/payments/dev\nexport: AWS_*\n");
+    let out = sandbox.run(&dir, &["allow"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(".escrc:2:9: `export` must be a list: `export: [\"AWS_*\"]`: not allowed"),
+        "{said}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&sandbox.run(&dir, &["status", "--json"]))).unwrap();
+    assert_ne!(status["escrc"]["trust"], "allowed", "{status}");
+    // Fixed: allowed, and the hook's absence from this shell is said.
+    sandbox.write_escrc(
+        &dir,
+        "environment: acme/payments/dev\nexport: [\"AWS_*\"]\n",
+    );
+    let said = stderr(&sandbox.run(&dir, &["allow"]));
+    assert!(
+        said.contains("allowed ~/app/.escrc (acme/payments/dev)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the hook does not run in this shell: add it (`esc-hook doctor` shows the line), then open a new terminal"),
+        "{said}"
+    );
 }

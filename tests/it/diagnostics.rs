@@ -66,7 +66,7 @@ fn bad_settings_and_a_missing_keyring_say_what_to_do() {
     let text = stdout(&doctor.output().unwrap());
     assert!(
         text.contains(
-            "FAIL keyring  secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)"
+            "WARN keyring  secret-service: no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)"
         ),
         "{text}"
     );
@@ -182,7 +182,8 @@ fn doctor_reports_each_part_with_its_fix() {
         text.contains("FAIL hook     not installed in this bash: in ~/.bashrc: eval"),
         "{text}"
     );
-    assert!(text.contains("FAIL keyring"), "{text}");
+    // Everything works without a keyring: a warning, not a failure.
+    assert!(text.contains("WARN keyring"), "{text}");
     assert!(
         text.contains("FAIL backend") && text.contains("refused the token"),
         "{text}"

@@ -216,7 +216,7 @@ fn server_errors_quote_the_request_id() {
     assert_failure("500", "esc-hook: 127.0.0.1:", &[]);
     assert_failure(
         "500",
-        "failed with 500 (request id req-0123456789): try again later",
+        "failed with 500 (request id req-0123456789): a prompt a minute from now tries again, or `esc-hook reload`",
         &[],
     );
 }

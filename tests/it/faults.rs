@@ -200,3 +200,73 @@ fn bash_keeps_valid_credentials_and_removes_expired_ones_when_refresh_fails() {
 fn zsh_keeps_valid_credentials_and_removes_expired_ones_when_refresh_fails() {
     failing_refresh(Sh::Zsh);
 }
+
+// After a backend failure that passes by itself (500, 429, refused, a timeout), nothing loaded
+// until the user left the directory and came back. Now a prompt after a short wait (a quarter
+// of the refresh margin, a minute at most) tries again by itself, silently while the failure
+// lasts; once the backend recovers, the environment loads. The line said so ("a prompt a
+// minute from now tries again, or `esc-hook reload`"), once.
+fn a_recovered_backend_loads_at_a_later_prompt(shell: Sh) {
+    if !have(shell.name()) {
+        return;
+    }
+    let read = fixture("read-payments-dev.json");
+    let stand_in = StandIn::start(json!({"acme/payments/dev": {"fault": "500", "read": read}}));
+    let mut sandbox = sandbox_for("500", &stand_in);
+    // A 4-second margin: tried again after a second.
+    sandbox.set("ESC_HOOK_REFRESH_MARGIN", "4s");
+    let dir = allowed_project(&sandbox, "payments", PAYMENTS);
+    let recovered = sandbox.path("recovered");
+    let mut session = Session::new(shell, &sandbox);
+    session
+        .cd(&dir)
+        .probe("failing", &["AWS_ACCESS_KEY_ID"])
+        .run("sleep 1.5")
+        .run("true")
+        .probe("still-failing", &["AWS_ACCESS_KEY_ID"])
+        // The backend recovers (the test waits for this file, then reconfigures).
+        .run(&format!("touch '{}'; sleep 3", recovered.display()))
+        .run("true")
+        .probe("recovered", &["AWS_ACCESS_KEY_ID"]);
+    let (probes, log) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !recovered.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stand_in.reconfigure(json!({"acme/payments/dev": {"read": read}}));
+        });
+        let finished = session.finish(&sandbox.home());
+        watcher.join().unwrap();
+        finished
+    });
+    let name = shell.name();
+    expect(&probes, "failing", &[("AWS_ACCESS_KEY_ID", "<unset>")]);
+    expect(
+        &probes,
+        "still-failing",
+        &[("AWS_ACCESS_KEY_ID", "<unset>")],
+    );
+    expect(
+        &probes,
+        "recovered",
+        &[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001")],
+    );
+    let failures: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("failed with 500"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{name}: said once: {log:#?}");
+    assert!(
+        failures[0].ends_with("a prompt a minute from now tries again, or `esc-hook reload`"),
+        "{name}: {log:#?}"
+    );
+    assert!(stand_in.opens() >= 3, "{name}: tried again while it failed");
+}
+
+#[test]
+fn a_recovered_backend_loads_at_a_later_prompt_in_bash_and_zsh() {
+    for shell in [Sh::Bash, Sh::Zsh] {
+        a_recovered_backend_loads_at_a_later_prompt(shell);
+    }
+}

@@ -518,3 +518,30 @@ fn the_readme_walkthrough_runs_as_written_in_order() {
         assert!(!log.contains(bad), "{bad}: {log}");
     }
 }
+
+// `--help` listed the hook's plumbing (`init`, `export`) before what a user runs every day.
+#[test]
+fn help_lists_everyday_commands_first_and_plumbing_last() {
+    let out = std::process::Command::new(bin())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let position = |name: &str| {
+        text.find(&format!("\n  {name} "))
+            .unwrap_or_else(|| panic!("{name} is listed: {text}"))
+    };
+    for (earlier, later) in [
+        ("status", "init"),
+        ("allow", "init"),
+        ("doctor", "init"),
+        ("init", "export"),
+        ("man", "export"),
+        ("exec", "credential-process"),
+    ] {
+        assert!(
+            position(earlier) < position(later),
+            "{earlier} before {later}: {text}"
+        );
+    }
+}

@@ -160,7 +160,7 @@ fn an_unknown_import_is_named_and_a_one_element_list_is_the_single_name() {
         "/api/esc/environments/acme/payments/dev/open"
     );
     // Another organization in the list is refused before any request, naming it.
-    let other = allowed_project(
+    let other = trusted_as_it_is(
         &sandbox,
         "other",
         "environment:\n  - acme/aws/dev\n  - globex/payments/dev\n",

@@ -245,7 +245,12 @@ fn messages_say_what_happened_once() {
     );
     assert!(stderr(&out).contains("esc-hook: -ONLY"), "{}", stderr(&out));
     let allow = stderr(&sandbox.run(&dir, &["allow"]));
-    assert_eq!(allow, "esc-hook: allowed ~/app/.escrc\n");
+    assert_eq!(
+        allow.lines().next(),
+        Some("esc-hook: allowed ~/app/.escrc"),
+        "{allow}"
+    );
+    assert_eq!(allow.matches(".escrc").count(), 1, "the path once: {allow}");
     let missing = sandbox.run(&dir, &["exec", "--dir", "/nonexistent", "true"]);
     assert!(
         stderr(&missing).contains("no such directory: /nonexistent"),

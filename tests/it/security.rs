@@ -668,9 +668,9 @@ fn a_path_with_a_newline_borrows_no_allow_record() {
     fs::create_dir_all(&tricky).unwrap();
     sandbox.write_escrc(&tricky, "values:\n  TRICKY: yes\n");
     fs::write(x.join(".escrc"), "b/.escrc\nvalues:\n  TRICKY: yes\n").unwrap();
-    // The plain file is not even YAML-valid here; allowing it only records (path, content).
-    let allow = sandbox.run(&x, &["allow"]);
-    assert!(allow.status.success(), "{}", stderr(&allow));
+    // The plain file is not even YAML-valid here (`allow` refuses it); trusted as it is, the
+    // record names only (path, content).
+    sandbox.allow_as_it_is(&x);
     let (vars, log) = load_with_bash(&sandbox, &tricky, &["TRICKY"]);
     assert_eq!(vars, ["TRICKY=<unset>"], "{log}");
     assert!(log.contains(".escrc is not allowed"), "{log}");
@@ -751,7 +751,7 @@ fn huge_durations_and_times_never_crash_the_hook() {
     let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
     let (vars, log) = load_with_bash(&sandbox, &dir, &["AWS_ACCESS_KEY_ID"]);
     assert_eq!(vars, ["AWS_ACCESS_KEY_ID=ASIAEXAMPLEKEYID0001"], "{log}");
-    let ttl = allowed_project(
+    let ttl = trusted_as_it_is(
         &sandbox,
         "ttl",
         "environment: acme/payments/dev\nttl: 18446744073709551615\n",
@@ -1041,7 +1041,7 @@ fn an_alias_bomb_leaves_a_small_state(shell: Sh) {
     }
     text.push_str("]\n");
     let never_allowed = sandbox.project("never", &text);
-    let allowed = allowed_project(&sandbox, "allowed", &text);
+    let allowed = trusted_as_it_is(&sandbox, "allowed", &text);
     let home = sandbox.home();
     let mut session = Session::new(shell, &sandbox);
     session

@@ -587,10 +587,24 @@ fn ctrl_c_during_an_open(shell: Sh) {
     wait_for("the probe", &|| {
         fs::read_to_string(&probe).is_ok_and(|p| p.ends_with('\n'))
     });
+    // `status` says why nothing is loaded, and how to try again.
+    let status_file = sandbox.path(&format!("status-{}", shell.name()));
+    tmux.send(&[
+        &format!("esc-hook status > '{}'", status_file.display()),
+        "Enter",
+    ]);
+    wait_for("the status", &|| {
+        fs::read_to_string(&status_file).is_ok_and(|s| s.contains("loaded"))
+    });
     tmux.send(&["true", "Enter"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let screen = tmux.screen();
     drop(tmux);
+    let status = fs::read_to_string(&status_file).unwrap();
+    assert!(
+        status.contains("stopped opening acme/payments/dev (Ctrl-C): `esc-hook reload`, or leave and re-enter, to try again"),
+        "{status}"
+    );
 
     assert_eq!(
         fs::read_to_string(&probe).unwrap(),

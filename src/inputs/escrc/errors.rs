@@ -139,6 +139,20 @@ pub(super) fn yaml_error(path: &Path, text: &str, error: &serde_yaml::Error) -> 
         }
         message = format!("`{key}` is given twice");
     }
+    // serde's type words, in the file's own terms: `export: invalid type: string "AWS_*",
+    // expected a sequence` says what to write instead.
+    if let Some((key, rest)) = message.split_once(": invalid type: ") {
+        let key = key.to_string();
+        let given = between(rest, "\"", "\"").map(String::from);
+        if rest.ends_with("expected a sequence") {
+            let example = given.unwrap_or_else(|| "…".into());
+            message = format!("`{key}` must be a list: `{key}: [\"{example}\"]`");
+        } else if rest.ends_with("expected a boolean") {
+            message = format!("`{key}` must be true or false");
+        } else if rest.ends_with("expected a map") || rest.contains("expected the `") {
+            message = format!("`{key}` must be a mapping of keys (indented below it)");
+        }
+    }
     let line_text = position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
     if line_text.is_some_and(|l| l.contains('\t')) {
         message = format!("YAML does not allow tabs here: indent with spaces ({message})");

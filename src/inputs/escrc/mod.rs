@@ -445,6 +445,17 @@ mod tests {
         let err = parse_text("values:\n  A:\n    nested: 1\n").unwrap_err();
         assert!(err.message.contains("values.A"), "{err}");
         assert_eq!(err.position.map(|p| p.0), Some(3));
+        // Parser words, translated into what to write.
+        let err = parse_text("environment: a/b/c\nexport: AWS_*\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "`export` must be a list: `export: [\"AWS_*\"]`"
+        );
+        assert_eq!(err.position.map(|p| p.0), Some(2));
+        let err = parse_text("environment: a/b/c\ninherit: maybe\n").unwrap_err();
+        assert_eq!(err.message, "`inherit` must be true or false");
+        let err = parse_text("environment: a/b/c\naws: eu-west-1\n").unwrap_err();
+        assert!(err.message.starts_with("`aws` must be a mapping"), "{err}");
     }
 
     #[test]

@@ -227,10 +227,12 @@ impl Provider for CachedProvider {
     }
 }
 
+/// One short line (once per shell): what is missing and where to read more.
 fn not_cached(problem: &StoreError) -> String {
+    let store = problem.to_string();
+    let store = store.split(':').next().unwrap_or_default();
     format!(
-        "the keyring is unavailable ({problem}): credentials are not cached; {}",
-        store::how_to_fix()
+        "no keyring answers ({store}): credentials are not cached (`esc-hook doctor` says how to fix it)"
     )
 }
 
