@@ -6,6 +6,39 @@ use clap::{Parser, Subcommand};
 
 use crate::shell::{HookShell, Shell};
 
+/// What `esc-hook export` writes: shell code for a hook, or a project's variables for the
+/// places a prompt never reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Bash,
+    Zsh,
+    Fish,
+    Pwsh,
+    Json,
+    /// The PowerShell and nushell hooks' own format.
+    #[value(hide = true, alias = "pwsh-hook")]
+    JsonHook,
+    /// A GitHub Actions step: appended to $GITHUB_ENV, secrets masked in the log.
+    Gha,
+    /// A .env file on standard output.
+    Dotenv,
+}
+
+impl ExportFormat {
+    /// The shell a hook's format is for; none for the formats without a hook.
+    pub fn shell(self) -> Option<Shell> {
+        match self {
+            ExportFormat::Bash => Some(Shell::Bash),
+            ExportFormat::Zsh => Some(Shell::Zsh),
+            ExportFormat::Fish => Some(Shell::Fish),
+            ExportFormat::Pwsh => Some(Shell::Pwsh),
+            ExportFormat::Json => Some(Shell::Json),
+            ExportFormat::JsonHook => Some(Shell::JsonHook),
+            ExportFormat::Gha | ExportFormat::Dotenv => None,
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "esc-hook",
@@ -42,14 +75,21 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Option<HookShell>,
     },
-    /// Print the changes for the current directory as shell code (what the hook runs)
+    /// Print the changes for the current directory as shell code (what the hook runs), or the
+    /// project's variables for a GitHub Actions job (gha) or a .env file (dotenv)
     #[command(
-        after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}"
+        after_help = "Examples:\n  eval \"$(esc-hook export bash)\"\n  esc-hook export json    # {\"NAME\": \"value\", \"GONE\": null}\n  esc-hook export gha     # in a GitHub Actions step: to $GITHUB_ENV, secrets masked\n  esc-hook export dotenv > .env"
     )]
     #[command(display_order = 31)]
     Export {
         #[arg(value_enum)]
-        shell: Shell,
+        shell: ExportFormat,
+        /// gha, dotenv: an environment (org/project/env[@version]) opened with default settings
+        #[arg(long, conflicts_with = "dir")]
+        env: Option<String>,
+        /// gha, dotenv: a directory whose (allowed) .escrc says what to export; default: here
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// The hook's shell: only it may remove the files it loaded (default: the parent)
         #[arg(long, hide = true)]
         shell_pid: Option<i32>,
@@ -145,6 +185,13 @@ pub enum Command {
         /// Serve AWS credentials on a loopback endpoint that refreshes them, instead of static keys
         #[arg(long)]
         server: bool,
+        /// Start the command only with credentials that last at least this long (opening them
+        /// anew if needed), such as 1h or 90m
+        #[arg(long, value_name = "DURATION")]
+        min_ttl: Option<String>,
+        /// Replace every secret value in the command's output with [secret]
+        #[arg(long)]
+        redact: bool,
         /// The command and its arguments (`--` before it is optional)
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,

@@ -112,9 +112,18 @@ fn run() -> u8 {
             env,
             dir,
             server,
+            min_ttl,
+            redact,
             command,
         } => {
-            return cmd::exec::run(settings, env, dir, server, command).unwrap_or_else(|error| {
+            let options = cmd::exec::Options {
+                env,
+                dir,
+                server,
+                min_ttl,
+                redact,
+            };
+            return cmd::exec::run(settings, options, command).unwrap_or_else(|error| {
                 ground::log::error(format!("{error:#}"));
                 // esc-hook's own failure, before any command ran: 125, as env(1) and
                 // timeout(1) do; 126 and 127 stay the command's (cannot run, not found).
@@ -124,14 +133,22 @@ fn run() -> u8 {
         Command::Init { shell } => cmd::init::run(settings, shell),
         Command::Export {
             shell,
+            env,
+            dir,
             shell_pid,
             hold_messages,
-        } => {
-            if hold_messages {
-                ground::log::hold();
+        } => match (shell.shell(), shell) {
+            (Some(shell), _) => {
+                if hold_messages {
+                    ground::log::hold();
+                }
+                cmd::export::run(settings, shell, shell_pid)
             }
-            cmd::export::run(settings, shell, shell_pid)
-        }
+            (None, cli::ExportFormat::Gha) => {
+                cmd::export_to::run(settings, cmd::export_to::Target::Gha, env, dir)
+            }
+            (None, _) => cmd::export_to::run(settings, cmd::export_to::Target::Dotenv, env, dir),
+        },
         Command::Allow { path } => cmd::trust::allow(settings, path),
         Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {

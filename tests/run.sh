@@ -24,12 +24,15 @@ report_skips() {
 # official ESC client, moto's STS server, boto3 and the AWS CLI; nushell from npm); what needs
 # root is named in one line, with the command that installs it.
 set_up() {
-  if [[ ! -x .venv/bin/python ]] && command -v python3 >/dev/null; then
-    echo "tests/run.sh: setting up .venv (pulumi-esc-sdk, moto, awscli)" >&2
-    if ! { python3 -m venv .venv &&
-        .venv/bin/pip install --quiet --disable-pip-version-check \
-          pulumi-esc-sdk 'moto[server]' awscli >&2; }; then
-      rm -rf .venv
+  local packages="pulumi-esc-sdk moto[server] awscli python-dotenv"
+  if [[ "$(cat .venv/.esc-hook-packages 2>/dev/null)" != "$packages" ]] &&
+      command -v python3 >/dev/null; then
+    echo "tests/run.sh: setting up .venv ($packages)" >&2
+    # shellcheck disable=SC2086  # one word per package
+    if { [[ -x .venv/bin/python ]] || python3 -m venv .venv; } &&
+        .venv/bin/pip install --quiet --disable-pip-version-check $packages >&2; then
+      echo "$packages" > .venv/.esc-hook-packages
+    else
       echo "tests/run.sh: could not set up .venv (python3-venv and network needed)" >&2
     fi
   fi

@@ -41,16 +41,39 @@ const STATIC_CREDENTIALS: [&str; 9] = [
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 ];
 
+/// How `exec` runs its command, from the command line.
+pub struct Options {
+    /// An environment named on the command line instead of a directory's `.escrc`.
+    pub env: Option<String>,
+    pub dir: Option<PathBuf>,
+    /// Serve refreshing credentials on a loopback endpoint instead of static keys.
+    pub server: bool,
+    /// The credentials must last at least this long when the command starts (`--min-ttl`).
+    pub min_ttl: Option<String>,
+    /// Replace every secret value in the command's output with `[secret]` (`--redact`).
+    pub redact: bool,
+}
+
 pub fn run(
     settings: &'static Settings,
-    env: Option<String>,
-    dir: Option<PathBuf>,
-    server: bool,
+    options: Options,
     command: Vec<OsString>,
 ) -> anyhow::Result<u8> {
+    let Options {
+        env,
+        dir,
+        server,
+        min_ttl,
+        redact,
+    } = options;
     let Some((program, args)) = command.split_first() else {
         bail!("name a command to run: esc-hook exec -- CMD ARGS…");
     };
+    let min_ttl = min_ttl
+        .map(|text| {
+            crate::ground::duration::parse(&text).map_err(|reason| anyhow!("--min-ttl: {reason}"))
+        })
+        .transpose()?;
     let escrc = super::project_escrc(settings, env, dir)?;
     let request = OpenRequest::for_escrc(&escrc);
     let provider = match &request {
@@ -61,7 +84,11 @@ pub fn run(
         (Some(request), Some(provider)) => {
             // No keyring is said once per shell, by the hook (and by `doctor`), not at every
             // command a script runs.
-            Some(provider.resolve(request)?)
+            let mut resolved = provider.resolve(request)?;
+            if let Some(min_ttl) = min_ttl {
+                resolved = lasting(provider, request, resolved, min_ttl)?;
+            }
+            Some(resolved)
         }
         _ => None,
     };
@@ -134,7 +161,27 @@ pub fn run(
     // `exec -- $SHELL`) then knows these values are esc-hook's, not the user's, keeps none of
     // them in its own state, and unsets them when it enters another project.
     child.env(state::VAR, state.encode());
-    if materialized.files_dir.is_none() && endpoint.is_none() {
+    // What `--redact` hides: every secret value the command is handed.
+    let secrets: Vec<String> = match redact {
+        true => materialized
+            .vars
+            .iter()
+            .filter(|(name, _)| {
+                crate::ground::names::is_secret_name(name.as_str())
+                    || resolved
+                        .as_ref()
+                        .is_some_and(|r| r.vars.iter().any(|v| v.secret && v.name == name.as_str()))
+            })
+            .map(|(_, value)| value.clone())
+            .collect(),
+        false => Vec::new(),
+    };
+    if redact {
+        child
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+    }
+    if materialized.files_dir.is_none() && endpoint.is_none() && !redact {
         // Nothing to clean up or serve afterwards: become the command, so its exit code and
         // signals are simply its own.
         let error = child.exec();
@@ -143,11 +190,15 @@ pub fn run(
     // Signals arriving between the spawn and the handlers are held back, not lost: the
     // command (whose signal mask std resets) would otherwise outlive an esc-hook killed early.
     let held = hold_signals();
-    let spawned = child.spawn();
+    let mut spawned = child.spawn();
     if let Ok(running) = &spawned {
         forward_signals_to(running.id() as i32);
     }
     release_signals(held);
+    let copiers = match &mut spawned {
+        Ok(running) if redact => redacting_copiers(running, &secrets),
+        _ => Vec::new(),
+    };
     let status = match (spawned, &endpoint) {
         (Err(error), _) => {
             if let Some(dir) = &materialized.files_dir {
@@ -178,6 +229,10 @@ pub fn run(
             status
         }
     };
+    // Everything the command wrote is out before exec ends.
+    for copier in copiers {
+        let _ = copier.join();
+    }
     if let Some(dir) = &materialized.files_dir {
         files::remove(dir);
     }
@@ -188,6 +243,87 @@ pub fn run(
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--min-ttl`: credentials that would not last `min_ttl` are opened anew (bypassing the
+/// cache); if even fresh ones fall short (the environment's lifetime is shorter), exec fails
+/// before the command starts, rather than have it die half-way.
+fn lasting(
+    provider: &crate::keeping::cache::CachedProvider,
+    request: &OpenRequest,
+    resolved: Resolved,
+    min_ttl: std::time::Duration,
+) -> anyhow::Result<Resolved> {
+    let left = |r: &Resolved| {
+        r.expires_at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    };
+    if left(&resolved) >= min_ttl {
+        return Ok(resolved);
+    }
+    if let Ok(Some(store)) = &provider.store {
+        let _ = cache::forget(
+            store.as_ref(),
+            &provider.account(request),
+            provider.index.as_ref(),
+        );
+    }
+    let fresh = provider.resolve(request)?;
+    if left(&fresh) < min_ttl {
+        bail!(
+            "the credentials of {} last {} even freshly opened, less than --min-ttl {}: ask for less, or for a longer lifetime (the environment's login duration, or `ttl` in .escrc)",
+            request.label(),
+            crate::ground::duration::human(left(&fresh)),
+            crate::ground::duration::human(min_ttl)
+        );
+    }
+    Ok(fresh)
+}
+
+/// `--redact`: the command's standard output and error, each copied on a thread of its own
+/// through a [`Redactor`](crate::ground::redact::Redactor), as they flow.
+fn redacting_copiers(
+    running: &mut std::process::Child,
+    secrets: &[String],
+) -> Vec<std::thread::JoinHandle<()>> {
+    use std::io::{Read, Write};
+    fn copy(
+        mut from: impl Read + Send + 'static,
+        mut to: impl Write + Send + 'static,
+        secrets: Vec<String>,
+    ) -> Option<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("redact".into())
+            .spawn(move || {
+                let mut redactor =
+                    crate::ground::redact::Redactor::new(secrets.iter().map(String::as_str));
+                let mut buffer = [0u8; 8192];
+                loop {
+                    let read = match from.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(read) => read,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    };
+                    let out = redactor.push(&buffer[..read]);
+                    if to.write_all(&out).and_then(|()| to.flush()).is_err() {
+                        break;
+                    }
+                }
+                let _ = to.write_all(&redactor.finish());
+                let _ = to.flush();
+            })
+            .ok()
+    }
+    let mut copiers = Vec::new();
+    if let Some(out) = running.stdout.take() {
+        copiers.extend(copy(out, std::io::stdout(), secrets.to_vec()));
+    }
+    if let Some(err) = running.stderr.take() {
+        copiers.extend(copy(err, std::io::stderr(), secrets.to_vec()));
+    }
+    copiers
 }
 
 /// The credentials `--server` hands out: the cached ones until their refresh point, then fresh

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod edit;
 pub mod exec;
 pub mod export;
+pub mod export_to;
 pub mod init;
 pub mod reload;
 pub mod status;

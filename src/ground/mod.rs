@@ -8,5 +8,6 @@ pub mod glob;
 pub mod log;
 pub mod names;
 pub mod process;
+pub mod redact;
 pub mod text;
 pub mod time;

@@ -1,6 +1,7 @@
 //! Everything that writes shell code. Quoting lives here and nowhere else: one writer per
 //! shell, each proven by the hostile-values tests in real shells.
 
+pub mod files;
 mod fish;
 mod json;
 mod posix;

@@ -130,3 +130,96 @@ fn exec_with_files_cleans_up_and_forwards_signals() {
     assert_eq!(rest, "got-term\n");
     assert_eq!(status.code(), Some(5));
 }
+
+// `exec --redact`, as `esc run` does: every secret value the command is handed is replaced by
+// `[secret]` in what it prints, on both streams, even when the command writes it in pieces;
+// the exit code stays the command's.
+#[test]
+fn exec_redact_hides_every_secret_in_the_commands_output() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(
+        &sandbox,
+        "payments",
+        "environment: acme/payments/dev\nvalues:\n  GITHUB_TOKEN: ghp_inline_token_value\n",
+    );
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let script = r#"
+        k=$AWS_SECRET_ACCESS_KEY
+        printf 'key: %s' "$(printf %s "$k" | cut -c1-10)"; sleep 0.2
+        printf '%s done\n' "$(printf %s "$k" | cut -c11-)"
+        echo "token $AWS_SESSION_TOKEN and $GITHUB_TOKEN on stderr" >&2
+        echo "region $AWS_REGION stays"
+        exit 7
+    "#;
+    let out = sandbox
+        .esc(&dir, &["exec", "--redact", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let (shown, log) = (stdout(&out), stderr(&out));
+    assert!(shown.contains("key: [secret] done\n"), "{shown}");
+    assert!(shown.contains("region eu-west-1 stays"), "{shown}");
+    assert!(
+        log.contains("token [secret] and [secret] on stderr"),
+        "{log}"
+    );
+    for value in [
+        secret,
+        "IQoJb3JpZ2luX2VjEXAMPLETOKEN",
+        "ghp_inline_token_value",
+    ] {
+        assert!(!shown.contains(value) && !log.contains(value), "{value}");
+    }
+    // Without --redact the command's output is its own.
+    let plain = sandbox
+        .esc(
+            &dir,
+            &["exec", "--", "sh", "-c", "echo $AWS_SECRET_ACCESS_KEY"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&plain), format!("{secret}\n"));
+}
+
+// `exec --min-ttl`: a command that must not die half-way starts only with credentials that last
+// long enough; when even freshly opened ones fall short, exec says so and fails with 125 before
+// the command runs.
+#[test]
+fn exec_min_ttl_starts_only_with_credentials_that_last() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let marker = sandbox.path("ran");
+    let touch = format!("touch '{}'", marker.display());
+    let enough = sandbox
+        .esc(
+            &dir,
+            &["exec", "--min-ttl", "30m", "--", "sh", "-c", &touch],
+        )
+        .output()
+        .unwrap();
+    assert!(enough.status.success(), "{}", stderr(&enough));
+    assert!(marker.exists());
+    assert_eq!(stand_in.opens(), 1, "long enough: no second open");
+    fs_remove(&marker);
+    let short = sandbox
+        .esc(&dir, &["exec", "--min-ttl", "2h", "--", "sh", "-c", &touch])
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(125));
+    assert!(!marker.exists(), "the command did not start");
+    let log = stderr(&short);
+    assert!(
+        log.contains("even freshly opened, less than --min-ttl 2h00m"),
+        "{log}"
+    );
+    assert_eq!(stand_in.opens(), 3, "opened anew once before giving up");
+    let bad = sandbox.run(&dir, &["exec", "--min-ttl", "soon", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(stderr(&bad).contains("--min-ttl: "), "{}", stderr(&bad));
+}
+
+fn fs_remove(path: &std::path::Path) {
+    std::fs::remove_file(path).unwrap();
+}

@@ -98,6 +98,12 @@ fn every_help_example_runs_as_written() {
         sandbox.set("PATH", &format!("{}:{path}", stubs.display()));
         sandbox.set("VISUAL", "true");
         let line = example.split("  #").next().unwrap().trim();
+        if line.contains("export gha") {
+            // As in a GitHub Actions step, whose runner names this file.
+            let github_env = sandbox.path("github_env");
+            fs::write(&github_env, "").unwrap();
+            sandbox.set("GITHUB_ENV", github_env.to_str().unwrap());
+        }
         let shell = if line.contains("init zsh") {
             "zsh"
         } else if line.contains("| source") {

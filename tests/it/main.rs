@@ -18,6 +18,7 @@ mod esc_api;
 mod exec;
 mod faults;
 mod help;
+mod outside_a_shell;
 mod projects;
 mod prompt;
 mod quoting;

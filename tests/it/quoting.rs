@@ -88,7 +88,7 @@ fn generated(count: usize) -> Vec<String> {
         .collect()
 }
 
-fn all_values() -> BTreeMap<String, String> {
+pub fn all_values() -> BTreeMap<String, String> {
     hand_picked()
         .into_iter()
         .chain(generated(1000))

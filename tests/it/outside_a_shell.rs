@@ -1,0 +1,158 @@
+//! The places a prompt never reaches: a GitHub Actions job (`export gha`, read back the way the
+//! runner reads `$GITHUB_ENV`) and `.env` files (`export dotenv`, read back by python-dotenv),
+//! every value byte for byte, secrets masked in the job's log.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use crate::common::*;
+
+/// The runner's reading of `$GITHUB_ENV` (actions/runner, SetEnvFileCommand): by lines (a line
+/// ends at LF, CRLF or CR), `NAME=value`, or `NAME<<DELIMITER` then lines up to the delimiter,
+/// joined with LF.
+fn read_github_env(text: &str) -> BTreeMap<String, String> {
+    let lines: Vec<&str> = text
+        .split("\r\n")
+        .flat_map(|l| l.split(['\r', '\n']))
+        .collect();
+    let mut vars = BTreeMap::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let line = lines[index];
+        index += 1;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            loop {
+                assert!(index < lines.len(), "no closing {delimiter}");
+                let next = lines[index];
+                index += 1;
+                if next == delimiter {
+                    break;
+                }
+                value.push(next);
+            }
+            vars.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            vars.insert(name.to_string(), value.to_string());
+        }
+    }
+    vars
+}
+
+#[test]
+fn export_gha_appends_every_value_exactly_and_masks_the_secrets() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let mut values = crate::quoting::all_values();
+    // What the runner cannot carry (a carriage return) is left out, with a line.
+    let carried: Vec<String> = values
+        .iter()
+        .filter(|(_, v)| v.contains('\r'))
+        .map(|(k, _)| k.clone())
+        .collect();
+    values.insert("MULTI".into(), "first\nESC_HOOK_x\n%0A and %\n".into());
+    let escrc = serde_yaml::to_string(&serde_json::json!({
+        "environment": "acme/payments/dev",
+        "values": values,
+    }))
+    .unwrap();
+    let dir = allowed_project(&sandbox, "payments", &escrc);
+    let github_env = sandbox.path("set_env_file");
+    fs::write(&github_env, "EARLIER=kept\n").unwrap();
+    let out = sandbox
+        .esc(&dir, &["export", "gha"])
+        .env("GITHUB_ENV", &github_env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = read_github_env(&fs::read_to_string(&github_env).unwrap());
+    assert_eq!(written["EARLIER"], "kept", "appended, not replaced");
+    assert_eq!(written["MULTI"], "first\nESC_HOOK_x\n%0A and %\n");
+    for (name, value) in &values {
+        if carried.contains(name) {
+            assert!(!written.contains_key(name), "{name}");
+            continue;
+        }
+        assert_eq!(written.get(name), Some(value), "{name}");
+    }
+    assert_eq!(written["AWS_ACCESS_KEY_ID"], "ASIAEXAMPLEKEYID0001");
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    assert_eq!(written["AWS_SECRET_ACCESS_KEY"], secret);
+    // Every secret masked before anything else, and nothing of it on stderr.
+    let masks = stdout(&out);
+    assert!(
+        masks.lines().all(|l| l.starts_with("::add-mask::")),
+        "{masks}"
+    );
+    assert!(
+        masks.contains(&format!("::add-mask::{secret}\n")),
+        "{masks}"
+    );
+    assert!(
+        masks.contains("::add-mask::IQoJb3JpZ2luX2VjEXAMPLETOKEN"),
+        "{masks}"
+    );
+    assert!(
+        !masks.contains("eu-west-1"),
+        "a plain value is not masked: {masks}"
+    );
+    let log = stderr(&out);
+    assert!(!log.contains(secret), "{log}");
+    assert!(log.contains("exported "), "{log}");
+    if !carried.is_empty() {
+        assert!(
+            log.contains("a carriage return in a value cannot pass"),
+            "{log}"
+        );
+    }
+    // Outside Actions: one line, nothing opened.
+    let opens = stand_in.opens();
+    let outside = sandbox.run(&dir, &["export", "gha"]);
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(
+        stderr(&outside)
+            .contains("export gha runs in a GitHub Actions step, and GITHUB_ENV is not set"),
+        "{}",
+        stderr(&outside)
+    );
+    assert_eq!(stand_in.opens(), opens);
+}
+
+#[test]
+fn export_dotenv_reads_back_byte_for_byte_in_python_dotenv() {
+    let python = repo().join(".venv/bin/python");
+    if !python.exists() {
+        return skip(".venv (python-dotenv) is missing: run tests/run.sh once");
+    }
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let values = crate::quoting::all_values();
+    let escrc = serde_yaml::to_string(&serde_json::json!({
+        "environment": "acme/payments/dev",
+        "values": values,
+    }))
+    .unwrap();
+    let dir = allowed_project(&sandbox, "payments", &escrc);
+    let out = sandbox.run(&dir, &["export", "dotenv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = sandbox.path("exported.env");
+    fs::write(&file, &out.stdout).unwrap();
+    // Read as a file, as an application would (line endings translated), without expansion.
+    let read = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys\nfrom dotenv import dotenv_values\nprint(json.dumps(dotenv_values(sys.argv[1], interpolate=False)))",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", stderr(&read));
+    let back: BTreeMap<String, String> = serde_json::from_slice(&read.stdout).unwrap();
+    for (name, value) in &values {
+        assert_eq!(back.get(name), Some(value), "{name}");
+    }
+    assert_eq!(back["AWS_ACCESS_KEY_ID"], "ASIAEXAMPLEKEYID0001");
+}
