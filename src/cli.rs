@@ -67,7 +67,8 @@ pub enum Command {
         after_help = "Examples:\n  eval \"$(esc-hook init bash)\"            # ~/.bashrc\n  \
                             eval \"$(esc-hook init zsh)\"             # ~/.zshrc\n  \
                             esc-hook init fish | source             # ~/.config/fish/config.fish\n  \
-                            Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE"
+                            Invoke-Expression (& esc-hook init pwsh | Out-String)   # $PROFILE\n  \
+                            esc-hook init nu | save -f ($nu.default-config-dir | path join esc-hook.nu)   # then `source esc-hook.nu` in config.nu"
     )]
     #[command(display_order = 20)]
     Init {

@@ -138,7 +138,8 @@ A YAML file at the top of a project; the nearest one walking up from the current
 used. Nothing loads until it is allowed (\fBesc\-hook allow\fR); any edit or move revokes that.
 .TP
 \fBenvironment\fR
-org/project/env[@version]: the Pulumi ESC environment to open.
+org/project/env[@version]: the Pulumi ESC environment to open; or a list of them, in one
+organization, opened together (later ones win, objects merge), at most 16.
 .TP
 \fBttl\fR
 how long the credentials count as valid (else the fn::open::aws\-login duration, else 1h).
@@ -162,6 +163,18 @@ web\-identity (role\-arn and one of token\-file, token\-command, token\-property
 credentials: static (keys in the shell, the default), server (\fBexec\fR serves them on a
 loopback endpoint that refreshes them) or process (the shell gets an AWS config whose default
 profile runs \fBesc\-hook credential\-process\fR, so every SDK refreshes by itself).
+.TP
+\fBinherit\fR
+true: build on the nearest .escrc above (its environments, values and aws section) instead of
+replacing it; each file of the chain is allowed on its own.
+.SH EXAMPLES
+.nf
+eval "$(esc\-hook init zsh)"          # in ~/.zshrc
+esc\-hook allow                        # trust this project's .escrc
+esc\-hook status                       # what is loaded, and why not
+esc\-hook exec \-\-min\-ttl 1h \-\- terraform apply
+esc\-hook export gha                   # in a GitHub Actions step
+.fi
 .SH ENVIRONMENT
 esc\-hook reads these from your own environment, never from what a project loaded. Each
 ESC_HOOK_* setting below can also be given in the config file (see FILES); a variable that is

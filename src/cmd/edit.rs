@@ -13,7 +13,7 @@ use crate::keeping::trust::TrustStore;
 use crate::settings::Settings;
 
 const TEMPLATE: &str = "\
-# esc-hook: what this project loads into your shell. Every key: see .escrc.example.
+# esc-hook: what this project loads into your shell. Every key: `esc-hook man` (.ESCRC).
 environment: org/project/env
 
 # values:
@@ -81,7 +81,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         if !status.success() {
             bail!("the editor exited with {status}; nothing was allowed");
         }
-        log::info(format!("{} not saved; nothing allowed", path.display()));
+        let shown = crate::ground::fs::home_relative(&path);
+        match before {
+            Some(_) => log::info(format!("{shown} unchanged: its trust is as it was")),
+            None => log::info(format!("{shown} not saved; nothing allowed")),
+        }
         return Ok(());
     }
     if !status.success() {

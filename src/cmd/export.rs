@@ -51,6 +51,7 @@ pub fn run(
         now: crate::ground::time::now(),
         refresh_margin: settings.refresh_margin(),
         refresh_lifetime: crate::refresh::lifetime(settings.open_timeout()),
+        config_said: settings.config().problems_fingerprint(),
         holding: Holding {
             store: &open_keyring,
             list: HeldList::open(settings.cache_dir().as_deref()),

@@ -32,6 +32,9 @@ pub struct Inputs<'a> {
     pub refresh_lifetime: Duration,
     /// Where the user's own secret values wait while a project overrides them.
     pub holding: Holding<'a>,
+    /// The config file's problems (their fingerprint), said at this run unless the shell was
+    /// told them already: the state records it.
+    pub config_said: Option<String>,
 }
 
 /// The keyring entry of this shell's held values (`keeping::cache::held`), opened only when a

@@ -30,7 +30,8 @@ use transition::{LoadError, Transition};
 /// The changes to apply to the shell (empty when nothing changed), and the state the shell
 /// is left in.
 pub fn export(inputs: &Inputs) -> (Vec<Change>, Option<State>) {
-    let changes = decide(inputs);
+    let mut changes = decide(inputs);
+    record_config_said(&mut changes, inputs);
     let state = match changes
         .iter()
         .rev()
@@ -41,6 +42,31 @@ pub fn export(inputs: &Inputs) -> (Vec<Change>, Option<State>) {
         None => inputs.previous.clone().ok().flatten(),
     };
     (changes, state)
+}
+
+/// The state the shell is left in records which config problems it was told, so that they are
+/// said once per state of the file, not at every `cd`.
+fn record_config_said(changes: &mut Vec<Change>, inputs: &Inputs) {
+    let at = changes
+        .iter()
+        .rposition(|c| c.name().as_str() == state::VAR);
+    let state = match at.map(|i| &changes[i]) {
+        Some(Change::Set(_, text)) => State::decode(text).ok(),
+        Some(Change::Unset(_)) => None,
+        None => inputs.previous.clone().ok().flatten(),
+    };
+    let mut state = match state {
+        Some(state) if state.config_said == inputs.config_said => return,
+        Some(state) => state,
+        None if inputs.config_said.is_none() => return,
+        None => State::outside(false),
+    };
+    state.config_said = inputs.config_said.clone();
+    let change = Change::Set(VarName::constant(state::VAR), state.encode());
+    match at {
+        Some(i) => changes[i] = change,
+        None => changes.push(change),
+    }
 }
 
 fn decide(inputs: &Inputs) -> Vec<Change> {

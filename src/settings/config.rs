@@ -98,6 +98,15 @@ impl Config {
     }
 
     /// Reads the file at `path` (absent is fine), home-relative `~` in prefixes meaning `home`.
+    /// What the problems are, in short: a shell that was told these is not told them again
+    /// (see `State::config_said`). None when there are none.
+    pub fn problems_fingerprint(&self) -> Option<String> {
+        (!self.problems.is_empty()).then(|| {
+            let joined = self.problems.join("\n");
+            crate::ground::digest::sha256_hex(&[joined.as_bytes()])[..16].to_string()
+        })
+    }
+
     pub fn load(path: PathBuf, home: Option<&Path>) -> Config {
         let shown = crate::ground::fs::home_relative(&path);
         let mut config = Config {

@@ -279,8 +279,16 @@ impl Settings {
             Some(path) if self.reads_config_file => Config::load(path, self.home().as_deref()),
             path => Config::absent(path),
         });
-        // Not a `Once`: a line printed here asks for settings (colour, quiet) in turn.
-        if !self.config_reported.swap(true, Ordering::Relaxed) {
+        // Not a `Once`: a line printed here asks for settings (colour, quiet) in turn. A shell
+        // already told these problems is not told again.
+        let told = self
+            .state
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|state| state.config_said.as_deref());
+        let already = told.is_some() && told == config.problems_fingerprint().as_deref();
+        if !already && !self.config_reported.swap(true, Ordering::Relaxed) {
             for problem in &config.problems {
                 crate::ground::log::warn(problem);
             }

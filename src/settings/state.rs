@@ -92,6 +92,10 @@ pub struct State {
     /// prompt tries again by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<u64>,
+    /// The config file's problems this shell was told (their fingerprint): said once per
+    /// state of the file, not at every `cd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_said: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +265,7 @@ impl State {
             error: None,
             failed_login: None,
             retry_at: None,
+            config_said: None,
         }
     }
 
@@ -279,6 +284,7 @@ impl State {
             error: None,
             failed_login: None,
             retry_at: None,
+            config_said: None,
         }
     }
 

@@ -221,3 +221,43 @@ fn a_project_cannot_choose_the_config_in_any_shell() {
         a_project_cannot_choose_the_config(shell);
     }
 }
+
+// A mistake in the config file was said at every `cd` (each run of the binary reads the file).
+// Now once per state of the file in each shell: said again only when the file changes.
+#[test]
+fn config_mistakes_are_said_once_per_file_state() {
+    if !available(Sh::Bash) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let config = write_config(&sandbox, Some(Sh::Bash), "bogus = 1\nquiet = false\n");
+    let a = allowed_project(&sandbox, "a", "values:\n  A: yes\n");
+    let b = allowed_project(&sandbox, "b", "values:\n  B: yes\n");
+    let home = sandbox.home();
+    let mut session = Session::new(Sh::Bash, &sandbox);
+    session
+        .cd(&a)
+        .cd(&b)
+        .cd(&home)
+        .cd(&a)
+        .probe("a", &["A"])
+        .run(&format!(
+            "printf 'bogus = 1\\nother = 2\\n' > '{}'",
+            config.display()
+        ))
+        .cd(&b)
+        .cd(&home);
+    let (probes, log) = session.finish(&home);
+    expect(&probes, "a", &[("A", "yes")]);
+    let said = |key: &str| {
+        log.iter()
+            .filter(|l| l.contains(&format!("ignoring unknown key `{key}`")))
+            .count()
+    };
+    assert_eq!(
+        said("bogus"),
+        2,
+        "once, and once more after the edit: {log:#?}"
+    );
+    assert_eq!(said("other"), 1, "{log:#?}");
+}
