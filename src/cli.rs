@@ -197,6 +197,32 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// Log in from a CI job by exchanging its OIDC ID token for a short-lived Pulumi token
+    #[command(
+        after_help = "Examples:\n  esc-hook login --oidc-token @\"$ID_TOKEN_FILE\" --oidc-org acme\n  \
+                      esc-hook login --oidc-token @token.jwt --oidc-org acme --oidc-team deployers --oidc-expiration 1h\n\n\
+                      The token is kept in the keyring until it expires and used for that backend only."
+    )]
+    #[command(display_order = 9)]
+    Login {
+        /// The CI job's OIDC ID token, or @FILE naming a file that holds it
+        #[arg(long, value_name = "TOKEN|@FILE")]
+        oidc_token: String,
+        /// The Pulumi organization to log in to
+        #[arg(long, value_name = "ORG")]
+        oidc_org: String,
+        /// Ask for a team token
+        #[arg(long, value_name = "TEAM", conflicts_with = "oidc_user")]
+        oidc_team: Option<String>,
+        /// Ask for a personal token of this user
+        #[arg(long, value_name = "USER")]
+        oidc_user: Option<String>,
+        /// How long the token should last (such as 2h)
+        #[arg(long, value_name = "DURATION")]
+        oidc_expiration: Option<String>,
+        /// The backend (default: as for every other command)
+        backend: Option<String>,
+    },
     /// Print AWS credentials for the `credential_process` setting of ~/.aws/config
     #[command(
         after_help = "Example, in ~/.aws/config:\n  [profile payments]\n  credential_process = esc-hook credential-process --env acme/payments/dev\n\n\

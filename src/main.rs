@@ -149,6 +149,24 @@ fn run() -> u8 {
             }
             (None, _) => cmd::export_to::run(settings, cmd::export_to::Target::Dotenv, env, dir),
         },
+        Command::Login {
+            oidc_token,
+            oidc_org,
+            oidc_team,
+            oidc_user,
+            oidc_expiration,
+            backend,
+        } => cmd::login::run(
+            settings,
+            cmd::login::Options {
+                oidc_token,
+                org: oidc_org,
+                team: oidc_team,
+                user: oidc_user,
+                expiration: oidc_expiration,
+                backend,
+            },
+        ),
         Command::Allow { path } => cmd::trust::allow(settings, path),
         Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {

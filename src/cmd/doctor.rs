@@ -185,8 +185,9 @@ fn keyring(settings: &Settings) -> Check {
     }
 }
 
-fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &Settings) -> Vec<Check> {
-    let login = match login::resolve(var, settings.home()) {
+fn pulumi(var: &dyn Fn(&str) -> Option<String>, settings: &'static Settings) -> Vec<Check> {
+    let exchanged = crate::project::sources::exchanged_logins(settings);
+    let login = match login::resolve_with(var, settings.home(), &exchanged) {
         Ok(login) => login,
         Err(e) => {
             return vec![Check {

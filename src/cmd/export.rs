@@ -44,9 +44,13 @@ pub fn run(
         },
         login: &|| {
             let var = |name: &str| settings.var(name).map(String::from);
-            crate::provider::login::resolve(&var, settings.home())
-                .ok()
-                .map(|login| login.fingerprint())
+            crate::provider::login::resolve_with(
+                &var,
+                settings.home(),
+                &crate::project::sources::exchanged_logins(settings),
+            )
+            .ok()
+            .map(|login| login.fingerprint())
         },
         now: crate::ground::time::now(),
         refresh_margin: settings.refresh_margin(),

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod export;
 pub mod export_to;
 pub mod init;
+pub mod login;
 pub mod reload;
 pub mod status;
 pub mod trust;

@@ -9,6 +9,34 @@ use crate::provider::sts::StsProvider;
 use crate::provider::{OpenRequest, Provider, ProviderError, login};
 use crate::settings::Settings;
 
+/// The tokens `esc-hook login --oidc-token` keeps, by backend, from the keyring (opened at the
+/// first question only).
+pub fn exchanged_logins(settings: &'static Settings) -> impl Fn(&str) -> login::Exchanged {
+    let store = std::sync::OnceLock::new();
+    move |backend: &str| {
+        let store = store.get_or_init(|| {
+            credential_cache::store::open(
+                settings.setting(credential_cache::store::SETTING).as_ref(),
+                settings.session_bus(),
+            )
+            .ok()
+            .flatten()
+        });
+        let Some(store) = store else {
+            return login::Exchanged::None;
+        };
+        let now = crate::ground::time::now();
+        let at = |unix: u64| crate::ground::time::rfc3339(unix);
+        match credential_cache::logins::stored(store.as_ref(), backend, now) {
+            credential_cache::logins::Stored::Valid(token, until) => {
+                login::Exchanged::Valid(token, at(until))
+            }
+            credential_cache::logins::Stored::Expired(when) => login::Exchanged::Expired(at(when)),
+            credential_cache::logins::Stored::None => login::Exchanged::None,
+        }
+    }
+}
+
 /// The production provider for a request: the Pulumi ESC API for the user's login (only when
 /// the request names an environment), then AWS STS (only when the `.escrc` asks for it), all
 /// behind the keyring cache, with timeouts and store from the environment.
@@ -24,7 +52,8 @@ pub fn provider_for(
     let (mut inner, backend, identity): (Option<Box<dyn Provider>>, String, String) =
         match request.envs.first() {
             Some(_) => {
-                let login = login::resolve(&var, settings.home())?;
+                let login =
+                    login::resolve_with(&var, settings.home(), &exchanged_logins(settings))?;
                 let identity = login.identity();
                 let backend = login.backend.clone();
                 (

@@ -278,7 +278,6 @@ impl EscClient {
     /// Asks the backend who the token belongs to (`GET /api/user`): the user's login name, or
     /// the error it answered with. For `esc-hook doctor`.
     pub fn whoami(&self) -> Result<String, ProviderError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -321,8 +320,6 @@ impl Provider for EscClient {
                 short: crate::inputs::escrc::environments_label(envs),
             },
         };
-        // Installing twice is harmless; the first provider stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -47,18 +47,34 @@ impl std::fmt::Debug for Login {
     }
 }
 
-/// Reads `PULUMI_*` settings through `var` (the clean environment in production); `home` is
-/// where `~/.pulumi` is.
-pub fn resolve(
+/// A token `esc-hook login --oidc-token` keeps for a backend (looked up by the caller, a floor
+/// above, in the keyring).
+pub enum Exchanged {
+    None,
+    /// The token, and when it expires (for messages).
+    Valid(String, String),
+    /// It expired at this time: never sent.
+    Expired(String),
+}
+
+/// The backend the Pulumi CLI would use (`PULUMI_BACKEND_URL`, `PULUMI_API`, the credentials
+/// file's `current`, Pulumi Cloud), checked.
+pub fn backend(
     var: &dyn Fn(&str) -> Option<String>,
     home: Option<PathBuf>,
-) -> Result<Login, ProviderError> {
+) -> Result<String, ProviderError> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let credentials = read_credentials(&var, home)?;
     let backend = var("PULUMI_BACKEND_URL")
         .or_else(|| var("PULUMI_API"))
         .or_else(|| credentials.as_ref().and_then(|c| c.current()))
         .unwrap_or_else(|| DEFAULT_BACKEND.to_string());
+    checked_backend(&backend)
+}
+
+/// A backend URL without its trailing slash, refused unless it is http(s): a file or bucket
+/// backend has no ESC.
+pub fn checked_backend(backend: &str) -> Result<String, ProviderError> {
     let backend = backend.trim_end_matches('/').to_string();
     if let Some(scheme) = ["file://", "s3://", "gs://", "azblob://"]
         .iter()
@@ -73,12 +89,46 @@ pub fn resolve(
             "the Pulumi backend `{backend}` is not an http(s) URL: check PULUMI_BACKEND_URL"
         )));
     }
+    Ok(backend)
+}
+
+/// The user's login, from `PULUMI_*` settings read through `var` (the clean environment in
+/// production; `home` is where `~/.pulumi` is) and the tokens `esc-hook login --oidc-token`
+/// keeps (`exchanged`, by backend): `PULUMI_ACCESS_TOKEN`, then such a token, then the Pulumi
+/// CLI's credentials file.
+pub fn resolve_with(
+    var: &dyn Fn(&str) -> Option<String>,
+    home: Option<PathBuf>,
+    exchanged: &dyn Fn(&str) -> Exchanged,
+) -> Result<Login, ProviderError> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    let credentials = read_credentials(&var, home)?;
+    let backend = var("PULUMI_BACKEND_URL")
+        .or_else(|| var("PULUMI_API"))
+        .or_else(|| credentials.as_ref().and_then(|c| c.current()))
+        .unwrap_or_else(|| DEFAULT_BACKEND.to_string());
+    let backend = checked_backend(&backend)?;
     if let Some(token) = var("PULUMI_ACCESS_TOKEN") {
         return Ok(Login {
             backend,
             token,
             source: "PULUMI_ACCESS_TOKEN".into(),
         });
+    }
+    match exchanged(&backend) {
+        Exchanged::Valid(token, until) => {
+            return Ok(Login {
+                backend,
+                token,
+                source: format!("`esc-hook login --oidc-token` (until {until})"),
+            });
+        }
+        Exchanged::Expired(at) => {
+            return Err(ProviderError::Config(format!(
+                "the token `esc-hook login --oidc-token` got for {backend} expired at {at}: log in again"
+            )));
+        }
+        Exchanged::None => {}
     }
     match credentials {
         Some(c) if c.encrypted && c.token_for(&backend).is_none() => Err(ProviderError::Config(
@@ -197,7 +247,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        resolve(&|name| map.get(name).cloned(), None)
+        super::resolve_with(&|name| map.get(name).cloned(), None, &|_| Exchanged::None)
     }
 
     fn credentials_dir(json: &str) -> tempfile::TempDir {

@@ -5,6 +5,7 @@
 pub mod esc;
 pub mod login;
 pub mod network;
+pub mod oidc;
 pub mod projection;
 pub mod sts;
 mod token;

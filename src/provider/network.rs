@@ -16,6 +16,8 @@ impl Network {
     /// A reqwest client builder for requests to `url`, with exactly these proxies and trust
     /// roots.
     pub fn http_client(&self, url: &str) -> Result<reqwest::ClientBuilder, String> {
+        // The one TLS stack (rustls with ring); installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder().no_proxy();
         let no_proxy = || {
             self.no_proxy

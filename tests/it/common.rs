@@ -325,7 +325,13 @@ impl StandIn {
 
     /// Serves `environments` from now on (the same token): a backend that recovers.
     pub fn reconfigure(&self, environments: Json) {
-        let body = json!({"token": self.token, "environments": environments}).to_string();
+        self.configure(json!({"environments": environments}));
+    }
+
+    /// Replaces the stand-in's whole configuration (its token kept).
+    pub fn configure(&self, mut config: Json) {
+        config["token"] = json!(self.token);
+        let body = config.to_string();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             stream,

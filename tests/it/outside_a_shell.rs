@@ -156,3 +156,112 @@ fn export_dotenv_reads_back_byte_for_byte_in_python_dotenv() {
     }
     assert_eq!(back["AWS_ACCESS_KEY_ID"], "ASIAEXAMPLEKEYID0001");
 }
+
+// CI login without a stored Pulumi token: the job's OIDC ID token is exchanged (RFC 8693, at the
+// backend's /api/oauth/token) for a short-lived Pulumi token, kept in the keyring with its
+// expiry and used for that backend only. The ID token never shows; a refused exchange is one
+// line; an expired token is never sent.
+#[test]
+fn a_ci_job_logs_in_by_oidc_token_exchange() {
+    if !have_keyrings() {
+        return;
+    }
+    let stand_in = StandIn::payments();
+    let id_token = "eyJhbGciOiJSUzI1NiJ9.ci-job-id-token.c2ln";
+    let configure = |expires_in: u64| {
+        stand_in.configure(serde_json::json!({
+            "environments": {"acme/payments/dev": {"read": fixture("read-payments-dev.json")}},
+            "oidc": {"subject_token": id_token, "org": "acme", "expires_in": expires_in},
+        }))
+    };
+    configure(7200);
+    let mut sandbox = Sandbox::new();
+    sandbox.set("PULUMI_BACKEND_URL", &stand_in.url());
+    sandbox.set("ESC_HOOK_KEYRING", "keyutils");
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let token_file = sandbox.path("id-token");
+    fs::write(&token_file, format!("{id_token}\n")).unwrap();
+    let at_file = format!("@{}", token_file.display());
+
+    let login = sandbox.run(
+        &dir,
+        &["login", "--oidc-token", &at_file, "--oidc-org", "acme"],
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    let said = stderr(&login);
+    assert!(
+        said.contains("logged in to http://127.0.0.1:")
+            && said.contains("as organization acme for 2h"),
+        "{said}"
+    );
+    let exchange = stand_in
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/api/oauth/token")
+        .unwrap();
+    assert_eq!(exchange["body"]["audience"], "urn:pulumi:org:acme");
+    assert_eq!(
+        exchange["body"]["requested_token_type"],
+        "urn:pulumi:token-type:access_token:organization"
+    );
+    // Later commands of the job use it, for this backend.
+    let out = sandbox
+        .esc(
+            &dir,
+            &["exec", "--", "sh", "-c", "echo \"$AWS_ACCESS_KEY_ID\"; env"],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ASIAEXAMPLEKEYID0001\n"));
+    assert_eq!(stand_in.opens(), 1 + 1, "the exchange and one open");
+    for text in [said.as_str(), &stdout(&out), &stderr(&out)] {
+        assert!(!text.contains(id_token), "the ID token shows: {text}");
+    }
+
+    // Refused: one line, the ID token not in it.
+    for (args, expected) in [
+        (
+            ["--oidc-token", "not-the-token", "--oidc-org", "acme"],
+            "(401): the ID token is not trusted",
+        ),
+        (
+            ["--oidc-token", id_token, "--oidc-org", "globex"],
+            "(400): unknown organization",
+        ),
+    ] {
+        let mut all = vec!["login"];
+        all.extend(args);
+        let refused = sandbox.run(&dir, &all);
+        assert_eq!(refused.status.code(), Some(1));
+        let line = stderr(&refused);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("refused the OIDC token exchange") && line.contains(expected),
+            "{line}"
+        );
+        assert!(
+            !line.contains(id_token) && !line.contains("not-the-token"),
+            "{line}"
+        );
+    }
+
+    // An expired token is never sent: the line says to log in again.
+    configure(1);
+    let login = sandbox.run(
+        &dir,
+        &["login", "--oidc-token", &at_file, "--oidc-org", "acme"],
+    );
+    assert!(login.status.success(), "{}", stderr(&login));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let _ = sandbox.run(&dir, &["cache", "clear", "--all"]);
+    let before = stand_in.requests().len();
+    let expired = sandbox.run(&dir, &["exec", "--", "true"]);
+    assert_eq!(expired.status.code(), Some(125));
+    assert!(
+        stderr(&expired).contains("expired at") && stderr(&expired).contains("log in again"),
+        "{}",
+        stderr(&expired)
+    );
+    assert_eq!(stand_in.requests().len(), before, "nothing was sent");
+}

@@ -108,7 +108,42 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply_json(200, {})
         if self.path == "/" and self.state.config.get("sts_fault"):
             return self.sts_fault(self.state.config["sts_fault"])
+        if self.path == "/api/oauth/token":
+            return self.token_exchange()
         self.handle_api("POST")
+
+    def token_exchange(self):
+        """RFC 8693 as Pulumi Cloud takes it: with "oidc": {"subject_token", "org", "expires_in"}
+        in the config, a matching exchange is answered with the stand-in's own token."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        with self.state.lock:
+            self.state.requests.append({"method": "POST", "path": "/api/oauth/token",
+                                        "query": "", "body": body,
+                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
+            config = self.state.config
+        oidc = config.get("oidc", {})
+        expected = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+        }
+        for key, value in expected.items():
+            if body.get(key) != value:
+                return self.reply_json(400, {"error": "invalid_request",
+                                             "error_description": f"{key} must be {value}"})
+        if body.get("audience") != "urn:pulumi:org:" + oidc.get("org", ""):
+            return self.reply_json(400, {"error": "invalid_request",
+                                         "error_description": "unknown organization"})
+        if body.get("subject_token") != oidc.get("subject_token"):
+            return self.reply_json(401, {"error": "invalid_grant",
+                                         "error_description": "the ID token is not trusted"})
+        return self.reply_json(200, {
+            "access_token": config.get("token", ""),
+            "issued_token_type": body.get("requested_token_type"),
+            "token_type": "token",
+            "expires_in": oidc.get("expires_in", 7200),
+            "scope": body.get("scope", ""),
+        })
 
     STS_STATUS = {"AccessDenied": 403, "RegionDisabledException": 403}
 

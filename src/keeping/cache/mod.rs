@@ -11,6 +11,7 @@ pub mod held;
 pub mod index;
 pub mod key;
 pub mod lock;
+pub mod logins;
 pub mod store;
 
 use std::sync::Arc;
