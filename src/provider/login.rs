@@ -65,9 +65,16 @@ pub fn backend(
 ) -> Result<String, ProviderError> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let credentials = read_credentials(&var, home)?;
+    backend_from(&var, credentials.as_ref())
+}
+
+fn backend_from(
+    var: &dyn Fn(&str) -> Option<String>,
+    credentials: Option<&Credentials>,
+) -> Result<String, ProviderError> {
     let backend = var("PULUMI_BACKEND_URL")
         .or_else(|| var("PULUMI_API"))
-        .or_else(|| credentials.as_ref().and_then(|c| c.current()))
+        .or_else(|| credentials.and_then(|c| c.current()))
         .unwrap_or_else(|| DEFAULT_BACKEND.to_string());
     checked_backend(&backend)
 }
@@ -103,11 +110,7 @@ pub fn resolve_with(
 ) -> Result<Login, ProviderError> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let credentials = read_credentials(&var, home)?;
-    let backend = var("PULUMI_BACKEND_URL")
-        .or_else(|| var("PULUMI_API"))
-        .or_else(|| credentials.as_ref().and_then(|c| c.current()))
-        .unwrap_or_else(|| DEFAULT_BACKEND.to_string());
-    let backend = checked_backend(&backend)?;
+    let backend = backend_from(&var, credentials.as_ref())?;
     if let Some(token) = var("PULUMI_ACCESS_TOKEN") {
         return Ok(Login {
             backend,
