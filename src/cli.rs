@@ -197,6 +197,25 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// Open the AWS console, signed in with this project's session
+    #[command(
+        after_help = "Examples:\n  esc-hook console\n  esc-hook console --print                    # the sign-in URL, for another browser\n  esc-hook console --env acme/payments/dev"
+    )]
+    #[command(display_order = 7)]
+    Console {
+        /// An environment (org/project/env[@version]) opened with default settings
+        #[arg(long, conflicts_with = "dir")]
+        env: Option<String>,
+        /// A directory whose (allowed) .escrc says what to open; default: the current one
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print the sign-in URL instead of opening a browser
+        #[arg(long)]
+        print: bool,
+        /// Where the console opens (default: the home page of the project's region)
+        #[arg(long, value_name = "URL")]
+        destination: Option<String>,
+    },
     /// Log in from a CI job by exchanging its OIDC ID token for a short-lived Pulumi token
     #[command(
         after_help = "Examples:\n  esc-hook login --oidc-token @\"$ID_TOKEN_FILE\" --oidc-org acme\n  \

@@ -167,6 +167,20 @@ fn run() -> u8 {
                 backend,
             },
         ),
+        Command::Console {
+            env,
+            dir,
+            print,
+            destination,
+        } => cmd::console::run(
+            settings,
+            cmd::console::Options {
+                env,
+                dir,
+                print,
+                destination,
+            },
+        ),
         Command::Allow { path } => cmd::trust::allow(settings, path),
         Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {

@@ -2,6 +2,7 @@
 //! one implementation, AWS STS wraps it (or stands alone), and the keyring cache decorates
 //! whichever results.
 
+pub mod console;
 pub mod esc;
 pub mod login;
 pub mod network;

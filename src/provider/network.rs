@@ -171,6 +171,26 @@ fn pem(der: &[u8]) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// A response's whole body, at most `limit` bytes: refused as it arrives past that, never
+/// held. The error is a reason, for a line that names the endpoint.
+pub async fn bounded_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| crate::ground::names::printable(&e.without_url().to_string(), 160))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {} KiB", limit / 1024));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

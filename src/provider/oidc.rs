@@ -111,21 +111,9 @@ pub fn exchange(
             .await
             .map_err(|e| connect(printable(&e.without_url().to_string(), 160)))?;
         let status = response.status();
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let bytes = super::network::bounded_body(response, MAX_LEN)
             .await
-            .map_err(|e| connect(printable(&e.without_url().to_string(), 160)))?
-        {
-            if bytes.len() + chunk.len() > MAX_LEN {
-                return Err(ProviderError::TooLarge {
-                    backend: request.backend.to_string(),
-                    limit: MAX_LEN,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+            .map_err(connect)?;
         Ok((status, bytes))
     })?;
     let json: Option<Json> = serde_json::from_slice(&answer).ok();

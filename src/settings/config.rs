@@ -32,6 +32,7 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("refresh-margin", "ESC_HOOK_REFRESH_MARGIN"),
     ("keyring", "ESC_HOOK_KEYRING"),
     ("quiet", "ESC_HOOK_QUIET"),
+    ("aws-signin-url", "ESC_HOOK_AWS_SIGNIN_URL"),
 ];
 
 pub const TRUSTED_PREFIXES: &str = "trusted-prefixes";

@@ -212,6 +212,14 @@ impl Sandbox {
         fs::write(records.join(key), line).unwrap();
     }
 
+    /// Writes the user's config file (`$XDG_CONFIG_HOME/esc-hook/config.toml`, 0600).
+    pub fn write_user_config(&self, text: &str) {
+        let config = self.path("config/esc-hook/config.toml");
+        fs::create_dir_all(config.parent().unwrap()).unwrap();
+        fs::write(&config, text).unwrap();
+        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     /// Runs `script` in a non-interactive bash with this sandbox's environment, in `dir`.
     pub fn bash(&self, dir: &Path, script: &str) -> Output {
         self.shell("bash", dir, script)

@@ -83,7 +83,7 @@ fn every_help_example_runs_as_written() {
         // Programs the examples run after esc-hook, which are not esc-hook's to test.
         let stubs = sandbox.path("stubs");
         fs::create_dir_all(&stubs).unwrap();
-        for program in ["terraform", "aws", "make", "code"] {
+        for program in ["terraform", "aws", "make", "code", "xdg-open"] {
             let path = stubs.join(program);
             fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
             fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -98,6 +98,17 @@ fn every_help_example_runs_as_written() {
         sandbox.set("PATH", &format!("{}:{path}", stubs.display()));
         sandbox.set("VISUAL", "true");
         let line = example.split("  #").next().unwrap().trim();
+        if line.contains("esc-hook console") {
+            // The AWS sign-in endpoint is the stand-in's, as the user's config may name it.
+            stand_in.configure(serde_json::json!({
+                "environments": {"acme/payments/dev": {"read": fixture("read-payments-dev.json")}},
+                "federation": {"access_key_id": "ASIAEXAMPLEKEYID0001"},
+            }));
+            sandbox.write_user_config(&format!(
+                "aws-signin-url = \"{}/federation\"\n",
+                stand_in.url()
+            ));
+        }
         if line.contains("export gha") {
             // As in a GitHub Actions step, whose runner names this file.
             let github_env = sandbox.path("github_env");

@@ -265,3 +265,83 @@ fn a_ci_job_logs_in_by_oidc_token_exchange() {
     );
     assert_eq!(stand_in.requests().len(), before, "nothing was sent");
 }
+
+// `esc-hook console`: the AWS console for the project, from its current session, through the
+// federation endpoint (here the stand-in's, named by the user's config file: a project or an
+// environment never can). The secret key and session token go to that endpoint only: never
+// into the URL, a line or an error.
+#[test]
+fn console_signs_in_through_the_federation_endpoint_the_user_names() {
+    let stand_in = StandIn::payments();
+    stand_in.configure(serde_json::json!({
+        "environments": {"acme/payments/dev": {"read": fixture("read-payments-dev.json")}},
+        "federation": {"access_key_id": "ASIAEXAMPLEKEYID0001"},
+    }));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    sandbox.write_user_config(&format!(
+        "aws-signin-url = \"{}/federation\"\n",
+        stand_in.url()
+    ));
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let out = sandbox.run(&dir, &["console", "--print"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let url = stdout(&out);
+    assert!(
+        url.starts_with(&format!("{}/federation?Action=login&Issuer=esc-hook&Destination=https%3A%2F%2Feu-west-1.console.aws.amazon.com", stand_in.url())),
+        "{url}"
+    );
+    assert!(
+        url.trim_end()
+            .ends_with("&SigninToken=signin-token-from-stand-in"),
+        "{url}"
+    );
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let token = "IQoJb3JpZ2luX2VjEXAMPLETOKEN";
+    for text in [url.as_str(), &stderr(&out)] {
+        assert!(!text.contains(secret) && !text.contains(token), "{text}");
+    }
+    // The session went to the endpoint, and only there.
+    let asked = stand_in
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/federation")
+        .unwrap();
+    assert!(
+        asked["query"]
+            .as_str()
+            .unwrap()
+            .contains("Action=getSigninToken")
+    );
+
+    // A project cannot name the endpoint: its ESC_HOOK_* values are refused, and the
+    // environment's region only picks the console's page, validated.
+    let mut hostile = Sandbox::uncached_esc(&stand_in);
+    hostile.set("BROWSER", "false");
+    let dir = allowed_project(
+        &hostile,
+        "payments",
+        &format!(
+            "environment: acme/payments/dev\nvalues:\n  ESC_HOOK_AWS_SIGNIN_URL: {}/federation\n",
+            stand_in.url()
+        ),
+    );
+    let before = stand_in.requests().len();
+    let out = hostile
+        .esc(&dir, &["console", "--print"])
+        .env("ESC_HOOK_KEYRING", "none")
+        .output()
+        .unwrap();
+    // Without the user's setting the real endpoint is used, which is not reachable here.
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the AWS sign-in endpoint https://signin.aws.amazon.com/federation"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stand_in.requests().len(),
+        before + 2,
+        "only the open: {:?}",
+        stand_in.requests()
+    );
+}

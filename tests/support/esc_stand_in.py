@@ -44,6 +44,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -93,7 +94,24 @@ class Handler(BaseHTTPRequestHandler):
     def reply_json(self, status, obj, headers=()):
         self.reply(status, json.dumps(obj).encode(), headers=headers)
 
+    def federation(self, query):
+        """The AWS federation endpoint's getSigninToken: with "federation": {"access_key_id"}
+        in the config, a session of that key is answered with a sign-in token."""
+        params = urllib.parse.parse_qs(query)
+        with self.state.lock:
+            self.state.requests.append({"method": "GET", "path": "/federation",
+                                        "query": query, "headers": {}})
+            config = self.state.config.get("federation", {})
+        if params.get("Action") != ["getSigninToken"]:
+            return self.reply_json(400, {"message": "only getSigninToken"})
+        session = json.loads(params.get("Session", ["{}"])[0])
+        if session.get("sessionId") != config.get("access_key_id") or not session.get("sessionToken"):
+            return self.reply_json(400, {"message": "bad session"})
+        return self.reply_json(200, {"SigninToken": "signin-token-from-stand-in"})
+
     def do_GET(self):
+        if self.path.startswith("/federation?"):
+            return self.federation(self.path.split("?", 1)[1])
         if self.path == "/_stand-in/requests":
             with self.state.lock:
                 return self.reply_json(200, self.state.requests)
