@@ -58,6 +58,15 @@ impl ExportFormat {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Say which files, stores and requests are used, and what was decided (as ESC_HOOK_LOG=debug)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Only warnings and errors (as ESC_HOOK_QUIET=1)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No colour (as NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,6 +113,9 @@ pub enum Command {
     Allow {
         /// An .escrc file or a directory holding one
         path: Option<PathBuf>,
+        /// Also every file above it that it builds on (`inherit: true`) and that waits
+        #[arg(long)]
+        chain: bool,
     },
     /// Refuse an .escrc (the nearest one, or the one at PATH) until it is allowed again
     #[command(after_help = "Examples:\n  esc-hook deny\n  esc-hook deny ~/src/payments/.escrc")]

@@ -64,8 +64,12 @@ fn run() -> u8 {
     // Before anything else: esc-hook's settings come from the user's environment without
     // what esc-hook set (see settings/mod.rs). Built once, never changed, passed down.
     let settings: &'static settings::Settings = Box::leak(Box::new(settings::Settings::capture()));
-    // The few switches the ground floor keeps are set once, here, from the settings.
+    // The few switches the ground floor keeps are set once, here, from the settings (the
+    // command line's -v, -q and --no-color add to them once it is parsed).
     ground::log::configure(settings.terminal(), || settings.quiet());
+    if settings.var("ESC_HOOK_LOG") == Some("debug") {
+        ground::log::set_verbose();
+    }
     ground::fs::set_display_home(|| settings.home());
     keeping::files::set_base_dir(
         settings.runtime_base(),
@@ -106,6 +110,7 @@ fn run() -> u8 {
         return credential_server::run_keeper();
     }
     let cli = Cli::parse();
+    ground::log::from_command_line(cli.verbose, cli.quiet, cli.no_color);
     let result = match cli.command {
         // exec ends with the command's own exit code.
         Command::Exec {
@@ -181,7 +186,7 @@ fn run() -> u8 {
                 destination,
             },
         ),
-        Command::Allow { path } => cmd::trust::allow(settings, path),
+        Command::Allow { path, chain } => cmd::trust::allow(settings, path, chain),
         Command::Deny { path } => cmd::trust::deny(settings, path),
         Command::Status {
             json,

@@ -293,7 +293,7 @@ fn nearest_escrc(settings: &'static Settings) -> Check {
     if verdict == Verdict::Allowed
         && let Some(message) = chain
             .blocked(&store)
-            .and_then(|blocked| chain.blocked_message(&blocked, &chain.label()))
+            .and_then(|blocked| chain.blocked_message(&blocked, &chain.label(), &store))
     {
         return fail(message);
     }

@@ -82,8 +82,12 @@ pub fn allowed_project(
     not_allowed: &str,
 ) -> anyhow::Result<Escrc> {
     let store = TrustStore::open(settings.data_dir(), settings.config()).map_err(|e| anyhow!(e))?;
+    let shown = crate::ground::fs::home_relative(&nearest.path);
     match chain::allowed_project(nearest, &store) {
-        Ok(project) => Ok(project),
+        Ok(project) => {
+            crate::ground::log::debug(format!("{shown}: allowed; {}", project.label()));
+            Ok(project)
+        }
         Err(Refused::Nearest(Verdict::Unsafe(problem))) => bail!("{problem}"),
         Err(Refused::Nearest(_)) => bail!("{not_allowed}"),
         Err(Refused::Parent(message)) => bail!("{message}"),

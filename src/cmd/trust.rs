@@ -10,7 +10,7 @@ use crate::keeping::trust::{self, TrustStore, Verdict};
 use crate::project::chain::Chain;
 use crate::settings::Settings;
 
-pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn allow(settings: &Settings, path: Option<PathBuf>, whole_chain: bool) -> anyhow::Result<()> {
     let nearest = path.is_none();
     let path = target(settings, path)?;
     let content = escrc::read(&path)?;
@@ -49,6 +49,9 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
     // Trust is per file: a layered project still waits for each parent that is not allowed.
     if let Some(stamp) = escrc::stamp_of(&path) {
         let chain = Chain::discover(stamp);
+        if whole_chain {
+            allow_waiting_parents(&chain, &store, &shown)?;
+        }
         if let Some(blocked) = chain.blocked(&store).filter(|b| b.depth > 0) {
             let parent = crate::ground::fs::home_relative(&blocked.layer.stamp.path);
             let state = match blocked.verdict {
@@ -56,11 +59,50 @@ pub fn allow(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<()> {
                 Verdict::Unsafe(problem) => format!("unsafe ({problem})"),
                 _ => "not allowed".to_string(),
             };
+            let fix = match chain.waiting(&store).len() {
+                0 | 1 => format!(
+                    "`esc-hook allow {}`",
+                    crate::project::chain::shown_path(&parent)
+                ),
+                _ => "`esc-hook allow --chain` for all of them".to_string(),
+            };
             log::warn(format!(
-                "{shown} builds on {parent}, which is {state}: it loads once that is allowed too (`esc-hook allow {}`)",
-                crate::project::chain::shown_path(&parent)
+                "{shown} builds on {parent}, which is {state}: it loads once that is allowed too ({fix})"
             ));
         }
+    }
+    Ok(())
+}
+
+/// `allow --chain`: every file above that the project builds on and that waits (not allowed,
+/// not denied: a deny is only undone by naming the file) is checked as `allow` checks one,
+/// then allowed; the line names them all.
+fn allow_waiting_parents(chain: &Chain, store: &TrustStore, shown: &str) -> anyhow::Result<()> {
+    let mut allowed = Vec::new();
+    for layer in chain.waiting(store) {
+        let (Some(file), Ok(_)) = (&layer.file, &layer.parsed) else {
+            let error = layer.parsed.as_ref().err().map(ToString::to_string);
+            bail!(
+                "{}: not allowed; fix it, then `esc-hook allow --chain` again",
+                error.unwrap_or_else(|| crate::ground::fs::home_relative(&layer.stamp.path))
+            );
+        };
+        if let Some(problem) = trust::unsafe_ownership(&layer.stamp.path, file, true) {
+            bail!("not allowed: {problem}");
+        }
+        store.allow(&layer.stamp.path, file).map_err(|e| {
+            anyhow!(
+                "could not record the allow: {}",
+                crate::ground::fs::io_reason(&e)
+            )
+        })?;
+        allowed.push(crate::ground::fs::home_relative(&layer.stamp.path));
+    }
+    if !allowed.is_empty() {
+        log::info(format!(
+            "allowed too, as {shown} builds on them: {}",
+            allowed.join(", ")
+        ));
     }
     Ok(())
 }
@@ -139,10 +181,16 @@ fn nearest_or(settings: &Settings, path: Option<PathBuf>) -> anyhow::Result<Path
     match path {
         Some(path) => {
             let path = absolute(&cwd, &path);
+            // `../../.escrc` is named as the file it is (the directory's canonical form), in
+            // messages as in trust records.
+            let canonical = |dir: &Path| std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf());
             if path.is_dir() {
-                Ok(path.join(escrc::FILE_NAME))
+                Ok(canonical(&path).join(escrc::FILE_NAME))
             } else {
-                Ok(path)
+                match (path.parent(), path.file_name()) {
+                    (Some(dir), Some(name)) => Ok(canonical(dir).join(name)),
+                    _ => Ok(path),
+                }
             }
         }
         None => escrc::find_nearest(&cwd)

@@ -35,12 +35,41 @@ pub fn configure(terminal: Terminal, quiet: impl Fn() -> bool + Send + Sync + 's
     let _ = QUIET_SOURCE.set(Box::new(quiet));
 }
 
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+static QUIET_FLAG: AtomicBool = AtomicBool::new(false);
+static NO_COLOUR_FLAG: AtomicBool = AtomicBool::new(false);
+
+/// The command line's `-v`, `-q` and `--no-color`, on top of the settings.
+pub fn from_command_line(verbose: bool, quiet: bool, no_colour: bool) {
+    if verbose {
+        set_verbose();
+    }
+    QUIET_FLAG.fetch_or(quiet, Ordering::Relaxed);
+    NO_COLOUR_FLAG.fetch_or(no_colour, Ordering::Relaxed);
+}
+
+/// `-v` or `ESC_HOOK_LOG=debug`: [`debug`] lines show.
+pub fn set_verbose() {
+    VERBOSE.store(true, Ordering::Relaxed);
+}
+
+/// What esc-hook looked at and decided (files, stores, requests), with `-v` only. Never a
+/// value or a token: callers pass names, paths and URLs.
+pub fn debug(message: impl Display) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        line(&format!("debug: {message}"));
+    }
+}
+
 fn terminal() -> Terminal {
-    TERMINAL.get().copied().unwrap_or_default()
+    let mut terminal = TERMINAL.get().copied().unwrap_or_default();
+    terminal.no_colour |= NO_COLOUR_FLAG.load(Ordering::Relaxed);
+    terminal
 }
 
 pub fn quiet() -> bool {
-    *QUIET.get_or_init(|| QUIET_SOURCE.get().is_some_and(|source| source()))
+    QUIET_FLAG.load(Ordering::Relaxed)
+        || *QUIET.get_or_init(|| QUIET_SOURCE.get().is_some_and(|source| source()))
 }
 
 /// A terminal that can show escape sequences.

@@ -87,6 +87,14 @@ fn decide(inputs: &Inputs) -> Vec<Change> {
             _ => return Vec::new(),
         }
     }
+    crate::ground::log::debug(format!(
+        "decision: {} ({})",
+        match &found {
+            Some(stamp) => crate::ground::fs::home_relative(&stamp.path),
+            None => "no .escrc here".into(),
+        },
+        "changed since the last prompt"
+    ));
     // Anything else: leave what was loaded, enter what is here, say what changed, and hand
     // the shell only the names whose values differ.
     let mut transition = Transition::new(inputs.environ, &inputs.holding);

@@ -337,7 +337,7 @@ impl<'a> Transition<'a> {
             Some(verdict) => {
                 error = blocked
                     .as_ref()
-                    .and_then(|blocked| chain.blocked_message(blocked, &label));
+                    .and_then(|blocked| chain.blocked_message(blocked, &label, store));
                 match verdict {
                     Verdict::Denied => Outcome::Denied,
                     _ => Outcome::NotAllowed,

@@ -141,6 +141,19 @@ impl Chain {
         })
     }
 
+    /// Every file of the chain that waits for an `allow` (not allowed as it is, not denied),
+    /// nearest first.
+    pub fn waiting(&self, store: &TrustStore) -> Vec<&Layer> {
+        self.layers
+            .iter()
+            .filter(|layer| {
+                layer.file.as_ref().is_some_and(|file| {
+                    store.verdict(&layer.stamp.path, file) == Verdict::NotAllowed
+                })
+            })
+            .collect()
+    }
+
     /// The project the chain makes: its files merged from the farthest to the nearest.
     pub fn project(&self) -> Result<Escrc, EscrcError> {
         if let Some(error) = self.layers.iter().find_map(|l| l.parsed.as_ref().err()) {
@@ -173,7 +186,26 @@ impl Chain {
     }
 
     /// The line that says why a blocked chain does not load, and what to run.
-    pub fn blocked_message(&self, blocked: &Blocked, label: &str) -> Option<String> {
+    /// When more than one file waits, every one is named, and a single `esc-hook allow
+    /// --chain` trusts them all.
+    pub fn blocked_message(
+        &self,
+        blocked: &Blocked,
+        label: &str,
+        store: &TrustStore,
+    ) -> Option<String> {
+        let waiting = self.waiting(store);
+        if waiting.len() > 1 && blocked.verdict == Verdict::NotAllowed {
+            let files: Vec<String> = waiting
+                .iter()
+                .map(|layer| crate::ground::fs::home_relative(&layer.stamp.path))
+                .collect();
+            return Some(format!(
+                "{} files of this project wait to be allowed ({}): run `esc-hook allow --chain` to trust them all ({label})",
+                files.len(),
+                files.join(", ")
+            ));
+        }
         let (state, again) = match &blocked.verdict {
             Verdict::Allowed => return None,
             Verdict::Unsafe(problem) => return Some(problem.clone()),
@@ -213,7 +245,9 @@ pub fn allowed_project(nearest: FileStamp, store: &TrustStore) -> Result<Escrc, 
             return Err(Refused::Nearest(blocked.verdict));
         }
         let label = chain.label();
-        let message = chain.blocked_message(&blocked, &label).unwrap_or_default();
+        let message = chain
+            .blocked_message(&blocked, &label, store)
+            .unwrap_or_default();
         return Err(Refused::Parent(message));
     }
     chain.project().map_err(Refused::Invalid)

@@ -73,6 +73,8 @@ pub fn signin_url(
     let fail = |reason: String| {
         ProviderError::Config(format!("the AWS sign-in endpoint {endpoint}: {reason}"))
     };
+    // The endpoint only: the request's query holds the session.
+    crate::ground::log::debug(format!("GET {endpoint}?Action=getSigninToken"));
     let http = network
         .http_client(endpoint)
         .map_err(ProviderError::Config)?

@@ -129,6 +129,7 @@ impl EscClient {
         body: Option<String>,
         env: &Subject,
     ) -> Result<Json, ProviderError> {
+        crate::ground::log::debug(format!("{method} {url}"));
         let mut request = http
             .request(method, url)
             .header("Authorization", format!("token {}", self.login.token))

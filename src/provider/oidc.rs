@@ -86,6 +86,7 @@ pub fn exchange(
         body["expiration"] = json!(expiration.as_secs());
     }
     let url = format!("{}/api/oauth/token", request.backend);
+    crate::ground::log::debug(format!("POST {url} (OIDC token exchange)"));
     let connect = |reason: String| ProviderError::Connect {
         backend: request.backend.to_string(),
         reason,

@@ -190,3 +190,52 @@ fn doctor_reports_each_part_with_its_fix() {
     );
     assert!(text.contains("ok   .escrc   none here or above"), "{text}");
 }
+
+// -v (or ESC_HOOK_LOG=debug) says which file, store and requests were used and what the hook
+// decided, never a value or a token; -q keeps only warnings and errors; --no-color is taken
+// anywhere on the line.
+#[test]
+fn verbose_says_what_was_used_and_quiet_keeps_only_warnings() {
+    let stand_in = StandIn::payments();
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let dir = allowed_project(&sandbox, "payments", "environment: acme/payments/dev\n");
+    let out = sandbox.run(&dir, &["exec", "-v", "--", "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("esc-hook: debug: ~/payments/.escrc: allowed; acme/payments/dev"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "esc-hook: debug: POST {}/api/esc/environments/acme/payments/dev/open",
+            stand_in.url()
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(&stand_in.token), "never the token: {log}");
+    assert!(!log.contains("EXAMPLEKEY"), "never a value: {log}");
+    let quiet = sandbox.run(&dir, &["exec", "--", "true"]);
+    assert!(!stderr(&quiet).contains("debug:"), "{}", stderr(&quiet));
+    // The hook's own run takes ESC_HOOK_LOG.
+    let hook = sandbox
+        .esc(&dir, &["export", "bash"])
+        .env("ESC_HOOK_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&hook).contains("esc-hook: debug: decision: ~/payments/.escrc"),
+        "{}",
+        stderr(&hook)
+    );
+    // -q: the informational lines go.
+    let allow = sandbox.run(&dir, &["allow", "-q"]);
+    assert!(allow.status.success());
+    assert_eq!(stderr(&allow), "", "quiet");
+    assert!(
+        sandbox
+            .run(&dir, &["--no-color", "status"])
+            .status
+            .success()
+    );
+}

@@ -725,3 +725,46 @@ fn a_parent_appearing_above_a_child_that_inherits_is_merged_in_every_shell() {
         a_parent_appearing_above(shell);
     }
 }
+
+// A layered project nobody allowed yet: the first refusal named only the nearest file, and each
+// parent surfaced one `allow` at a time. Now it names every file that waits, one
+// `esc-hook allow --chain` trusts them all (saying which), and a path given with `..` is shown
+// as the file it is.
+#[test]
+fn one_allow_trusts_a_whole_chain_and_says_which_files() {
+    let sandbox = Sandbox::new();
+    let root = sandbox.project("mono", "values:\n  ROOT: yes\n");
+    let mid = sandbox.project("mono/services", "inherit: true\nvalues:\n  MID: yes\n");
+    let leaf = sandbox.project("mono/services/pay", "inherit: true\nvalues:\n  LEAF: yes\n");
+    let (vars, log) = load_with_bash(&sandbox, &leaf, &["LEAF"]);
+    assert_eq!(vars, ["LEAF=<unset>"]);
+    assert!(
+        log.contains("3 files of this project wait to be allowed (~/mono/services/pay/.escrc, ~/mono/services/.escrc, ~/mono/.escrc): run `esc-hook allow --chain` to trust them all"),
+        "{log}"
+    );
+    let out = sandbox.run(&leaf, &["allow", "--chain"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("allowed ~/mono/services/pay/.escrc"),
+        "{said}"
+    );
+    assert!(
+        said.contains("allowed too, as ~/mono/services/pay/.escrc builds on them: ~/mono/services/.escrc, ~/mono/.escrc"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("builds on ~/"),
+        "nothing waits any more: {said}"
+    );
+    let (vars, _) = load_with_bash(&sandbox, &leaf, &["LEAF", "MID", "ROOT"]);
+    assert_eq!(vars, ["LEAF=yes", "MID=yes", "ROOT=yes"]);
+    let _ = (&root, &mid);
+    let dotted = sandbox.run(&leaf, &["allow", "../.."]);
+    assert!(
+        stderr(&dotted).contains("allowed ~/mono/.escrc"),
+        "{}",
+        stderr(&dotted)
+    );
+    assert!(!stderr(&dotted).contains(".."), "{}", stderr(&dotted));
+}

@@ -93,6 +93,7 @@ pub fn open(
         let choice = choice.to_string();
         move || native::open(&choice, session_bus)
     })??;
+    crate::ground::log::debug(format!("keyring: {} ({}={choice})", store.name(), SETTING));
     Ok(Some(Arc::new(Bounded {
         inner: store,
         broken: Mutex::new(None),
