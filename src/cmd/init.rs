@@ -1,6 +1,6 @@
 use std::os::fd::AsRawFd;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 
 use crate::settings::Settings;
 use crate::shell::HookShell;
@@ -20,7 +20,11 @@ pub fn run(settings: &Settings, shell: Option<HookShell>) -> anyhow::Result<()> 
         }
         (Some(shell), _) | (None, Some(shell)) => shell,
         (None, None) => {
-            let login = settings.var("SHELL").unwrap_or_default();
+            let Some(login) = settings.var("SHELL") else {
+                bail!(
+                    "SHELL is not set, so the shell is not known: name it (esc-hook init bash, zsh, fish, pwsh or nu)"
+                );
+            };
             let name = login.rsplit('/').next().unwrap_or_default();
             HookShell::from_program(name).ok_or_else(|| {
                 anyhow!(

@@ -954,6 +954,15 @@ fn init_without_a_shell_uses_the_login_shell() {
         "{}",
         stderr(&out)
     );
+    // No SHELL at all: said so, with what to type.
+    sandbox.extra_env.retain(|(name, _)| name != "SHELL");
+    let out = sandbox.run(&sandbox.home(), &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SHELL is not set, so the shell is not known: name it (esc-hook init bash, zsh, fish, pwsh or nu)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
