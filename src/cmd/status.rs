@@ -28,9 +28,13 @@ pub fn run(settings: &Settings, as_json: bool, verify: bool) -> anyhow::Result<(
     } else {
         super::print(&human(&report))?;
     }
-    match failed {
-        Some(error) => Err(anyhow::anyhow!("could not verify the credentials: {error}")),
-        None => Ok(()),
+    // The reason is in what was printed; JSON's readers get it on stderr too.
+    match (failed, as_json) {
+        (Some(error), true) => Err(anyhow::anyhow!("could not verify the credentials: {error}")),
+        (Some(_), false) => Err(anyhow::anyhow!(
+            "the credentials were not verified (why: above)"
+        )),
+        (None, _) => Ok(()),
     }
 }
 
@@ -75,9 +79,27 @@ fn verify_loaded(settings: &Settings) -> Result<(String, String), String> {
         session_token: var("AWS_SESSION_TOKEN"),
         expires_at: None,
     };
+    // STS in the loaded project's own region (its `.escrc`'s `aws.region`), else the user's:
+    // never a region the environment returned.
+    let region = settings
+        .state
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .and_then(|state| state.escrc.as_ref())
+        .and_then(|stamp| {
+            let file = crate::inputs::escrc::read(&stamp.path).ok()?;
+            crate::inputs::escrc::parse(&stamp.path, &file).ok()
+        })
+        .and_then(|escrc| escrc.aws.and_then(|aws| aws.region));
     let network = settings.network()?;
-    let endpoint = Endpoint::from_env(None, &setting, std::time::Duration::from_secs(10), network)
-        .map_err(|e| e.to_string())?;
+    let endpoint = Endpoint::from_env(
+        region.as_deref(),
+        &setting,
+        std::time::Duration::from_secs(10),
+        network,
+    )
+    .map_err(|e| e.to_string())?;
     caller_identity(&endpoint, &session).map_err(|e| e.to_string())
 }
 

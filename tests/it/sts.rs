@@ -298,3 +298,45 @@ fn set_sts_fault(stand_in: &StandIn, code: &str) {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
+
+// `status --verify` asked STS in the user's region, not the loaded project's, and printed its
+// failure twice (in the report and again as the error). It asks in the project's `.escrc`
+// region now (never one the environment returned), and says why once.
+#[test]
+fn status_verify_asks_in_the_projects_region_and_says_why_once() {
+    let stand_in = StandIn::start(serde_json::json!({}));
+    stand_in.configure(serde_json::json!({"sts_fault": "AccessDenied"}));
+    let mut sandbox = Sandbox::new();
+    sandbox.set("ESC_HOOK_KEYRING", "none");
+    sandbox.set("AWS_ENDPOINT_URL_STS", &stand_in.url());
+    sandbox.set("AWS_REGION", "us-east-1");
+    let dir = allowed_project(
+        &sandbox,
+        "p",
+        "values:\n  AWS_ACCESS_KEY_ID: AKIAEXAMPLE\n  AWS_SECRET_ACCESS_KEY: secretvalue\n  AWS_REGION: eu-west-3\naws:\n  region: eu-central-1\n",
+    );
+    let out = sandbox.bash(
+        &dir,
+        "eval \"$(esc-hook export bash 2>/dev/null)\"; esc-hook status --verify; echo \"exit=$?\"",
+    );
+    let (shown, log) = (stdout(&out), stderr(&out));
+    assert!(shown.contains("exit=1"), "{shown}{log}");
+    assert!(shown.contains("aws:         not verified: "), "{shown}");
+    assert!(
+        !log.contains("AccessDenied"),
+        "the reason is said once: {log}"
+    );
+    assert!(log.contains("not verified (why: above)"), "{log}");
+    let asked = stand_in
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/")
+        .unwrap();
+    let authorization = asked["headers"]["authorization"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        authorization.contains("/eu-central-1/sts/"),
+        "{authorization}"
+    );
+}

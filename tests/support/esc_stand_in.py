@@ -170,7 +170,8 @@ class Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         with self.state.lock:
-            self.state.requests.append({"method": "POST", "path": "/", "query": "", "headers": {}})
+            self.state.requests.append({"method": "POST", "path": "/", "query": "",
+                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
         body = (
             '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
             f"<Error><Type>Sender</Type><Code>{code}</Code>"
