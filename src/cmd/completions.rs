@@ -42,7 +42,11 @@ fn fish_positional_values() -> String {
     let mut lines = String::new();
     for sub in Cli::command().get_subcommands() {
         for arg in sub.get_positionals() {
-            let values = shown_values(arg);
+            // A switch takes no value: its true/false is not a choice to list.
+            let values = match arg.get_action().takes_values() {
+                true => shown_values(arg),
+                false => Vec::new(),
+            };
             if !values.is_empty() {
                 lines.push_str(&format!(
                     "complete -c esc-hook -n \"__fish_esc_hook_using_subcommand {}\" -f -a \"{}\"\n",
@@ -68,13 +72,16 @@ fn shown_values(arg: &clap::Arg) -> Vec<String> {
 }
 
 pub fn man() -> anyhow::Result<()> {
-    let cli = Cli::command();
+    let mut cli = Cli::command();
+    // Built, so that each argument's action (a switch, or one taking values) is known.
+    cli.build();
     let page = clap_mangen::Man::new(cli.clone());
     let mut out = Vec::new();
     page.render_title(&mut out)?;
     page.render_name_section(&mut out)?;
     page.render_synopsis_section(&mut out)?;
-    page.render_description_section(&mut out)?;
+    // The description says what the NAME line cannot: how it is used.
+    out.extend_from_slice(DESCRIPTION.as_bytes());
     page.render_options_section(&mut out)?;
     let mut text = String::from_utf8_lossy(&out).into_owned();
     text.push_str(".SH COMMANDS\n");
@@ -132,6 +139,15 @@ fn render_command(out: &mut String, name: &str, command: &clap::Command) {
         out.push_str(".fi\n");
     }
 }
+
+const DESCRIPTION: &str = r#".SH DESCRIPTION
+A hook in bash, zsh, fish, PowerShell or nushell runs \fBesc\-hook\fR at every prompt. In a
+directory with an allowed \fI.escrc\fR (or below one), the Pulumi ESC environment it names is
+opened with your own Pulumi login and its variables are exported; leaving the directory unsets
+them and puts back what you had. Credentials are cached in the OS keyring until shortly before
+they expire and refreshed in the background. \fBesc\-hook exec\fR, \fBexport gha\fR,
+\fBexport dotenv\fR and \fBcredential\-process\fR serve the places a prompt never reaches.
+"#;
 
 const MAN_SECTIONS: &str = r#".SH .ESCRC
 A YAML file at the top of a project; the nearest one walking up from the current directory is

@@ -87,12 +87,46 @@ fn hook(settings: &Settings, var: &dyn Fn(&str) -> Option<String>) -> Check {
             warn: false,
             text: format!("installed in the {name} (pid {pid}) this runs under"),
         },
-        None => not_here(format!(
-            "not installed in this {}: {}, then open a new terminal",
-            here.name(),
-            here.install_line()
-        )),
+        // The line is there, but this shell did not run it: a forgotten restart, not a
+        // missing line.
+        None => match startup_file_with_hook(settings, var, here) {
+            Some(file) => not_here(format!(
+                "the hook line is in {file}, but this {} started before it: open a new terminal",
+                here.name()
+            )),
+            None => not_here(format!(
+                "not installed in this {}: {}, then open a new terminal",
+                here.name(),
+                here.install_line()
+            )),
+        },
     }
+}
+
+/// The startup file of `shell` (as the user's settings place it), when it holds a line that
+/// starts esc-hook's hook; shown home-relative.
+fn startup_file_with_hook(
+    settings: &Settings,
+    var: &dyn Fn(&str) -> Option<String>,
+    shell: HookShell,
+) -> Option<String> {
+    let home = settings.home()?;
+    let file = match shell {
+        HookShell::Bash => home.join(".bashrc"),
+        HookShell::Zsh => var("ZDOTDIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or(home)
+            .join(".zshrc"),
+        HookShell::Fish => var("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".config"))
+            .join("fish/config.fish"),
+        HookShell::Pwsh | HookShell::Nu => return None,
+    };
+    let text = crate::ground::fs::read_small(&file, 1024 * 1024).ok()?;
+    String::from_utf8_lossy(&text)
+        .contains("esc-hook init")
+        .then(|| crate::ground::fs::home_relative(&file))
 }
 
 /// The config file: where it is, what it sets, and every mistake in it (shown here, not also

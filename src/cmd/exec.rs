@@ -163,16 +163,9 @@ pub fn run(
     child.env(state::VAR, state.encode());
     // What `--redact` hides: every secret value the command is handed.
     let secrets: Vec<String> = match redact {
-        true => materialized
-            .vars
-            .iter()
-            .filter(|(name, _)| {
-                crate::ground::names::is_secret_name(name.as_str())
-                    || resolved
-                        .as_ref()
-                        .is_some_and(|r| r.vars.iter().any(|v| v.secret && v.name == name.as_str()))
-            })
-            .map(|(_, value)| value.clone())
+        true => project::secret_values(&materialized.vars, resolved.as_ref())
+            .into_iter()
+            .map(String::from)
             .collect(),
         false => Vec::new(),
     };

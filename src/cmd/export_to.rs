@@ -75,17 +75,7 @@ pub fn run(
                     names.join(" ")
                 ));
             }
-            let secret = |name: &VarName| {
-                crate::ground::names::is_secret_name(name.as_str())
-                    || resolved
-                        .as_ref()
-                        .is_some_and(|r| r.vars.iter().any(|v| v.secret && v.name == name.as_str()))
-            };
-            let secrets: Vec<&str> = vars
-                .iter()
-                .filter(|(name, _)| secret(name))
-                .map(|(_, value)| value.as_str())
-                .collect();
+            let secrets = crate::project::secret_values(&vars, resolved.as_ref());
             // Masked before the values exist anywhere the log could show them.
             super::print(&files::github_masks(secrets.iter().copied()))?;
             let text = files::github_env(&vars, &mut || crate::ground::digest::random_hex(32));

@@ -83,6 +83,23 @@ pub fn origin_of(escrc: &Escrc, resolved: Option<&Resolved>, name: &str) -> Stri
     }
 }
 
+/// The values among `vars` that are secrets: what ESC marked secret (and what `aws:` produced),
+/// and any whose name says it holds one (`ground::names::is_secret_name`). What
+/// `exec --redact` hides and `export gha` masks.
+pub fn secret_values<'v>(
+    vars: &'v [(VarName, String)],
+    resolved: Option<&Resolved>,
+) -> Vec<&'v str> {
+    vars.iter()
+        .filter(|(name, _)| {
+            crate::ground::names::is_secret_name(name.as_str())
+                || resolved
+                    .is_some_and(|r| r.vars.iter().any(|v| v.secret && v.name == name.as_str()))
+        })
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
 /// The variables that carry static AWS credentials: the SDKs take them before any profile,
 /// so a mode that hands out refreshing credentials leaves them out.
 pub const STATIC_AWS_CREDENTIALS: [&str; 5] = [

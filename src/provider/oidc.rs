@@ -14,6 +14,9 @@ use crate::settings::Timeouts;
 /// An ID token or an answer larger than this is not one.
 const MAX_LEN: usize = 64 * 1024;
 
+/// The longest an exchanged token is kept, whatever the backend says (a CI job is hours).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// What kind of Pulumi token to ask for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -151,7 +154,8 @@ pub fn exchange(
         .and_then(|j| j.get("expires_in"))
         .and_then(Json::as_u64)
         .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(3600));
+        .unwrap_or(Duration::from_secs(3600))
+        .min(MAX_LIFETIME);
     Ok(Exchanged {
         token: token.to_string(),
         expires_in,

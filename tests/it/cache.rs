@@ -183,6 +183,10 @@ fn without_a_keyring_credentials_still_load_with_one_warning_per_shell() {
     );
     assert!(log.contains("credentials are not cached"), "{log}");
     assert_eq!(stand_in.opens(), 2, "no cache, so each entry opens");
+    // Said once per shell, never at every command a script runs.
+    let exec = sandbox.run(&dir, &["exec", "--", "true"]);
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    assert!(!stderr(&exec).contains("keyring"), "{}", stderr(&exec));
 }
 
 #[test]

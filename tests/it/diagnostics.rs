@@ -239,3 +239,26 @@ fn verbose_says_what_was_used_and_quiet_keeps_only_warnings() {
             .success()
     );
 }
+
+// doctor told a forgotten restart and a missing line apart by neither: both said "not
+// installed". With the line in the startup file, it says to open a new terminal only.
+#[test]
+fn doctor_tells_a_forgotten_restart_from_a_missing_line() {
+    let sandbox = Sandbox::new();
+    let home = sandbox.home();
+    let hook_line = |shell: &str| {
+        let out = sandbox.shell(shell, &home, "esc-hook doctor; true");
+        stdout(&out)
+    };
+    let missing = hook_line("bash");
+    assert!(
+        missing.contains("FAIL hook     not installed in this bash: in ~/.bashrc: eval"),
+        "{missing}"
+    );
+    std::fs::write(home.join(".bashrc"), "eval \"$(esc-hook init bash)\"\n").unwrap();
+    let restart = hook_line("bash");
+    assert!(
+        restart.contains("FAIL hook     the hook line is in ~/.bashrc, but this bash started before it: open a new terminal"),
+        "{restart}"
+    );
+}

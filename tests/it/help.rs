@@ -383,6 +383,20 @@ fn the_man_page_is_complete_and_renders_cleanly() {
     }
     let sandbox = Sandbox::new();
     let page = stdout(&sandbox.run(&sandbox.home(), &["man"]));
+    // A switch is not a choice of values, and the description is not the name line again.
+    assert!(!page.contains("(one of: true, false)"), "{page}");
+    let after = |heading: &str| {
+        page.split(heading)
+            .nth(1)
+            .and_then(|rest| rest.lines().nth(1))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        !after(".SH DESCRIPTION").contains("Load a project"),
+        "{page}"
+    );
+    assert!(page.contains(".SH EXAMPLES"), "{page}");
     for section in [
         ".SH COMMANDS",
         ".SH .ESCRC",

@@ -345,3 +345,52 @@ fn console_signs_in_through_the_federation_endpoint_the_user_names() {
         stand_in.requests()
     );
 }
+
+// Pinned environments (`@2`, `@stable`) keep working in the commands for places a prompt never
+// reaches: the open goes to that version.
+#[test]
+fn the_new_commands_open_a_pinned_version() {
+    let stand_in = StandIn::start(serde_json::json!({
+        "acme/payments/dev@2": {"read": fixture("read-payments-dev.json")},
+    }));
+    let sandbox = Sandbox::uncached_esc(&stand_in);
+    let home = sandbox.home();
+    let out = sandbox.run(&home, &["export", "dotenv", "--env", "acme/payments/dev@2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("AWS_ACCESS_KEY_ID=\"ASIAEXAMPLEKEYID0001\""),
+        "{}",
+        stdout(&out)
+    );
+    let opened = stand_in
+        .requests()
+        .into_iter()
+        .find(|r| r["method"] == "POST")
+        .unwrap();
+    assert!(
+        opened["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/payments/dev/versions/2/open"),
+        "{opened}"
+    );
+    let redacted = sandbox
+        .esc(
+            &home,
+            &[
+                "exec",
+                "--env",
+                "acme/payments/dev@2",
+                "--redact",
+                "--min-ttl",
+                "10m",
+                "--",
+                "sh",
+                "-c",
+                "echo $AWS_SECRET_ACCESS_KEY",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&redacted), "[secret]\n", "{}", stderr(&redacted));
+}

@@ -733,8 +733,8 @@ fn a_parent_appearing_above_a_child_that_inherits_is_merged_in_every_shell() {
 #[test]
 fn one_allow_trusts_a_whole_chain_and_says_which_files() {
     let sandbox = Sandbox::new();
-    let root = sandbox.project("mono", "values:\n  ROOT: yes\n");
-    let mid = sandbox.project("mono/services", "inherit: true\nvalues:\n  MID: yes\n");
+    sandbox.project("mono", "values:\n  ROOT: yes\n");
+    sandbox.project("mono/services", "inherit: true\nvalues:\n  MID: yes\n");
     let leaf = sandbox.project("mono/services/pay", "inherit: true\nvalues:\n  LEAF: yes\n");
     let (vars, log) = load_with_bash(&sandbox, &leaf, &["LEAF"]);
     assert_eq!(vars, ["LEAF=<unset>"]);
@@ -759,7 +759,6 @@ fn one_allow_trusts_a_whole_chain_and_says_which_files() {
     );
     let (vars, _) = load_with_bash(&sandbox, &leaf, &["LEAF", "MID", "ROOT"]);
     assert_eq!(vars, ["LEAF=yes", "MID=yes", "ROOT=yes"]);
-    let _ = (&root, &mid);
     let dotted = sandbox.run(&leaf, &["allow", "../.."]);
     assert!(
         stderr(&dotted).contains("allowed ~/mono/.escrc"),

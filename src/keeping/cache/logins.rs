@@ -51,7 +51,7 @@ pub fn keep(
     store.set_for(
         &account(backend),
         &json,
-        Duration::from_secs(expires_at.saturating_sub(now) + 3600),
+        Duration::from_secs(expires_at.saturating_sub(now).saturating_add(3600)),
     )
 }
 
